@@ -1,0 +1,80 @@
+# Every target installs what it needs (a project venv in .venv) so a fresh clone works.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STACK ?= embedded
+DATA ?= $(firstword $(wildcard ../shared/data/ecommerce-data.csv.gz) data/sample/ecommerce-sample.csv.gz)
+ROWS ?= all
+PYTEST_ARGS ?=
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: help install up down status env logs e2e test test-unit test-integration bench bench-cloud \
+        cost synth deploy-aws e2e-aws destroy-aws lint clean
+
+help: ## List the targets with one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo ""
+	@echo "  Variables: STACK=embedded|compose  ROWS=N|all  DATA=path.csv[.gz]  PYTEST_ARGS=..."
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[local,deploy]'
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the project with its local and deploy extras
+
+up: install ## Start the local cloud in the background (STACK=compose for the Docker harness)
+	@$(PY) -m emulation up --stack $(STACK)
+
+down: install ## Stop exactly what `make up` started
+	@$(PY) -m emulation down --stack $(STACK)
+
+status: install ## Show each part of the local cloud and whether it answers
+	@$(PY) -m emulation status --stack $(STACK)
+
+env: install ## Print shell exports for the local cloud: eval "$$(make -s env)"
+	@$(PY) -m emulation env --stack $(STACK)
+
+logs: install ## Tail the local cloud's logs (PART=moto|runtime|warehouse|glue)
+	@$(PY) -m emulation logs $(if $(PART),--part $(PART))
+
+e2e: install ## Replay DATA (ROWS=N|all) through the running local cloud and reconcile every sink
+	@$(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack $(STACK)
+
+test: install ## Run the whole test suite (unit, integration on a private local cloud, deploy)
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install ## Run the unit tests only
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install ## Run the integration tests only
+	@$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+bench: install ## Run every benchmark and print ratios against in-run baselines
+	@$(PY) -m bench all --data "$(DATA)"
+
+bench-cloud: install ## Benchmark the local cloud itself (start-up, Kinesis, mappings, gateway, memory)
+	@$(PY) -m bench cloud
+
+cost: install ## Show warehouse statements and the Redshift Serverless charge they imply
+	@$(PY) -m emulation.cost
+
+synth: install ## Synthesize the CDK app offline into cdk.out
+	@$(PY) -m deploy synth
+
+deploy-aws: install ## Deploy to the AWS account of your profile (AWS_PROFILE, AWS_REGION)
+	@$(PY) -m deploy deploy
+
+e2e-aws: install ## Replay DATA against the deployed stack and reconcile
+	@$(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack aws
+
+destroy-aws: install ## Delete the deployed stack
+	@$(PY) -m deploy destroy
+
+clean: ## Remove the venv, local cloud state and build output (stop the cloud first)
+	rm -rf $(VENV) .localcloud cdk.out .pytest_cache .e2e

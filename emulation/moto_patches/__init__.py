@@ -1,0 +1,11 @@
+"""Patches applied inside the moto server process at start (moto is pinned to 5.2.1).
+
+Each module exposes `apply(runtime_url: str | None) -> None`; `emulation.moto_server` applies all
+of `PATCHES` before serving. Each patch's docstring says what moto does wrong and how it is fixed.
+"""
+
+PATCHES = (
+    "emulation.moto_patches.kinesis",   # linear max-sequence scan, unlocked put_record, O(n) reads
+    "emulation.moto_patches.awslambda",  # Invoke -> the runtime's worker processes
+    "emulation.moto_patches.glue",      # StartJobRun/GetJobRun -> the runtime's Glue runner
+)

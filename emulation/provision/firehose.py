@@ -1,0 +1,7 @@
+"""Provision step 'firehose' (see emulation/provision/__init__.py). Owner fills it in."""
+
+from __future__ import annotations
+
+
+def provision(config, resources, names) -> None:
+    raise NotImplementedError("emulation.provision.firehose")
