@@ -33,12 +33,16 @@ class CloudConfig:
     """The API gateway serving the REST API's stage."""
     runtime_port: int = 4568
     """Runtime control plane: Lambda Invoke API, fault switches, mapping status."""
+    warehouse_port: int = 4569
+    """The embedded PostgreSQL's TCP port on `host` (unused when `warehouse_dsn` is set)."""
     region: str = "us-east-1"
     warehouse_dsn: str | None = None
     """An external PostgreSQL to use instead of the embedded one (`WAREHOUSE_DSN`)."""
     resources: str = "pipeline.resources:PIPELINE"
     """`module:attribute` of the resource description to provision (tests pass their own)."""
     extra_env: dict[str, str] = field(default_factory=dict)
+    services: list[str] | None = None
+    """Runtime services to start (`None` = all, `[]` = none); `LOCALCLOUD_SERVICES=a,b` or `none`."""
 
     @property
     def aws_endpoint(self) -> str:
@@ -96,21 +100,33 @@ class CloudConfig:
             aws_port=int(env.get("LOCALCLOUD_AWS_PORT", 4566)),
             api_port=int(env.get("LOCALCLOUD_API_PORT", 4567)),
             runtime_port=int(env.get("LOCALCLOUD_RUNTIME_PORT", 4568)),
+            warehouse_port=int(env.get("LOCALCLOUD_WAREHOUSE_PORT", 4569)),
             region=env.get("AWS_DEFAULT_REGION", "us-east-1"),
             warehouse_dsn=env.get("WAREHOUSE_DSN") or None,
+            services=parse_services(env.get("LOCALCLOUD_SERVICES")),
         )
 
     @classmethod
     def on_free_ports(cls, state_dir: Path, **overrides) -> CloudConfig:
         """A config for tests: every port picked free by the kernel."""
-        ports = free_ports(3)
+        ports = free_ports(4)
         return cls(
             state_dir=Path(state_dir),
             aws_port=ports[0],
             api_port=ports[1],
             runtime_port=ports[2],
+            warehouse_port=ports[3],
             **overrides,
         )
+
+
+def parse_services(text: str | None) -> list[str] | None:
+    """`LOCALCLOUD_SERVICES`: unset/blank = all services, `none` = no service, else a comma list."""
+    if text is None or not text.strip():
+        return None
+    if text.strip().lower() == "none":
+        return []
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def free_ports(count: int) -> list[int]:

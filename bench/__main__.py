@@ -1,0 +1,61 @@
+"""`python -m bench cloud|stream|warehouse|batch|all [--data PATH] [benchmark options]`.
+
+Each benchmark is a module `bench.<name>` with `main(argv) -> int`; the data-driven ones (stream,
+warehouse, batch) get `--data PATH`; other options go to the one benchmark named. Every benchmark prints its figures next to an in-run baseline
+(a ratio), never a bare absolute timing. A benchmark whose module does not exist yet prints
+"not implemented yet" and the others still run; the exit code is 1 if one that exists failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+
+BENCHMARKS = ("cloud", "stream", "warehouse", "batch")
+TAKES_DATA = {"stream", "warehouse", "batch"}
+
+
+def run_one(name: str, data: Path | None, extra: list[str] = ()) -> bool:
+    print(f"\n=== bench {name} ===", flush=True)
+    if importlib.util.find_spec(f"bench.{name}") is None:
+        print(f"bench {name}: not implemented yet")
+        return True
+    argv = ["--data", str(data)] if data is not None and name in TAKES_DATA else []
+    argv += list(extra)
+    try:
+        code = importlib.import_module(f"bench.{name}").main(argv)
+    except SystemExit as exc:  # argparse errors inside the benchmark
+        code = exc.code
+    except Exception:  # noqa: BLE001 - one broken benchmark must not stop the others
+        traceback.print_exc()
+        code = 1
+    if code not in (0, None):
+        print(f"bench {name}: FAILED (exit {code})", file=sys.stderr)
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1])
+    parser.add_argument("which", choices=(*BENCHMARKS, "all"), help="benchmark to run")
+    parser.add_argument(
+        "--data", type=Path, help="dataset (.csv or .csv.gz) for stream/warehouse/batch"
+    )
+    args, extra = parser.parse_known_args(argv)
+    if args.data is not None and not args.data.is_file():
+        parser.error(f"--data {args.data}: no such file")
+    if extra and args.which == "all":
+        parser.error(
+            f"options {' '.join(extra)} go to one benchmark: `python -m bench <name> {' '.join(extra)}`"
+        )
+    names = BENCHMARKS if args.which == "all" else (args.which,)
+    results = [run_one(name, args.data, extra) for name in names]
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

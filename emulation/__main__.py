@@ -1,0 +1,8 @@
+"""`python -m emulation ...`: see emulation/cli.py (`python -m emulation --help`)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

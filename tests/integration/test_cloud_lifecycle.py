@@ -1,0 +1,235 @@
+"""`python -m emulation up|down|status|env|warehouse` as a user runs them: real processes, real ports.
+
+One cloud per module in a temporary state folder on free ports, driven only through the CLI in
+subprocesses (the `make` targets call exactly these commands). Runtime services: those whose
+module exists in this checkout, unless LOCALCLOUD_SERVICES says otherwise (see `SERVICES`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from emulation.config import REPO_ROOT, CloudConfig, free_ports
+from emulation.runtime import SERVICES as RUNTIME_SERVICES
+
+
+def _available_services() -> str:
+    if os.environ.get("LOCALCLOUD_SERVICES"):
+        return os.environ["LOCALCLOUD_SERVICES"]
+    present = [
+        name for name, spec in RUNTIME_SERVICES if importlib.util.find_spec(spec.split(":")[0])
+    ]
+    return ",".join(present) or "none"
+
+
+SERVICES = _available_services()
+
+
+class Cli:
+    """Runs `python -m emulation ...` with a private state folder and private ports."""
+
+    def __init__(self, state_dir: Path, **extra_env: str):
+        ports = free_ports(4)
+        self.state_dir = state_dir
+        self.env = {
+            **os.environ,
+            "LOCALCLOUD_STATE_DIR": str(state_dir),
+            "LOCALCLOUD_AWS_PORT": str(ports[0]),
+            "LOCALCLOUD_API_PORT": str(ports[1]),
+            "LOCALCLOUD_RUNTIME_PORT": str(ports[2]),
+            "LOCALCLOUD_WAREHOUSE_PORT": str(ports[3]),
+            "LOCALCLOUD_SERVICES": SERVICES,
+            **extra_env,
+        }
+        self.env.pop("WAREHOUSE_DSN", None) if "WAREHOUSE_DSN" not in extra_env else None
+        self.ports = ports
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "emulation", *args],
+            cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise AssertionError(f"`emulation {' '.join(args)}` exited {result.returncode}:\n"
+                                 f"{result.stdout}\n{result.stderr}")  # fmt: skip
+        return result
+
+    def pids(self) -> dict:
+        path = self.state_dir / "pids.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def config(self) -> CloudConfig:
+        return CloudConfig.load(self.state_dir)
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory):
+    cli = Cli(tmp_path_factory.mktemp("lifecycle") / "state")
+    up = cli("up")
+    cli.first_up = up
+    try:
+        yield cli
+    finally:
+        cli("down", check=False)
+        from emulation.cloud import LocalCloud
+
+        LocalCloud(cli.config()).destroy()
+
+
+def test_up_reports_each_part_ready_and_status_agrees(cli):
+    out = cli.first_up.stdout
+    for part in ("moto", "warehouse", "runtime"):
+        assert f"{part}" in out and "ready" in out
+    assert "local cloud ready in" in out
+    status = cli("status", "--json")
+    parts = {p["name"]: p for p in json.loads(status.stdout)}
+    assert set(parts) == {"moto", "warehouse", "runtime"}
+    for name, recorded in cli.pids().items():
+        assert (
+            parts[name]["pid"] == recorded["pid"]
+            and parts[name]["running"]
+            and parts[name]["answering"]
+        )
+    assert parts["moto"]["port"] == cli.ports[0] and parts["warehouse"]["port"] == cli.ports[3]
+
+
+def test_up_twice_is_a_no_op(cli):
+    before = cli.pids()
+    again = cli("up")
+    assert "already running" in again.stdout
+    assert cli.pids() == before
+
+
+def test_env_evals_in_a_shell_and_boto3_reaches_the_cloud(cli):
+    env_out = cli("env").stdout
+    assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{cli.ports[0]}" in env_out
+    assert f"export API_URL=http://127.0.0.1:{cli.ports[1]}/v1" in env_out
+    script = (
+        f'eval "$({sys.executable} -m emulation env)" && {sys.executable} -c "'
+        "import boto3, os, psycopg; "
+        "print(boto3.client('kinesis').list_streams()['StreamNames']); "
+        "print(sorted(f['FunctionName'] for f in boto3.client('lambda').list_functions()['Functions'])); "
+        "print(psycopg.connect(os.environ['WAREHOUSE_DSN']).execute('select current_database()').fetchone()[0])\""
+    )
+    clean_env = {k: v for k, v in cli.env.items() if not k.startswith("AWS_")}
+    result = subprocess.run(["bash", "-c", script], env=clean_env, cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    streams, functions, database = result.stdout.strip().splitlines()
+    assert streams == "['sales-events']"
+    assert functions == str(["sales-archiver", "sales-ingest", "sales-projector", "sales-query"])
+    assert database == "ecommerce"
+
+
+def test_warehouse_json_holds_the_dsn_privately(cli):
+    info = cli.state_dir / "warehouse.json"
+    assert oct(info.stat().st_mode & 0o777) == "0o600"
+    assert json.loads(info.read_text())["dsn"].startswith("postgresql://postgres:")
+
+
+def test_warehouse_stop_and_start_keep_the_data(cli):
+    dsn = cli("warehouse", "dsn").stdout.strip()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS lifecycle_probe (n int)")
+        conn.execute("INSERT INTO lifecycle_probe VALUES (7)")
+    assert "warehouse stopped" in cli("warehouse", "stop").stdout
+    assert cli("warehouse", "status", check=False).returncode == 1
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(dsn, connect_timeout=2)
+    assert "warehouse running" in cli("warehouse", "start").stdout
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT sum(n) FROM lifecycle_probe").fetchone()[0] >= 7
+
+
+def test_an_external_warehouse_dsn_starts_no_postgres(cli, tmp_path):
+    external_dsn = cli("warehouse", "dsn").stdout.strip()
+    other = Cli(tmp_path / "state", WAREHOUSE_DSN=external_dsn)
+    try:
+        out = other("up").stdout
+        assert "external WAREHOUSE_DSN" in out
+        assert "warehouse" not in other.pids()
+        assert f"export WAREHOUSE_DSN={external_dsn}" in other("env").stdout
+        assert not (tmp_path / "state" / "warehouse").exists()
+    finally:
+        other("down", check=False)
+
+
+def test_a_taken_port_names_the_port_its_owner_and_the_log(tmp_path):
+    blocked = Cli(tmp_path / "state")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", blocked.ports[0]))
+        squatter.listen()
+        result = blocked("up", check=False)
+    assert result.returncode == 1
+    assert (
+        f"port {blocked.ports[0]} (aws_port) is already in use by pid {os.getpid()}"
+        in result.stderr
+    )
+    assert str(tmp_path / "state" / "logs" / "moto.log") in result.stderr
+    assert blocked.pids() == {}  # nothing was left running
+
+
+def test_down_stops_exactly_the_recorded_pids_and_then_warehouse_data_survives_up(cli):
+    dsn = cli("warehouse", "dsn").stdout.strip()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS survives_down (n int)")
+        conn.execute("INSERT INTO survives_down VALUES (42)")
+    recorded = {name: part["pid"] for name, part in cli.pids().items()}
+    families = {
+        pid: [p.pid for p in psutil.Process(pid).children(recursive=True)]
+        for pid in recorded.values()
+    }
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)  # must survive `down`
+    try:
+        assert "stopped:" in cli("down").stdout
+        for pid in [*recorded.values(), *(c for kids in families.values() for c in kids)]:
+            assert not _running(pid), f"pid {pid} still runs after down"
+        assert bystander.poll() is None
+        assert cli.pids() == {}
+        assert cli("status", check=False).returncode == 1
+        assert "nothing was running" in cli("down").stdout
+
+        cli("up")
+        with psycopg.connect(cli("warehouse", "dsn").stdout.strip()) as conn:
+            assert conn.execute("SELECT n FROM survives_down").fetchall() == [(42,)]
+    finally:
+        bystander.send_signal(signal.SIGTERM)
+        bystander.wait()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_compose_stack_is_refused_clearly(tmp_path):
+    result = Cli(tmp_path / "state")("up", "--stack", "compose", check=False)
+    assert result.returncode == 2
+    assert "not yet supported: use STACK=embedded" in result.stderr
+
+
+def test_cloud_factory_shares_a_cloud_and_its_handles_reach_every_part(cloud_factory):
+    cloud = cloud_factory(services=[])
+    assert cloud_factory(services=[]) is cloud  # same arguments: the running cloud is reused
+    assert cloud.client("kinesis").list_streams()["StreamNames"] == ["sales-events"]
+    assert cloud.client("s3").head_bucket(Bucket=cloud.names.bucket("raw-archive"))
+    with psycopg.connect(cloud.warehouse_dsn) as conn:
+        assert conn.execute("select current_database()").fetchone()[0] == "ecommerce"
+    with urllib.request.urlopen(cloud.runtime_url + "/health", timeout=5) as resp:
+        assert json.loads(resp.read())["ready"] is True
+    assert cloud.api_url == f"http://127.0.0.1:{cloud.config.api_port}/v1"
+    assert cloud.env()["AWS_ENDPOINT_URL"] == cloud.aws_endpoint
