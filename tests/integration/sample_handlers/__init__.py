@@ -1,0 +1,1 @@
+"""Small Lambda handlers the runtime and event-source-mapping tests deploy (see test_resources_lambda)."""
