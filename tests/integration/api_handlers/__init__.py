@@ -1,0 +1,1 @@
+"""Tiny Lambda handlers the API gateway tests route to."""

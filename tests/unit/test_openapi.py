@@ -1,0 +1,92 @@
+"""pipeline.openapi: the REST API document derived from the resource description."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from openapi_spec_validator import validate
+
+from pipeline.openapi import (
+    build_openapi,
+    function_from_integration_uri,
+    lambda_integration_uri,
+)
+from pipeline.resources import PIPELINE
+from tests.integration.test_resources_api import MODELS, RESOURCES
+
+
+def test_every_route_is_an_aws_proxy_operation_with_key_and_validator():
+    doc = build_openapi(RESOURCES, models=MODELS)
+    ops = {(m.upper(), p): op for p, item in doc["paths"].items() for m, op in item.items()}
+    assert set(ops) == {(r.method, r.path) for r in RESOURCES.api.routes}
+    post = ops[("POST", "/orders")]
+    assert post["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+    assert post["x-amazon-apigateway-integration"]["httpMethod"] == "POST"
+    assert post["security"] == [{"api_key": []}]
+    assert post["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/OrderBatch"}
+    validators = doc["x-amazon-apigateway-request-validators"]
+    assert validators[post["x-amazon-apigateway-request-validator"]]["validateRequestBody"] is True
+    assert "security" not in ops[("GET", "/public")]
+    assert doc["x-amazon-apigateway-api-key-source"] == "HEADER"
+    assert doc["components"]["securitySchemes"]["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+
+
+def test_path_parameters_are_declared_with_their_patterns():
+    doc = build_openapi(PIPELINE)
+    params = doc["paths"]["/invoices/{invoice_no}"]["get"]["parameters"]
+    assert params == [{"name": "invoice_no", "in": "path", "required": True,
+                       "schema": {"type": "string", "pattern": r"^[A-Z]?[0-9]{6}$"}}]
+
+
+def test_integration_uri_is_the_callers_and_round_trips_to_the_function():
+    doc = build_openapi(RESOURCES, integration_uri=lambda fn: lambda_integration_uri("eu-west-1", "111122223333", fn),
+                        models=MODELS)
+    uri = doc["paths"]["/noop"]["get"]["x-amazon-apigateway-integration"]["uri"]
+    assert uri == ("arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/"
+                   "arn:aws:lambda:eu-west-1:111122223333:function:noop/invocations")
+    assert function_from_integration_uri(uri) == "noop"
+    default = build_openapi(RESOURCES, models=MODELS)["paths"]["/noop"]["get"]["x-amazon-apigateway-integration"]
+    assert "${AWS::AccountId}" in default["uri"]
+
+
+@pytest.mark.parametrize("bad", ["arn:aws:lambda:us-east-1:1:function:x", "https://example.com"])
+def test_function_from_a_foreign_uri_names_the_uri(bad):
+    with pytest.raises(ValueError, match="not a Lambda proxy integration URI"):
+        function_from_integration_uri(bad)
+
+
+def test_oas30_dialect_of_the_pipeline_api_is_valid_openapi():
+    doc = build_openapi(PIPELINE, dialect="oas30")
+    validate(doc)  # raises on any OpenAPI 3.0 violation
+    event = doc["components"]["schemas"]["SaleEvent"]
+    assert event["properties"]["customer_id"]["type"] == "string"
+    assert event["properties"]["customer_id"]["nullable"] is True
+
+
+def test_apigateway_dialect_keeps_draft4_types_and_hoists_definitions():
+    doc = build_openapi(PIPELINE)
+    schemas = doc["components"]["schemas"]
+    assert schemas["SaleEvent"]["properties"]["customer_id"]["type"] == ["string", "null"]
+    assert "definitions" not in schemas["SaleEventBatch"]
+    assert "$schema" not in schemas["SaleEventBatch"]
+    refs = json.dumps(schemas["SaleEventBatch"])
+    assert "#/definitions/" not in refs and "#/components/schemas/SaleEvent" in refs
+
+
+def test_a_route_naming_an_undefined_model_is_refused_with_both_names():
+    with pytest.raises(ValueError, match=r"\['OrderBatch'\].*defines \['Other'\]"):
+        build_openapi(RESOURCES, models={"Other": {"type": "object"}})
+
+
+def test_unknown_dialect_is_refused():
+    with pytest.raises(ValueError, match="dialect 'swagger'"):
+        build_openapi(RESOURCES, models=MODELS, dialect="swagger")
+
+
+def test_cli_prints_the_document():
+    out = subprocess.run([sys.executable, "-m", "pipeline.openapi", "--dialect", "oas30"],
+                         capture_output=True, text=True, check=True).stdout
+    doc = json.loads(out)
+    assert doc["info"]["title"] == PIPELINE.api.name
+    assert "/events" in doc["paths"]
