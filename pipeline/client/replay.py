@@ -1,0 +1,227 @@
+"""Replay a source file through POST /events: batching, requests in flight, pacing, progress.
+
+Memory stays bounded: events are read lazily and at most `2 * concurrency` batches exist at once.
+Pacing (optional, one of):
+  rate     events per second on average: batch k is sent no earlier than start + sent_before_k / rate
+  speedup  the shop's own timeline compressed X times: a batch is sent no earlier than
+           start + (its first invoice_date - the first event's invoice_date) / X
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from pipeline.events import SaleEvent
+from pipeline.source import iter_batches
+
+from .api import ApiError, BatchOutcome, EventsApi
+
+
+@dataclass
+class Summary:
+    sent: int = 0
+    """Events handed to the API (each counted once, however often retried)."""
+    accepted: int = 0
+    rejected: int = 0
+    failed: int = 0
+    """Events still not written after every retry."""
+    requests: int = 0
+    retried: int = 0
+    """Requests that were retries."""
+    elapsed_s: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, batch: list[SaleEvent], outcome: BatchOutcome) -> None:
+        self.sent += len(batch)
+        self.accepted += outcome.accepted
+        self.rejected += len(outcome.rejected)
+        self.failed += len(outcome.failed)
+        self.requests += len(outcome.latencies)
+        self.retried += outcome.retries
+        self.latencies.extend(outcome.latencies)
+        for item in outcome.rejected[:20]:
+            self.rejections.append(item)
+        if outcome.failed:
+            self.failures.append(f"{len(outcome.failed)} events, e.g. {outcome.failed[0]}: {outcome.failed_reason}")
+
+    @property
+    def events_per_s(self) -> float:
+        return self.accepted / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def latency_ms(self, quantile: float) -> float:
+        return percentile(self.latencies, quantile) * 1000
+
+    @property
+    def ok(self) -> bool:
+        return self.accepted == self.sent
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "failed": self.failed,
+            "requests": self.requests,
+            "retried": self.retried,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "events_per_s": round(self.events_per_s, 1),
+            "latency_ms_p50": round(self.latency_ms(0.50), 1),
+            "latency_ms_p99": round(self.latency_ms(0.99), 1),
+        }
+
+    def render(self) -> str:
+        lines = [
+            f"sent {self.sent}  accepted {self.accepted}  rejected {self.rejected}  failed {self.failed}",
+            f"requests {self.requests} (retried {self.retried})  {self.elapsed_s:.1f} s  "
+            f"{self.events_per_s:,.0f} events/s  latency p50 {self.latency_ms(0.5):.0f} ms  "
+            f"p99 {self.latency_ms(0.99):.0f} ms",
+        ]
+        for item in self.rejections[:10]:
+            lines.append(f"  rejected {item.get('event_id')}: {'; '.join(item.get('problems', []))}")
+        for failure in self.failures[:10]:
+            lines.append(f"  failed {failure}")
+        return "\n".join(lines)
+
+
+def percentile(values: list[float], quantile: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = min(len(ordered), max(1, math.ceil(quantile * len(ordered))))
+    return ordered[rank - 1]
+
+
+class Pacer:
+    """Blocks until a batch may be sent, for --rate or --speedup (neither: never blocks)."""
+
+    def __init__(self, rate: float | None = None, speedup: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        if rate is not None and speedup is not None:
+            raise ValueError("give --rate or --speedup, not both")
+        if (rate is not None and rate <= 0) or (speedup is not None and speedup <= 0):
+            raise ValueError("--rate and --speedup must be positive")
+        self.rate, self.speedup = rate, speedup
+        self._clock, self._sleep = clock, sleep
+        self._start: float | None = None
+        self._first_date: datetime | None = None
+        self._sent = 0
+
+    def due(self, batch: list[SaleEvent]) -> float:
+        """Seconds after the start at which `batch` may go."""
+        if self._first_date is None:
+            self._first_date = batch[0].invoice_date
+        if self.rate is not None:
+            return self._sent / self.rate
+        if self.speedup is not None:
+            return (batch[0].invoice_date - self._first_date).total_seconds() / self.speedup
+        return 0.0
+
+    def wait(self, batch: list[SaleEvent]) -> None:
+        now = self._clock()
+        if self._start is None:
+            self._start = now
+        delay = self._start + self.due(batch) - now
+        self._sent += len(batch)
+        if delay > 0:
+            self._sleep(delay)
+
+
+class Progress:
+    """A bar on a TTY; otherwise a plain line every `every_s` seconds. Both on stderr."""
+
+    def __init__(self, total: int | None, stream: IO[str] = sys.stderr, every_s: float = 10.0):
+        self.total, self.stream, self.every_s = total, stream, every_s
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self._started = time.monotonic()
+        self._last = self._started
+
+    def update(self, summary: Summary, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and not self.tty and now - self._last < self.every_s:
+            return
+        if not force and self.tty and now - self._last < 0.2:
+            return
+        self._last = now
+        rate = summary.accepted / max(now - self._started, 1e-9)
+        done = summary.sent
+        if self.total:
+            width = 30
+            filled = int(width * min(done / self.total, 1))
+            text = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} events"
+        else:
+            text = f"{done} events"
+        text += f"  accepted {summary.accepted}  retried {summary.retried}  {rate:,.0f} ev/s"
+        if self.tty:
+            self.stream.write("\r" + text + ("\n" if force else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def replay(
+    api: EventsApi,
+    events: Iterable[SaleEvent],
+    *,
+    batch_size: int = 500,
+    concurrency: int = 4,
+    pacer: Pacer | None = None,
+    progress: Progress | None = None,
+    on_batch: Callable[[list[SaleEvent]], None] | None = None,
+) -> Summary:
+    """Send every event; return the summary. Raises ApiError (403, 404, unreachable) at once."""
+    if not 1 <= batch_size <= 500:
+        raise ValueError("--batch-size must be 1..500 (the API's batch limit)")
+    if concurrency < 1:
+        raise ValueError("--concurrency must be at least 1")
+    pacer = pacer or Pacer()
+    summary = Summary()
+    lock = threading.Lock()
+    slots = threading.BoundedSemaphore(concurrency * 2)
+    fatal: list[BaseException] = []
+    started = time.perf_counter()
+
+    def done(batch: list[SaleEvent], future: Future) -> None:
+        try:
+            outcome = future.result()
+        except BaseException as exc:  # noqa: BLE001 - surfaced to the producer below
+            fatal.append(exc)
+        else:
+            with lock:
+                summary.add(batch, outcome)
+                if progress:
+                    progress.update(summary)
+        finally:
+            slots.release()
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="replay") as pool:
+        for batch in _batches(events, batch_size):
+            if fatal:
+                break
+            if on_batch:
+                on_batch(batch)
+            pacer.wait(batch)
+            slots.acquire()
+            future = pool.submit(api.send, batch)
+            future.add_done_callback(lambda f, b=batch: done(b, f))
+    summary.elapsed_s = time.perf_counter() - started
+    if progress:
+        progress.update(summary, force=True)
+    if fatal:
+        error = fatal[0]
+        raise error if isinstance(error, ApiError) else ApiError(f"replay failed: {error!r}")
+    return summary
+
+
+def _batches(events: Iterable[SaleEvent], size: int) -> Iterator[list[SaleEvent]]:
+    return iter_batches(iter(events), size)

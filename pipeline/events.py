@@ -1,0 +1,232 @@
+"""The sale event: one line of the Online Retail CSV, as it travels through the pipeline.
+
+The validation rules live here once and are used everywhere: by the replay client before it sends,
+by the REST API's request model (`pipeline.api_models`, generated from `SaleEvent`), by the ingest
+handler (which re-checks what the gateway validated) and by the stream consumers when they parse a
+Kinesis record. The rules and the wire format are documented in docs/events.md.
+
+Wire format (API request body, one object per CSV line):
+    event_id, invoice_no, stock_code, description|null, quantity:int,
+    invoice_date:"YYYY-MM-DDTHH:MM:SS", unit_price:"decimal string", customer_id:"digits"|null, country
+A Kinesis record / archive line is that object plus the derived `line_total` (decimal string) and
+`is_cancellation` (bool), canonical JSON, UTF-8, terminated by "\\n".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from decimal import Context, Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
+
+EVENT_ID_PATTERN = r"^[0-9a-f]{16}:[1-9][0-9]{0,8}$"
+INVOICE_NO_PATTERN = r"^[A-Z]?[0-9]{6}$"
+CUSTOMER_ID_PATTERN = r"^[0-9]{1,10}$"
+INVOICE_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$"
+# Plain decimal notation only (no exponent, no '+', no leading zeros): money must stay exact.
+UNIT_PRICE_PATTERN = r"^-?(0|[1-9][0-9]{0,11})(\.[0-9]{1,6})?$"
+# Printable text: no control characters (they would break CSV/COPY downstream).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+QUANTITY_LIMIT = 999_999_999
+INVOICE_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+MAX_BATCH = 500
+"""Events per API request: one PutRecords call's worth."""
+
+# Record fields in wire order; derived fields follow the event's own.
+EVENT_FIELDS = (
+    "event_id",
+    "invoice_no",
+    "stock_code",
+    "description",
+    "quantity",
+    "invoice_date",
+    "unit_price",
+    "customer_id",
+    "country",
+)
+RECORD_FIELDS = EVENT_FIELDS + ("line_total", "is_cancellation")
+
+_EXACT = Context(prec=60)  # wide enough that quantity * unit_price is never rounded
+
+_InvoiceDate = Annotated[
+    datetime,
+    PlainSerializer(lambda d: d.strftime(INVOICE_DATE_FORMAT), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": INVOICE_DATE_PATTERN}),
+]
+_Money = Annotated[
+    Decimal,
+    PlainSerializer(lambda d: format(d, "f"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": UNIT_PRICE_PATTERN}),
+]
+
+
+class SaleEvent(BaseModel):
+    """One sale line. Unknown fields are refused; nothing is coerced (no '6' for 6, no 2.55 float)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, title="SaleEvent", use_attribute_docstrings=True
+    )
+
+    event_id: str = Field(pattern=EVENT_ID_PATTERN)
+    """`<first 16 hex of the source file's sha256>:<line number in that file>` (header is line 1)."""
+    invoice_no: str = Field(pattern=INVOICE_NO_PATTERN)
+    """Six digits; a 'C' prefix marks a cancellation, an 'A' prefix a bad-debt adjustment."""
+    stock_code: str = Field(min_length=1, max_length=32, pattern=TEXT_PATTERN)
+    description: str | None = Field(min_length=1, max_length=255, pattern=TEXT_PATTERN)
+    """Missing in the source on some lines: null, never an empty string."""
+    quantity: int = Field(ge=-QUANTITY_LIMIT, le=QUANTITY_LIMIT)
+    """Negative on cancellations and some adjustments."""
+    invoice_date: _InvoiceDate
+    """Shop-local time (UK), no time zone, as the source has it."""
+    unit_price: _Money
+    """Exact decimal, sent as a string; may be 0 or negative (bad-debt adjustments)."""
+    customer_id: str | None = Field(pattern=CUSTOMER_ID_PATTERN)
+    """Missing on about a quarter of the source lines: null."""
+    country: str = Field(min_length=1, max_length=64, pattern=TEXT_PATTERN)
+
+    @field_validator("invoice_date", mode="before")
+    @classmethod
+    def _parse_invoice_date(cls, value: Any) -> datetime:
+        if isinstance(value, datetime):
+            if value.tzinfo is not None or value.microsecond:
+                raise ValueError("invoice_date must be a naive timestamp with whole seconds")
+            return value
+        if not isinstance(value, str) or not re.fullmatch(INVOICE_DATE_PATTERN, value):
+            raise ValueError("invoice_date must be a string 'YYYY-MM-DDTHH:MM:SS'")
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"invoice_date {value!r} is not a valid date and time: {exc}") from None
+
+    @field_validator("unit_price", mode="before")
+    @classmethod
+    def _parse_unit_price(cls, value: Any) -> Decimal:
+        if isinstance(value, Decimal):
+            value = format(value, "f")
+        if not isinstance(value, str) or not re.fullmatch(UNIT_PRICE_PATTERN, value):
+            raise ValueError(
+                "unit_price must be a decimal string like '2.55', '18' or '-11062.06' "
+                "(at most 12 integer and 6 fraction digits, no exponent)"
+            )
+        return Decimal(value)
+
+    # Derived fields: computed here only, so every component agrees on them.
+    @property
+    def line_total(self) -> Decimal:
+        """quantity * unit_price, exact (no rounding, scale of unit_price)."""
+        return _EXACT.multiply(Decimal(self.quantity), self.unit_price)
+
+    @property
+    def is_cancellation(self) -> bool:
+        return self.invoice_no.startswith("C")
+
+    @property
+    def event_date(self) -> str:
+        """`YYYY-MM-DD` of invoice_date: the archive's partition."""
+        return self.invoice_date.strftime("%Y-%m-%d")
+
+    @property
+    def line_number(self) -> int:
+        return int(self.event_id.rsplit(":", 1)[1])
+
+    def wire(self) -> dict[str, Any]:
+        """The API request form (JSON-ready dict)."""
+        return self.model_dump(mode="json")
+
+    def record(self) -> dict[str, Any]:
+        """The Kinesis record / archive line form: the event plus its derived fields."""
+        data = self.model_dump(mode="json")
+        data["line_total"] = format(self.line_total, "f")
+        data["is_cancellation"] = self.is_cancellation
+        return data
+
+    def to_record_bytes(self) -> bytes:
+        """Kinesis record data: canonical JSON (fixed key order, no spaces) + newline."""
+        return canonical_json(self.record()).encode("utf-8") + b"\n"
+
+    @classmethod
+    def from_record(cls, data: bytes | str | dict[str, Any]) -> SaleEvent:
+        """Parse a Kinesis record or archive line; its derived fields must agree with the event."""
+        if isinstance(data, (bytes, str)):
+            data = json.loads(data)
+        if not isinstance(data, dict):
+            raise InvalidEvent(["record is not a JSON object"])
+        fields = dict(data)
+        line_total = fields.pop("line_total", None)
+        is_cancellation = fields.pop("is_cancellation", None)
+        event = parse_event(fields)
+        if line_total is not None and line_total != format(event.line_total, "f"):
+            raise InvalidEvent([f"line_total {line_total!r} != quantity * unit_price"])
+        if is_cancellation is not None and is_cancellation is not event.is_cancellation:
+            raise InvalidEvent([f"is_cancellation {is_cancellation!r} disagrees with invoice_no"])
+        return event
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks a rule; `problems` are one-line `field: reason` strings."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def canonical_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """Pydantic's errors as `field: reason` lines a user can act on."""
+    problems = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"]) or "event"
+        problems.append(f"{where}: {item['msg']}")
+    return problems
+
+
+_EVENT_ADAPTER = TypeAdapter(SaleEvent)
+
+
+def parse_event(data: Any) -> SaleEvent:
+    """Validate one wire-form event (a dict from JSON); raise InvalidEvent naming every problem."""
+    if not isinstance(data, dict):
+        raise InvalidEvent([f"event must be a JSON object, got {type(data).__name__}"])
+    try:
+        # JSON strings for Decimal/datetime are converted by our before-validators; strict
+        # mode still refuses '6' for quantity or 2.55 (a float) for unit_price.
+        return _EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_errors(exc)) from None
+
+
+def events_of_body(body: Any) -> list[Any]:
+    """The events of a request body: one event object, or {"events": [1..500 events]}."""
+    if isinstance(body, dict) and "events" in body:
+        if set(body) != {"events"}:
+            extra = sorted(set(body) - {"events"})
+            raise InvalidEvent([f"batch: unexpected field(s) {extra}; only 'events' is allowed"])
+        events = body["events"]
+        if not isinstance(events, list):
+            raise InvalidEvent(["events: must be an array of events"])
+        if not 1 <= len(events) <= MAX_BATCH:
+            raise InvalidEvent([f"events: a batch holds 1..{MAX_BATCH} events, got {len(events)}"])
+        return events
+    if isinstance(body, dict):
+        return [body]
+    raise InvalidEvent(["body must be an event object or {\"events\": [...]}"])
+
+
+def event_id(source_digest: str, line_number: int) -> str:
+    """The stable id of the event read from `line_number` of a file whose sha256 is `source_digest`."""
+    return f"{source_digest[:16]}:{line_number}"
