@@ -1,7 +1,118 @@
-"""Provision step 'warehouse' (see emulation/provision/__init__.py). Owner fills it in."""
+"""Provision step 'warehouse': credentials in Secrets Manager, database users, schema migrations.
+
+As on AWS (Redshift Serverless + Secrets Manager):
+- the admin user and the dedicated Firehose loader each get a generated password (`secrets`
+  module), stored in Secrets Manager under the description's secret names as
+  `{"username","password","host","port","dbname","engine"}`; an existing secret keeps its
+  password, so a second `make up` changes nothing and connections keep working;
+- the PostgreSQL roles are created (or their password set to the secret's) by the superuser;
+- the bookkeeping tables of the stand-in (`localcloud.statement_log`, `stl_load_errors`) exist;
+- the description's `schema_files` (Redshift SQL) are applied as the admin user through
+  `emulation.redshift`, so the admin owns the schemas as on AWS;
+- each Firehose loader may use its table's schema and INSERT into that table, nothing else.
+
+No password is ever printed or logged.
+
+Known gaps vs AWS: the roles are PostgreSQL roles, not Redshift users (no IAM authentication);
+the superuser (not a Redshift superuser) runs CREATE ROLE; secrets are not rotated.
+"""
 
 from __future__ import annotations
 
+import json
+import secrets as pysecrets
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from ..config import REPO_ROOT
+
+ENGINE = "redshift"
+
 
 def provision(config, resources, names) -> None:
-    raise NotImplementedError("emulation.provision.warehouse")
+    if resources.warehouse is None:
+        return
+    from .. import warehouse as embedded
+    from ..redshift import install_bookkeeping
+
+    superuser = embedded.superuser_dsn(config)
+    endpoint = _endpoint(config, superuser, resources.warehouse.database)
+    client = _secrets_client(config)
+    by_name = {s.name: s for s in resources.secrets}
+    admin = ensure_secret(client, by_name[resources.warehouse.admin_secret], endpoint)
+    loaders = [(fh, ensure_secret(client, by_name[fh.loader_secret], endpoint)) for fh in resources.firehoses]
+    install_bookkeeping(superuser)
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        ensure_role(conn, admin, endpoint["dbname"], admin=True)
+        for _fh, loader in loaders:
+            ensure_role(conn, loader, endpoint["dbname"], admin=False)
+    migrate(config, resources, admin)
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        for fh, loader in loaders:
+            grant_loader(conn, loader["username"], fh.table)
+
+
+def _endpoint(config, superuser_dsn: str, database: str) -> dict:
+    """Where clients reach the warehouse: the embedded server's TCP port, or the external DSN's."""
+    if config.warehouse_dsn:
+        parts = conninfo_to_dict(config.warehouse_dsn)
+        return {"host": parts.get("host") or "127.0.0.1", "port": int(parts.get("port") or 5432),
+                "dbname": parts.get("dbname") or database}
+    parts = conninfo_to_dict(superuser_dsn)
+    return {"host": parts.get("host") or config.host, "port": int(parts.get("port") or config.warehouse_port),
+            "dbname": parts.get("dbname") or database}
+
+
+def _secrets_client(config):
+    import boto3
+
+    return boto3.client("secretsmanager", endpoint_url=config.aws_endpoint, region_name=config.region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def ensure_secret(client, spec, endpoint: dict) -> dict:
+    """The secret's value, created with a fresh password if missing (endpoint fields kept current)."""
+    try:
+        current = json.loads(client.get_secret_value(SecretId=spec.name)["SecretString"])
+    except client.exceptions.ResourceNotFoundException:
+        current = None
+    value = {"username": spec.username,
+             "password": (current or {}).get("password") or pysecrets.token_urlsafe(32),
+             **endpoint, "engine": ENGINE}
+    if current is None:
+        client.create_secret(Name=spec.name, Description=spec.description, SecretString=json.dumps(value))
+    elif current != value:
+        client.put_secret_value(SecretId=spec.name, SecretString=json.dumps(value))
+    return value
+
+
+def ensure_role(conn, secret: dict, database: str, *, admin: bool) -> None:
+    user = secret["username"]
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
+    verb = "ALTER" if exists else "CREATE"
+    conn.execute(sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(
+        sql.Identifier(user), sql.Literal(secret["password"])))
+    conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
+        sql.Identifier(database), sql.Identifier(user)))
+    if admin:
+        conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(database), sql.Identifier(user)))
+
+
+def migrate(config, resources, admin_secret: dict) -> None:
+    from ..redshift import connect, dsn_from_secret
+
+    with connect(dsn_from_secret(admin_secret), aws_endpoint=config.aws_endpoint, region=config.region) as rs:
+        for path in resources.warehouse.schema_files:
+            script = (Path(REPO_ROOT) / path).read_text()
+            rs.execute(script, label=f"migrate:{path}")
+
+
+def grant_loader(conn, user: str, table: str) -> None:
+    schema, _, name = table.rpartition(".")
+    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema or "public"),
+                                                                 sql.Identifier(user)))
+    conn.execute(sql.SQL("GRANT INSERT ON {}.{} TO {}").format(
+        sql.Identifier(schema or "public"), sql.Identifier(name), sql.Identifier(user)))

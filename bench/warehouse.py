@@ -1,0 +1,144 @@
+"""Benchmark: Redshift COPY into the stand-in vs PostgreSQL's own COPY, and what loads cost.
+
+    python -m bench.warehouse [--data PATH] [--rows N] [--objects 8]
+
+1. The dataset's events (pipeline.source, validated as the pipeline does) become Firehose-style
+   intermediate objects: gzip JSON lines in a real moto S3.
+2. Timed: `COPY stream.sales_events ... FORMAT AS JSON 'auto' GZIP` through emulation.redshift
+   (S3 read + gunzip + staging + typed insert), rows/s.
+3. Baseline in the same run: PostgreSQL `COPY ... FROM STDIN (FORMAT csv)` of pre-built CSV into an
+   identical table (no S3, no JSON, no gzip): the ceiling the stand-in is measured against.
+4. Statements per 100,000 events through Firehose buffering (the description's settings) and the
+   implied Redshift Serverless charge vs one INSERT per event (pipeline.cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ecommerce-data.csv.gz"
+
+
+def _records(data: Path, rows: int | None) -> list[dict]:
+    from pipeline.source import SourceFile, read_events
+
+    return [e.record() for e in read_events(SourceFile.open(data), limit=rows, on_error=lambda _e: None)]
+
+
+def _objects(records: list[dict], count: int) -> list[bytes]:
+    size = max(1, -(-len(records) // count))
+    out = []
+    for i in range(0, len(records), size):
+        body = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records[i:i + size])
+        out.append(gzip.compress(body, compresslevel=1))
+    return out
+
+
+def _csv(records: list[dict], columns: tuple[str, ...]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for r in records:
+        writer.writerow(["" if r[c] is None else r[c] for c in columns])
+    return buf.getvalue().encode()
+
+
+def run(data: Path = DEFAULT_DATA, rows: int | None = None, objects: int = 8) -> dict:
+    import psycopg
+
+    from emulation.redshift import connect, install_bookkeeping
+    from emulation.redshift_sql import reduce_script
+    from pipeline import cost
+    from pipeline.resources import PIPELINE
+    from tests.integration.warehouse_support import MotoServer, ScratchPostgres
+
+    firehose = PIPELINE.firehoses[0]
+    columns = firehose.columns
+    records = _records(data, rows)
+    n = len(records)
+    bodies = _objects(records, objects)
+    prebuilt_csv = _csv(records, columns)
+    event_bytes = sum(len(gzip.decompress(b)) for b in bodies) / n
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pg, moto = ScratchPostgres(), MotoServer()
+        try:
+            install_bookkeeping(pg.superuser_dsn)
+            with psycopg.connect(pg.superuser_dsn, autocommit=True) as conn:
+                for statement in reduce_script((Path(__file__).parents[1] / "pipeline/warehouse/schema.sql").read_text()):
+                    conn.execute(statement)
+                conn.execute("CREATE TABLE public.baseline (LIKE stream.sales_events INCLUDING DEFAULTS)")
+            s3 = moto.client("s3")
+            s3.create_bucket(Bucket="bench")
+            for i, body in enumerate(bodies):
+                s3.put_object(Bucket="bench", Key=f"firehose/part-{i:04d}.gz", Body=body)
+
+            with connect(pg.superuser_dsn, aws_endpoint=moto.endpoint) as rs:
+                t0 = time.perf_counter()
+                result = rs.execute(
+                    f"COPY {firehose.table} ({', '.join(columns)}) FROM 's3://bench/firehose/' "
+                    f"IAM_ROLE 'arn:aws:iam::123456789012:role/bench' {firehose.copy_options}", label="bench")
+                copy_s = time.perf_counter() - t0
+            with psycopg.connect(pg.superuser_dsn, autocommit=True) as conn:
+                t0 = time.perf_counter()
+                with conn.cursor() as cur, cur.copy(
+                        f"COPY public.baseline ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
+                    view = memoryview(prebuilt_csv)
+                    for i in range(0, len(view), 1 << 20):
+                        copy.write(view[i:i + (1 << 20)])
+                baseline_s = time.perf_counter() - t0
+        finally:
+            moto.close()
+            pg.close()
+
+    rate = 1000.0  # events/s the replay client sustains through the API (order of magnitude)
+    per_100k = cost.firehose_copies(100_000, event_bytes, rate, firehose.buffer_size_mb, firehose.buffer_interval_s)
+    span = n / rate
+    copies = cost.firehose_copies(n, event_bytes, rate, firehose.buffer_size_mb, firehose.buffer_interval_s)
+    interval = span / max(copies, 1)
+    firehose_usage = cost.usage([(i * interval, 2.0) for i in range(copies)])
+    row_usage = cost.row_by_row(n, span)
+    return {
+        "rows": n,
+        "loaded": result.rows,
+        "copy_rows_per_s": n / copy_s,
+        "baseline_rows_per_s": n / baseline_s,
+        "ratio_vs_baseline": (n / copy_s) / (n / baseline_s),
+        "event_bytes": event_bytes,
+        "statements_per_100k_events": per_100k,
+        "firehose_charge_usd": firehose_usage.charge,
+        "row_by_row_charge_usd": row_usage.charge,
+        "assumed_rate_eps": rate,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.warehouse", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--rows", type=int, default=None, help="first N events (default: all)")
+    parser.add_argument("--objects", type=int, default=8, help="intermediate objects to split the events into")
+    args = parser.parse_args(argv)
+    if not args.data.is_file():
+        parser.error(f"--data {args.data}: no such file")
+    r = run(args.data, args.rows, args.objects)
+    print(f"warehouse: {r['rows']:,} events, {r['loaded']:,} loaded")
+    print(f"  Redshift COPY (S3, gzip JSON)   {r['copy_rows_per_s']:>12,.0f} rows/s")
+    print(f"  baseline PostgreSQL COPY (CSV)  {r['baseline_rows_per_s']:>12,.0f} rows/s")
+    print(f"  ratio                           {r['ratio_vs_baseline']:>12.2f}")
+    print(f"  statements per 100,000 events through Firehose buffering: {r['statements_per_100k_events']}"
+          f" (at {r['assumed_rate_eps']:.0f} events/s, {r['event_bytes']:.0f} bytes/event)")
+    print(f"  implied charge: Firehose COPYs ${r['firehose_charge_usd']:.2f} vs row-by-row INSERTs "
+          f"${r['row_by_row_charge_usd']:.2f} (8 RPU x $0.375/RPU-hour)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.exit(main())

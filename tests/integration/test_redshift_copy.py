@@ -1,0 +1,181 @@
+"""Redshift COPY on the stand-in: a real moto S3 over HTTP and a real PostgreSQL 16."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from emulation.redshift import connect, install_bookkeeping
+from emulation.redshift_copy import LoadError
+from emulation.redshift_copy_options import CopyError
+
+from .warehouse_support import MotoServer, ScratchPostgres
+
+BUCKET = "copy-test"
+
+TABLE = """
+CREATE TABLE IF NOT EXISTS public.events (
+    event_id VARCHAR(32) NOT NULL ENCODE zstd,
+    quantity INTEGER NOT NULL,
+    invoice_date TIMESTAMP,
+    unit_price DECIMAL(18, 6),
+    customer_id VARCHAR(8),
+    is_cancellation BOOLEAN,
+    loaded_at TIMESTAMP NOT NULL DEFAULT GETDATE()
+) DISTKEY (event_id) SORTKEY (invoice_date)
+"""
+COLUMNS = "(event_id, quantity, invoice_date, unit_price, customer_id, is_cancellation)"
+
+
+def record(i: int, **overrides) -> dict:
+    base = {"event_id": f"e:{i}", "quantity": i, "invoice_date": "2010-12-01T08:26:00",
+            "unit_price": "2.55", "customer_id": "17850", "is_cancellation": False, "extra": "ignored"}
+    base.update(overrides)
+    return base
+
+
+def jsonl(records) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    pg = ScratchPostgres(tmp_path_factory.mktemp("copy"))
+    moto = MotoServer()
+    install_bookkeeping(pg.superuser_dsn)
+    s3 = moto.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    yield pg, moto, s3
+    moto.close()
+    pg.close()
+
+
+@pytest.fixture
+def rs(cloud):
+    pg, moto, _ = cloud
+    conn = connect(pg.superuser_dsn, aws_endpoint=moto.endpoint)
+    conn.execute(TABLE)
+    conn.execute("TRUNCATE public.events")
+    conn.execute("TRUNCATE localcloud.stl_load_errors")
+    yield conn
+    conn.close()
+
+
+def put(s3, key: str, data: bytes) -> str:
+    s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+    return f"s3://{BUCKET}/{key}"
+
+
+def count(rs, table="public.events") -> int:
+    return rs.query(f"SELECT count(*) FROM {table}")[0][0]
+
+
+def test_json_auto_gzip_loads_every_object_under_the_prefix(cloud, rs):
+    s3 = cloud[2]
+    put(s3, "json/a/part-1.gz", gzip.compress(jsonl(record(i) for i in range(1, 301))))
+    put(s3, "json/a/part-2.gz", gzip.compress(jsonl(record(i) for i in range(301, 501))))
+    put(s3, "json/b/other.gz", gzip.compress(jsonl([record(999)])))  # not under the prefix
+    result = rs.execute(
+        f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/json/a/' IAM_ROLE 'arn:aws:iam::123456789012:role/r' "
+        "FORMAT AS JSON 'auto' GZIP TIMEFORMAT 'auto'", label="t-json")
+    assert result.rows == 500 and result.load_errors == 0
+    assert count(rs) == 500
+    row = rs.query("SELECT quantity, invoice_date::text, unit_price::text, is_cancellation FROM public.events "
+                   "WHERE event_id = 'e:7'")[0]
+    assert row == (7, "2010-12-01 08:26:00", "2.550000", False)
+    logged = rs.query("SELECT kind, rows, succeeded FROM localcloud.statement_log WHERE label = 't-json'")
+    assert logged == [("COPY", 500, True)]
+
+
+def test_csv_with_header_and_nulls(cloud, rs):
+    s3 = cloud[2]
+    body = b"event_id,quantity,invoice_date,unit_price,customer_id,is_cancellation\n" \
+           b"c:1,3,2011-01-02 10:00:00,1.5,,true\n" \
+           b'"c:2",-4,2011-01-02 10:05:00,"0.001",12345,false\n'
+    put(s3, "csv/one.csv", body)
+    rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/csv/one.csv' IAM_ROLE 'arn:x' "
+               "FORMAT AS CSV IGNOREHEADER 1")
+    rows = rs.query("SELECT event_id, quantity, customer_id, unit_price::text FROM public.events ORDER BY event_id")
+    assert rows == [("c:1", 3, "", "1.500000"), ("c:2", -4, "12345", "0.001000")]
+
+
+def test_csv_custom_timeformat_and_emptyasnull(cloud, rs):
+    s3 = cloud[2]
+    put(s3, "csv2/x.csv.gz", gzip.compress(b"t:1|2|02/01/2011 10:07|3||f\n"))
+    rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/csv2/' IAM_ROLE 'arn:x' CSV DELIMITER '|' "
+               "GZIP TIMEFORMAT 'DD/MM/YYYY HH24:MI' EMPTYASNULL")
+    assert rs.query("SELECT invoice_date::text, customer_id FROM public.events") == [("2011-01-02 10:07:00", None)]
+
+
+def test_manifest_loads_listed_files_only_and_refuses_missing_mandatory(cloud, rs):
+    s3 = cloud[2]
+    a = put(s3, "man/data-a.gz", gzip.compress(jsonl(record(i) for i in range(1, 4))))
+    put(s3, "man/data-b.gz", gzip.compress(jsonl(record(i) for i in range(4, 9))))
+    manifest = {"entries": [{"url": a, "mandatory": True},
+                            {"url": f"s3://{BUCKET}/man/absent.gz", "mandatory": False}]}
+    m = put(s3, "manifests/ok.manifest", json.dumps(manifest).encode())
+    result = rs.execute(f"COPY public.events {COLUMNS} FROM '{m}' IAM_ROLE 'arn:x' MANIFEST JSON 'auto' GZIP")
+    assert result.rows == 3 and count(rs) == 3
+    manifest["entries"][1]["mandatory"] = True
+    bad = put(s3, "manifests/bad.manifest", json.dumps(manifest).encode())
+    with pytest.raises(CopyError, match="mandatory manifest entry .*absent.gz"):
+        rs.execute(f"COPY public.events {COLUMNS} FROM '{bad}' IAM_ROLE 'arn:x' MANIFEST JSON 'auto' GZIP")
+    assert count(rs) == 3
+
+
+def test_bad_records_are_reported_and_the_rest_loads_within_maxerror(cloud, rs):
+    s3 = cloud[2]
+    lines = [json.dumps(record(i)).encode() for i in range(1, 11)]
+    lines[2] = json.dumps(record(3, quantity="three")).encode()          # line 3: not an integer
+    lines[4] = json.dumps(record(5, customer_id="123456789")).encode()   # line 5: too long for VARCHAR(8)
+    lines[6] = b'{"event_id": "e:7", "quantity": '                       # line 7: broken JSON
+    lines[8] = json.dumps(record(9, event_id=None)).encode()             # line 9: NULL in NOT NULL
+    put(s3, "bad/part.gz", gzip.compress(b"\n".join(lines) + b"\n"))
+    result = rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/bad/' IAM_ROLE 'arn:x' "
+                        "FORMAT AS JSON 'auto' GZIP MAXERROR 10", label="t-bad")
+    assert (result.rows, result.load_errors) == (6, 4)
+    assert sorted(r[0] for r in rs.query("SELECT event_id FROM public.events")) == \
+        sorted(f"e:{i}" for i in (1, 2, 4, 6, 8, 10))
+    errors = rs.query("SELECT filename, line_number, colname, err_reason, raw_line FROM localcloud.stl_load_errors "
+                      "WHERE label = 't-bad' ORDER BY line_number")
+    assert [(e[1], e[2]) for e in errors] == [(3, "quantity"), (5, "customer_id"), (7, ""), (9, "event_id")]
+    assert all(e[0] == f"s3://{BUCKET}/bad/part.gz" for e in errors)
+    assert "integer" in errors[0][3] and "too long" in errors[1][3] and "not-null" in errors[3][3]
+    assert errors[2][4].startswith('{"event_id": "e:7"')
+
+
+def test_default_maxerror_zero_fails_the_whole_copy_but_keeps_the_errors(cloud, rs):
+    s3 = cloud[2]
+    put(s3, "bad0/part.gz", gzip.compress(jsonl([record(1), record(2, quantity=1.5), record(3)])))
+    with pytest.raises(LoadError, match="1 bad record"):
+        rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/bad0/' IAM_ROLE 'arn:x' JSON 'auto' GZIP",
+                   label="t-bad0")
+    assert count(rs) == 0
+    assert rs.query("SELECT line_number FROM localcloud.stl_load_errors WHERE label = 't-bad0'") == [(2,)]
+    assert rs.query("SELECT succeeded FROM localcloud.statement_log WHERE label = 't-bad0'") == [(False,)]
+
+
+@pytest.mark.parametrize("option", ["ACCEPTINVCHARS", "FILLRECORD", "LZOP", "ENCRYPTED"])
+def test_unsupported_option_fails_naming_it(cloud, rs, option):
+    with pytest.raises(CopyError, match=f"option {option} is not supported"):
+        rs.execute(f"COPY public.events FROM 's3://{BUCKET}/json/a/' IAM_ROLE 'arn:x' JSON 'auto' {option}")
+
+
+def test_jsonpaths_file_and_missing_prefix_fail_loudly(cloud, rs):
+    with pytest.raises(CopyError, match="JSON 's3://b/paths.json' is not supported"):
+        rs.execute(f"COPY public.events FROM 's3://{BUCKET}/json/a/' IAM_ROLE 'arn:x' JSON 's3://b/paths.json'")
+    with pytest.raises(CopyError, match="holds no object"):
+        rs.execute(f"COPY public.events FROM 's3://{BUCKET}/nothing-here/' IAM_ROLE 'arn:x' JSON 'auto'")
+
+
+def test_csv_with_a_broken_line_reports_it_and_loads_the_others(cloud, rs):
+    s3 = cloud[2]
+    put(s3, "csv3/x.csv", b"k:1,1,2011-01-02 10:00:00,1,,true\n"
+                          b"k:2,2,2011-01-02 10:00:00\n"
+                          b"k:3,3,2011-01-02 10:00:00,1,,false\n")
+    result = rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/csv3/' IAM_ROLE 'arn:x' CSV MAXERROR 1",
+                        label="t-csv3")
+    assert (result.rows, result.load_errors) == (2, 1)
+    assert rs.query("SELECT line_number, err_code FROM localcloud.stl_load_errors WHERE label = 't-csv3'") == [(2, 1202)]
