@@ -1,0 +1,115 @@
+"""Package the Lambda code without Docker: one code asset and one dependency layer, built locally.
+
+CDK's `PythonFunction` bundles inside a Docker image, which build machines here lack. Instead:
+- the code asset is a copy of `pipeline/` minus what never runs in Lambda (replay client, Glue
+  script, warehouse SQL, caches);
+- the layer holds `[project.dependencies]` (pydantic, aws-lambda-powertools) at the versions the
+  tests ran with, installed by pip for Lambda's platform (manylinux2014 x86_64, CPython 3.11) with
+  binary wheels only, so pydantic-core is the Linux build whatever machine runs `make synth`.
+Both live under `build/lambda/` and are reused while their inputs are unchanged (keyed by a hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = REPO_ROOT / "build" / "lambda"
+PYTHON_VERSION = "3.11"
+"""Lambda runtime python3.11: the version Glue 5.0 runs and the tests run, so one set of wheels."""
+PLATFORM = "manylinux2014_x86_64"
+# Never shipped to Lambda: the replay client, the Glue job script (an S3 asset), the SQL.
+CODE_EXCLUDES = ("client", "glue", "warehouse", "__pycache__", "*.pyc", "tests")
+
+
+class BundlingError(RuntimeError):
+    """The Lambda layer could not be built (no network to PyPI and no cached build)."""
+
+
+def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
+    """`[project.dependencies]` pinned to the versions installed here (what the tests exercised)."""
+    deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    pinned = []
+    for dep in deps:
+        name = re.split(r"[<>=!~\[; ]", dep, maxsplit=1)[0]
+        try:
+            pinned.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pinned.append(dep)
+    return sorted(pinned)
+
+
+def build_code(dest: Path = BUILD_DIR / "code") -> Path:
+    """Copy the `pipeline` package into `dest/pipeline` (the function code asset)."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(
+        REPO_ROOT / "pipeline", dest / "pipeline", ignore=shutil.ignore_patterns(*CODE_EXCLUDES)
+    )
+    return dest
+
+
+def build_glue_libs(dest: Path = BUILD_DIR / "glue" / "pipeline_glue.zip") -> Path:
+    """Zip `pipeline/__init__.py` + `pipeline/glue/` for the job's `--extra-py-files` (the script
+    imports `pipeline.glue.transforms`); stable timestamps so the asset hash changes only with code."""
+    import zipfile
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    files = [
+        REPO_ROOT / "pipeline" / "__init__.py",
+        *sorted((REPO_ROOT / "pipeline" / "glue").glob("*.py")),
+    ]
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in files:
+            info = zipfile.ZipInfo(str(f.relative_to(REPO_ROOT)), date_time=(2020, 1, 1, 0, 0, 0))
+            zf.writestr(info, f.read_bytes())
+    return dest
+
+
+def build_layer(requirements: list[str] | None = None, root: Path = BUILD_DIR) -> Path:
+    """Install the runtime dependencies into `<root>/layer-<hash>/python` once; return that folder's parent."""
+    reqs = requirements if requirements is not None else runtime_requirements()
+    key = hashlib.sha256("\n".join([PLATFORM, PYTHON_VERSION, *reqs]).encode()).hexdigest()[:16]
+    layer = root / f"layer-{key}"
+    done = layer / ".complete"
+    if done.exists():
+        return layer
+    if layer.exists():
+        shutil.rmtree(layer)
+    target = layer / "python"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--target",
+        str(target),
+        "--platform",
+        PLATFORM,
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+        "--only-binary=:all:",
+        "--no-compile",
+        *reqs,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BundlingError(
+            f"building the Lambda layer ({' '.join(reqs)}) failed; pip needs PyPI the first time "
+            f"(later runs reuse {root}):\n{proc.stderr.strip()[-2000:]}"
+        )
+    for junk in target.rglob("__pycache__"):
+        shutil.rmtree(junk, ignore_errors=True)
+    done.write_text("\n".join(reqs) + "\n")
+    return layer

@@ -1,0 +1,37 @@
+"""Acknowledged scanner findings, each next to the resource it concerns, with its reason.
+
+Two scanners read the template: cdk-nag (rules acknowledged through CDK's `Validations` API, the
+cdk-nag v3 way) and checkov (skips written into the resource's `Metadata.checkov.skip`, the form
+checkov reads from CloudFormation). Both helpers demand a reason a reviewer can check.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, CfnResource, Validations
+from constructs import IConstruct
+
+
+def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
+    """cdk-nag: accept finding `rule` (e.g. `AwsSolutions-IAM5[Resource::*]`) on this construct."""
+    if len(reason) < 20:
+        raise ValueError(f"acknowledging {rule}: give a real reason, not {reason!r}")
+    Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def checkov_skip(construct: IConstruct, check: str, reason: str) -> None:
+    """checkov: skip `check` (e.g. `CKV_AWS_117`) on this construct's CloudFormation resource."""
+    if len(reason) < 20:
+        raise ValueError(f"skipping {check}: give a real reason, not {reason!r}")
+    resource = _cfn(construct)
+    meta = resource.get_metadata("checkov") or {"skip": []}
+    meta["skip"].append({"id": check, "comment": reason})
+    resource.add_metadata("checkov", meta)
+
+
+def _cfn(construct: IConstruct) -> CfnResource:
+    if isinstance(construct, CfnResource):
+        return construct
+    child = construct.node.default_child
+    if not isinstance(child, CfnResource):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource to annotate")
+    return child

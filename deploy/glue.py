@@ -1,0 +1,279 @@
+"""The batch path on AWS: the Glue Data Catalog database and table over the raw archive, the JDBC
+connection to the warehouse (credentials from the admin secret, ENIs in an isolated subnet), and
+the Glue 5.0 job running the description's script (uploaded as an S3 asset) with bookmarks on.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as assets
+from constructs import Construct
+
+from pipeline.resources import Resources
+
+from .bundling import REPO_ROOT, build_glue_libs
+from .compliance import acknowledge, checkov_skip
+from .network import Network
+from .storage import Storage
+from .warehouse import Warehouse
+
+JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
+GLUE_ENI_ACTIONS = (
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeRouteTables",
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcAttribute",
+    "ec2:CreateTags",
+    "ec2:DeleteTags",
+)
+CATALOG_READ = (
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:GetTables",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+)
+
+
+class GlueBatch(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        resources: Resources,
+        storage: Storage,
+        network: Network,
+        warehouse: Warehouse,
+    ):
+        super().__init__(scope, id)
+        self.databases = {}
+        self.tables = {}
+        for db in sorted({t.database for t in resources.glue_tables}):
+            self.databases[db] = glue.CfnDatabase(
+                self,
+                f"Database-{db}",
+                catalog_id=Aws.ACCOUNT_ID,
+                database_input=glue.CfnDatabase.DatabaseInputProperty(name=db),
+            )
+        for spec in resources.glue_tables:
+            self.tables[spec.name] = self._table(spec, storage)
+        self.connections = {}
+        self.jobs = {}
+        self.roles = {}
+        for job in resources.glue_jobs:
+            conn_name = job.default_arguments.get("--REDSHIFT_CONNECTION")
+            if conn_name and conn_name not in self.connections:
+                self.connections[conn_name] = self._connection(
+                    conn_name, resources, network, warehouse
+                )
+            self.jobs[job.name] = self._job(job, resources, storage, warehouse, conn_name)
+
+    def _table(self, spec, storage: Storage) -> glue.CfnTable:
+        col = lambda c: glue.CfnTable.ColumnProperty(name=c.name, type=c.type)
+        bucket = storage.buckets[spec.bucket]
+        table = glue.CfnTable(
+            self,
+            f"Table-{spec.name}",
+            catalog_id=Aws.ACCOUNT_ID,
+            database_name=spec.database,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=spec.name,
+                table_type="EXTERNAL_TABLE",
+                parameters={
+                    "classification": spec.classification,
+                    "compressionType": spec.compression,
+                },
+                partition_keys=[col(c) for c in spec.partition_keys],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    columns=[col(c) for c in spec.columns],
+                    location=f"s3://{bucket.bucket_name}/{spec.prefix}",
+                    input_format="org.apache.hadoop.mapred.TextInputFormat",
+                    output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                    compressed=spec.compression != "none",
+                    serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=JSON_SERDE),
+                ),
+            ),
+        )
+        table.node.add_dependency(self.databases[spec.database])
+        return table
+
+    def _connection(
+        self, name: str, resources: Resources, network: Network, warehouse: Warehouse
+    ) -> glue.CfnConnection:
+        subnet = network.vpc.isolated_subnets[0]
+        return glue.CfnConnection(
+            self,
+            f"Connection-{name}",
+            catalog_id=Aws.ACCOUNT_ID,
+            connection_input=glue.CfnConnection.ConnectionInputProperty(
+                name=name,
+                connection_type="JDBC",
+                connection_properties={
+                    "JDBC_CONNECTION_URL": warehouse.jdbc_url,
+                    "SECRET_ID": warehouse.secrets[resources.warehouse.admin_secret].secret_name,
+                },
+                physical_connection_requirements=glue.CfnConnection.PhysicalConnectionRequirementsProperty(
+                    availability_zone=subnet.availability_zone,
+                    subnet_id=subnet.subnet_id,
+                    security_group_id_list=[network.glue_sg.security_group_id],
+                ),
+            ),
+        )
+
+    def _job(
+        self,
+        spec,
+        resources: Resources,
+        storage: Storage,
+        warehouse: Warehouse,
+        conn_name: str | None,
+    ) -> glue.CfnJob:
+        stack = Stack.of(self)
+        script_path = REPO_ROOT / spec.script
+        if not script_path.is_file():
+            raise FileNotFoundError(
+                f"glue job {spec.name}: script {spec.script} (pipeline/resources.py) does not exist"
+            )
+        script = assets.Asset(self, f"Script-{spec.name}", path=str(script_path))
+        libs = assets.Asset(self, f"Libs-{spec.name}", path=str(build_glue_libs()))
+        temp = storage.buckets[spec.temp_bucket]
+        sources = {storage.buckets[t.bucket] for t in resources.glue_tables}
+        catalog = f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        admin_secret = warehouse.secrets[resources.warehouse.admin_secret]
+        log_groups = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws-glue/*"
+        statements = [
+            iam.PolicyStatement(
+                actions=list(CATALOG_READ),
+                resources=[f"{catalog}:catalog"]
+                + [f"{catalog}:database/{d}" for d in self.databases]
+                + [f"{catalog}:table/{t.database}/{t.name}" for t in resources.glue_tables],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:ListBucket"],
+                resources=[arn for b in sources for arn in (b.bucket_arn, b.arn_for_objects("*"))],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
+                resources=[temp.bucket_arn, temp.arn_for_objects("*")],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    script.bucket.arn_for_objects(script.s3_object_key),
+                    libs.bucket.arn_for_objects(libs.s3_object_key),
+                ],
+            ),
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_groups],
+            ),
+            iam.PolicyStatement(actions=list(GLUE_ENI_ACTIONS), resources=["*"]),
+        ]
+        if conn_name:
+            statements.append(
+                iam.PolicyStatement(
+                    actions=["glue:GetConnection"],
+                    resources=[f"{catalog}:catalog", f"{catalog}:connection/{conn_name}"],
+                )
+            )
+            statements.append(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"], resources=[admin_secret.secret_arn]
+                )
+            )
+        role = iam.Role(
+            self,
+            f"Role-{spec.name}",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description=f"Glue job {spec.name}: read the catalog and archive, write its temp bucket, load the warehouse",
+            inline_policies={"least-privilege": iam.PolicyDocument(statements=statements)},
+        )
+        self.roles[spec.name] = role
+        checkov_skip(
+            role,
+            "CKV_AWS_111",
+            "the only unconstrained writes are Glue's ENI actions, which have no resource-level permissions",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Glue's VPC connection creates and describes ENIs; EC2 has no resource-level permission for that",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws-glue/*]",
+            "Glue creates its own log groups under /aws-glue/ with run-specific streams",
+        )
+        for b in sources | {temp}:
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::<{stack.resolve(b.node.default_child.logical_id)}.Arn>/*]",
+                "Spark reads and writes objects under run-generated keys; the grant is limited to this bucket",
+            )
+        security = glue.CfnSecurityConfiguration(
+            self,
+            f"Security-{spec.name}",
+            name=f"{spec.name}-security",
+            encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
+                s3_encryptions=[
+                    glue.CfnSecurityConfiguration.S3EncryptionProperty(s3_encryption_mode="SSE-S3")
+                ],
+                cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
+                    cloud_watch_encryption_mode="DISABLED"
+                ),
+                job_bookmarks_encryption=glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
+                    job_bookmarks_encryption_mode="DISABLED"
+                ),
+            ),
+        )
+        checkov_skip(
+            security,
+            "CKV_AWS_99",
+            "S3 output is encrypted; CloudWatch and bookmark encryption in Glue need a customer KMS key (see AwsSolutions-GL1/GL3)",
+        )
+        args = {
+            **spec.default_arguments,
+            "--TempDir": f"s3://{temp.bucket_name}/temporary/",
+            "--extra-py-files": libs.s3_object_url,
+            "--enable-continuous-cloudwatch-log": "true",
+        }
+        job = glue.CfnJob(
+            self,
+            f"Job-{spec.name}",
+            name=spec.name,
+            role=role.role_arn,
+            command=glue.CfnJob.JobCommandProperty(
+                name="glueetl", python_version="3", script_location=script.s3_object_url
+            ),
+            glue_version=spec.glue_version,
+            worker_type=spec.worker_type,
+            number_of_workers=spec.number_of_workers,
+            timeout=spec.timeout_min,
+            default_arguments=args,
+            connections=glue.CfnJob.ConnectionsListProperty(connections=[conn_name])
+            if conn_name
+            else None,
+            execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=1),
+            security_configuration=security.name,
+        )
+        job.node.add_dependency(security)
+        if conn_name:
+            job.node.add_dependency(self.connections[conn_name])
+        acknowledge(
+            job,
+            "AwsSolutions-GL1",
+            "CloudWatch log encryption in Glue needs a customer KMS key; logs hold run output, not customer data beyond the archive's",
+        )
+        acknowledge(
+            job,
+            "AwsSolutions-GL3",
+            "bookmark encryption in Glue needs a customer KMS key; bookmarks hold only S3 keys and timestamps",
+        )
+        return job

@@ -1,0 +1,83 @@
+"""The Lambda package built without Docker: every handler imports from the code asset + layer
+alone (plus boto3, which the Lambda runtime provides), in a clean interpreter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from deploy.bundling import (
+    CODE_EXCLUDES,
+    build_code,
+    build_glue_libs,
+    build_layer,
+    runtime_requirements,
+)
+from pipeline.resources import PIPELINE
+
+# What the python3.11 Lambda runtime provides besides the standard library.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "dateutil", "jmespath", "urllib3", "six.py")
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    code = build_code(tmp_path_factory.mktemp("code"))
+    layer = build_layer()
+    runtime = tmp_path_factory.mktemp("runtime")
+    site = Path(__import__("boto3").__file__).parent.parent
+    for name in RUNTIME_PROVIDED:
+        (runtime / name).symlink_to(site / name)
+    return code, layer / "python", runtime
+
+
+def test_layer_pins_the_tested_versions_and_holds_linux_pydantic_core(package):
+    _, layer, _ = package
+    reqs = runtime_requirements()
+    assert {r.split("==")[0] for r in reqs} == {"pydantic", "aws-lambda-powertools"}
+    assert all("==" in r for r in reqs)
+    assert list(layer.glob("pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so"))
+
+
+def test_code_asset_leaves_out_client_glue_and_sql(package):
+    code, _, _ = package
+    assert (code / "pipeline" / "handlers").is_dir()
+    for excluded in ("client", "glue", "warehouse"):
+        assert not (code / "pipeline" / excluded).exists(), excluded
+    assert "__pycache__" in CODE_EXCLUDES and not list(code.rglob("__pycache__"))
+
+
+@pytest.mark.parametrize("handler", sorted({f.handler for f in PIPELINE.functions}))
+def test_handler_imports_from_the_package_alone(package, handler):
+    code, layer, runtime = package
+    module, _, func = handler.rpartition(".")
+    probe = (
+        f"import sys; sys.path[:0] = [{str(code)!r}, {str(layer)!r}, {str(runtime)!r}]\n"
+        f"import importlib; m = importlib.import_module({module!r}); assert callable(getattr(m, {func!r}))\n"
+        "import os\n"
+        "for name, mod in list(sys.modules.items()):\n"
+        "    f = getattr(mod, '__file__', None) or ''\n"
+        "    assert '.venv' not in f or '/runtime' in f, f'{name} came from the dev venv: {f}'\n"
+    )
+    # -I -S: no user site, no site-packages: only the stdlib and the paths we add.
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "probe"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_glue_libs_zip_holds_the_modules_the_job_imports():
+    names = set(zipfile.ZipFile(build_glue_libs()).namelist())
+    assert {
+        "pipeline/__init__.py",
+        "pipeline/glue/__init__.py",
+        "pipeline/glue/transforms.py",
+    } <= names

@@ -1,0 +1,97 @@
+"""`python -m deploy`: clear errors for what a user can get wrong, before anything reaches AWS;
+and the schema step's statement handling (the Data API calls themselves need a real account)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from deploy.bundling import REPO_ROOT
+from deploy.schema import _redact, loader_statements, split_statements
+from deploy.settings import DeploySettings, SettingsError
+from pipeline.resources import PIPELINE
+
+
+def run_cli(*args, **env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    clean.update(
+        {
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            **env,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "deploy", *args],
+        cwd=REPO_ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_deploy_without_credentials_says_how_to_fix_it():
+    proc = run_cli("deploy", AWS_REGION="us-east-1")
+    assert proc.returncode == 2
+    assert "no AWS credentials" in proc.stderr and "AWS_PROFILE" in proc.stderr
+
+
+def test_deploy_without_region_says_how_to_fix_it():
+    proc = run_cli("destroy")
+    assert proc.returncode == 2 and "no AWS region" in proc.stderr
+
+
+def test_deploy_refuses_to_run_against_the_local_cloud():
+    proc = run_cli("deploy", AWS_REGION="us-east-1", AWS_ENDPOINT_URL="http://127.0.0.1:4566")
+    assert proc.returncode == 2 and "AWS_ENDPOINT_URL" in proc.stderr
+
+
+def test_malformed_context_is_rejected():
+    proc = run_cli("deploy", "-c", "azs", AWS_REGION="us-east-1")
+    assert proc.returncode == 2 and "-c 'azs': context must look like key=value" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "context, problem",
+    [
+        ({"azs": "us-east-1a,us-east-1b"}, "needs subnets in 3 zones"),
+        ({"azs": "us-east-1a,us-east-1b,eu-west-1c"}, "is not a zone of region"),
+        ({"azs": "us-east-1a,us-east-1b,zone-c"}, "is not a zone of region"),
+        ({"endpoint_azs": "4"}, "endpoint_azs=4"),
+    ],
+)
+def test_settings_reject_zones_that_cannot_work(context, problem):
+    with pytest.raises(SettingsError, match=problem):
+        DeploySettings.from_context(context.get, PIPELINE, env={"AWS_REGION": "us-east-1"})
+
+
+def test_settings_default_to_three_zones_of_the_region():
+    s = DeploySettings.from_context({}.get, PIPELINE, env={"AWS_REGION": "eu-west-1"})
+    assert s.azs == ("eu-west-1a", "eu-west-1b", "eu-west-1c") and s.region == "eu-west-1"
+
+
+def test_schema_file_splits_into_statements():
+    sql = (REPO_ROOT / PIPELINE.warehouse.schema_files[0]).read_text()
+    statements = split_statements(sql)
+    assert len(statements) >= 3
+    assert all(not s.endswith(";") and not s.startswith("--") for s in statements)
+    assert any(
+        s.upper().startswith("CREATE TABLE IF NOT EXISTS STREAM.SALES_EVENTS") for s in statements
+    )
+
+
+def test_loader_user_gets_only_what_copy_needs_and_its_password_is_never_logged():
+    stmts = loader_statements(PIPELINE, "Pa'ss1word")
+    fh = PIPELINE.firehoses[0]
+    assert stmts[0] == "CREATE USER firehose_loader PASSWORD 'Pa''ss1word'"
+    assert stmts[1:] == [
+        f"GRANT USAGE ON SCHEMA {fh.table.split('.')[0]} TO firehose_loader",
+        f"GRANT INSERT ON {fh.table} TO firehose_loader",
+    ]
+    assert "Pa" not in _redact(stmts[0])
