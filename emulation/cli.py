@@ -39,10 +39,16 @@ def _saved_config(args) -> CloudConfig:
 
 
 def _compose_guard(args) -> int | None:
-    if getattr(args, "stack", "embedded") == "compose":
-        print("error: --stack compose is not yet supported: use STACK=embedded", file=sys.stderr)
+    """`--stack compose` hands up/down/status/env to the Docker harness driver."""
+    if getattr(args, "stack", "embedded") != "compose":
+        return None
+    action = args.fn.__name__.removeprefix("cmd_")
+    if action not in ("up", "down", "status", "env"):
+        print(f"error: `{action}` has no compose form; use docker compose directly", file=sys.stderr)
         return EXIT_UNSUPPORTED
-    return None
+    from . import compose
+
+    return compose.main(action)
 
 
 def cmd_up(args) -> int:

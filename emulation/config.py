@@ -38,6 +38,8 @@ class CloudConfig:
     region: str = "us-east-1"
     warehouse_dsn: str | None = None
     """An external PostgreSQL to use instead of the embedded one (`WAREHOUSE_DSN`)."""
+    aws_endpoint_url: str | None = None
+    """An AWS endpoint the cloud does not run itself (the Docker harness's LocalStack)."""
     resources: str = "pipeline.resources:PIPELINE"
     """`module:attribute` of the resource description to provision (tests pass their own)."""
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -46,7 +48,7 @@ class CloudConfig:
 
     @property
     def aws_endpoint(self) -> str:
-        return f"http://{self.host}:{self.aws_port}"
+        return self.aws_endpoint_url or f"http://{self.host}:{self.aws_port}"
 
     @property
     def api_url(self) -> str:
