@@ -111,7 +111,9 @@ def test_batching_window_gathers_records_until_it_expires(lambda_cloud):  # noqa
         )["ShardIterator"]
     )["Records"]
     waited = float(batch["at"]) - arrivals[0]["ApproximateArrivalTimestamp"].timestamp()
-    assert 1.9 <= waited < 5  # the 2 s window ran from the first record
+    # The window ran from the first record; the upper bound only guards against a lost timer
+    # (a loaded CI box delays the invocation itself, so it is not a latency assertion).
+    assert 1.9 <= waited < 30
 
 
 def test_order_is_kept_within_each_shard(lambda_cloud):  # noqa: F811
