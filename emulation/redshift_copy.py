@@ -3,11 +3,16 @@
 How a COPY runs (one transaction, as on Redshift: all of it loads or none of it):
 1. The source is resolved: every object whose key starts with the prefix, or the entries of a
    manifest (MANIFEST; a missing `mandatory` entry fails the COPY). No object at all fails it.
-2. Each object is streamed (gunzipped when GZIP) into a temporary staging table with PostgreSQL's
-   own `COPY FROM STDIN`: JSON lines as one text value per line, CSV parsed by PostgreSQL into
+2. JSON 'auto' first takes the direct path (`emulation.redshift_copy_json`): objects are read
+   ahead and gunzipped in a thread (`emulation.redshift_copy_source`), converted to CSV rows in
+   Python (orjson) and copied straight into the table; PostgreSQL's type input functions check
+   every value. Anything that path cannot reproduce exactly, and any record PostgreSQL refuses,
+   rolls it back (a savepoint) and the COPY runs on the SQL path below, the reference.
+3. SQL path: each object is streamed into a temporary staging table with PostgreSQL's own
+   `COPY FROM STDIN`: JSON lines as one text value per line, CSV parsed by PostgreSQL into
    text columns. Python never touches single rows on this path.
-3. One `INSERT ... SELECT` converts the staged text to the table's types (JSON parsed once per
-   line by `json_to_record`). If it fails, the bad records are found in SQL with PostgreSQL 16's
+4. One `INSERT ... SELECT` converts the staged text to the table's types (JSON parsed once per
+   line by `json_populate_record`). If it fails, the bad records are found in SQL with PostgreSQL 16's
    `pg_input_is_valid` / `pg_input_error_info`, written to `localcloud.stl_load_errors` (kept even
    when the COPY then fails, as Redshift keeps STL_LOAD_ERRORS), and the good rows load when the
    number of bad records is within MAXERROR (Redshift's default 0: any bad record fails the COPY).
@@ -22,34 +27,33 @@ Known gaps vs AWS:
   TRUNCATECOLUMNS, ENCRYPTED, LZOP/BZIP2/ZSTD are refused by name.
 - Credentials are not checked (moto does not authorise); TIMEFORMAT patterns go to PostgreSQL's
   `to_timestamp`, whose pattern language is close to, not identical with, Redshift's.
-- JSON objects must be valid UTF-8 (an object that is not fails the COPY, naming it).
+- A JSON line that is not valid UTF-8 is a load error (1220, as Redshift without ACCEPTINVCHARS),
+  counted against MAXERROR; the line is staged blank so the others keep their line numbers.
 - Error codes in stl_load_errors are coarse (1200 type/format, 1201 JSON, 1202 structure).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import gzip
-import io
-import json
 import logging
-import zlib
 from dataclasses import dataclass
 
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
-from .redshift_copy_options import CopyCommand, CopyError, split_s3_url
+from . import redshift_copy_json as fast_json
+from .redshift_copy_errors import TEXT_TYPES as _TEXT_TYPES
+from .redshift_copy_errors import BadRecords, LoadError
+from .redshift_copy_options import CopyCommand, CopyError
+from .redshift_copy_source import gzip_bytes, object_chunks, read_ahead, resolve_sources
+
+__all__ = ["CopyResult", "CopyRun", "LoadError", "gzip_bytes", "resolve_sources", "table_columns"]
 
 log = logging.getLogger("localcloud.redshift")
 
-CHUNK = 4 * 1024 * 1024
 # JSON lines are staged as one CSV field: these bytes cannot occur in valid JSON text.
 _FIELD_QUOTE, _FIELD_DELIM = "\x01", "\x02"
-_TEXT_TYPES = ("character varying", "character", "text")
-
-
-class LoadError(RuntimeError):
-    """The COPY ran but too many records were bad (Redshift: 'Load into table ... failed')."""
 
 
 @dataclass(frozen=True)
@@ -71,70 +75,6 @@ class CopyResult:
     files: int
 
 
-def resolve_sources(s3, cmd: CopyCommand) -> list[str]:
-    """The `s3://` URLs a COPY reads, in load order."""
-    bucket, key = cmd.bucket_and_key
-    if cmd.manifest:
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            raise CopyError(f"COPY: manifest {cmd.source} does not exist") from None
-        try:
-            entries = json.loads(body)["entries"]
-        except (ValueError, KeyError, TypeError):
-            raise CopyError(f"COPY: manifest {cmd.source} is not a Redshift manifest") from None
-        urls = []
-        for entry in entries:
-            b, k = split_s3_url(entry["url"])
-            if _exists(s3, b, k):
-                urls.append(entry["url"])
-            elif entry.get("mandatory", False):
-                raise CopyError(f"COPY: mandatory manifest entry {entry['url']} does not exist")
-        if not urls:
-            raise CopyError(f"COPY: no file of manifest {cmd.source} exists")
-        return urls
-    urls = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-        urls += [f"s3://{bucket}/{o['Key']}" for o in page.get("Contents", []) if not o["Key"].endswith("/")]
-    if not urls:
-        raise CopyError(f"COPY: the specified S3 prefix '{key}' in bucket '{bucket}' holds no object")
-    return urls
-
-
-def _exists(s3, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except Exception:
-        return False
-
-
-def _chunks(s3, url: str, gzipped: bool):
-    """The object's bytes, gunzipped when asked, in chunks (never the whole object in memory)."""
-    bucket, key = split_s3_url(url)
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
-    while True:
-        data = body.read(CHUNK)
-        if not data:
-            break
-        if inflate is not None:
-            try:
-                data = inflate.decompress(data)
-                while inflate.unused_data:  # concatenated gzip members (gzip spec allows them)
-                    rest = inflate.unused_data
-                    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    data += inflate.decompress(rest)
-            except zlib.error as exc:
-                raise CopyError(f"COPY: {url} is not gzip data ({exc}); drop GZIP or fix the object") from None
-        if data:
-            yield data
-    if inflate is not None:
-        tail = inflate.flush()
-        if tail:
-            yield tail
-
-
 def table_columns(cur, table: str) -> list[Column]:
     cur.execute(
         """SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
@@ -148,8 +88,12 @@ def table_columns(cur, table: str) -> list[Column]:
     return [Column(n, t, nn) for n, t, nn in rows]
 
 
-class CopyRun:
+class CopyRun(BadRecords):
     """One COPY statement against one PostgreSQL connection (inside the caller's transaction)."""
+
+    direct_json = True
+    """JSON is converted in Python and copied straight into the table when it can be (False: always
+    through SQL; `python -m bench warehouse --sql-path` measures that path)."""
 
     def __init__(self, conn, s3, cmd: CopyCommand, *, label: str | None, error_sink):
         if cmd.format == "DELIMITED":
@@ -174,6 +118,16 @@ class CopyRun:
                 c for c in all_columns if c.name not in names and c.not_null and not self._has_default(cur, c)
             ]
             urls = resolve_sources(self.s3, cmd)
+            if self._fast_json_applies():
+                try:
+                    with self.conn.transaction():
+                        return CopyResult(rows=self._copy_json_direct(cur, urls), errors=0, files=len(urls))
+                except fast_json.NeedsSqlPath as exc:
+                    log.info("COPY %s: %s; loading through SQL", cmd.table, exc)
+                except CopyError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a record does not fit: the SQL path finds and reports it
+                    log.info("COPY %s: direct load failed (%s); loading through SQL", cmd.table, exc)
             self._create_stage(cur)
             for url in urls:
                 self._stage(cur, url)
@@ -182,15 +136,36 @@ class CopyRun:
                     with self.conn.transaction():
                         cur.execute(self._fast_insert_sql())
                         return CopyResult(rows=cur.rowcount, errors=0, files=len(urls))
-                except Exception as exc:  # some record does not fit: find them all
+                except Exception as exc:  # noqa: BLE001 - some record does not fit: find them all
                     log.info("COPY %s: fast path failed (%s); locating bad records", cmd.table, exc)
-            return self._load_with_errors(cur, len(urls))
+            rows, bad = self._load_with_errors(cur)
+            return CopyResult(rows=rows, errors=bad, files=len(urls))
 
     def _has_default(self, cur, column: Column) -> bool:
         cur.execute(
             "SELECT 1 FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
             "WHERE d.adrelid = to_regclass(%s) AND a.attname = %s", (self.cmd.table, column.name))
         return cur.fetchone() is not None
+
+    # -- the fast path: JSON converted in Python, COPY straight into the table ----------------
+    def _fast_json_applies(self) -> bool:
+        return (self.direct_json and self.cmd.format == "JSON" and not self.missing_not_null
+                and not any(self._formatted(c) for c in self.columns)
+                and fast_json.fits_fast_path([c.type for c in self.columns]))
+
+    def _copy_json_direct(self, cur, urls: list[str]) -> int:
+        converter = fast_json.JsonLines([c.name for c in self.columns])
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN {}").format(
+            sql.SQL(self.cmd.table), sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns),
+            sql.SQL(fast_json.copy_options_sql()))
+        # The reader thread stops as soon as this path gives up (closing), before the SQL path reads.
+        with contextlib.closing(read_ahead(self.s3, urls, self.cmd)) as pieces, \
+                cur.copy(stmt, writer=QueuedLibpqWriter(cur)) as copy:  # PostgreSQL parses while Python converts
+            for text in fast_json.line_slices(pieces):
+                rows = converter.convert(text)
+                if rows:
+                    copy.write(rows)
+        return cur.rowcount
 
     # -- staging ---------------------------------------------------------------------------
     def _create_stage(self, cur) -> None:
@@ -217,7 +192,8 @@ class CopyRun:
         try:
             with self.conn.transaction():
                 with cur.copy(stmt) as copy:
-                    for data in self._lines_after_header(url):
+                    chunks = object_chunks(self.s3, url, cmd.gzip, cmd.ignore_header)
+                    for data in (self._utf8_lines(url, chunks) if cmd.format == "JSON" else chunks):
                         if cmd.format == "JSON":
                             data = _json_safe(data)
                         copy.write(data)
@@ -233,18 +209,6 @@ class CopyRun:
     def _stage_fields(self):
         return sql.SQL(", ").join(sql.Identifier(f"f{i}") for i in range(len(self.columns)))
 
-    def _lines_after_header(self, url: str):
-        skip = self.cmd.ignore_header
-        for data in _chunks(self.s3, url, self.cmd.gzip):
-            while skip and data:
-                cut = data.find(b"\n")
-                if cut < 0:
-                    data = b""
-                    break
-                data, skip = data[cut + 1:], skip - 1
-            if data:
-                yield data
-
     def _record_file(self, cur, url: str) -> None:
         rows = cur.rowcount
         if rows > 0:
@@ -252,10 +216,41 @@ class CopyRun:
             last = cur.fetchone()[0]
             self.files.append((last - rows + 1, rows, url))
 
+    def _utf8_lines(self, url: str, chunks):
+        """Whole lines; one that is not valid UTF-8 becomes a load error and a blank line."""
+        carry, lines_before = b"", self.cmd.ignore_header
+        for data in chunks:
+            data = carry + data
+            cut = data.rfind(b"\n") + 1
+            complete, carry = data[:cut], data[cut:]
+            if complete:
+                yield self._blank_invalid_utf8(url, complete, lines_before)
+                lines_before += complete.count(b"\n")
+        if carry:
+            yield self._blank_invalid_utf8(url, carry, lines_before)
+
+    def _blank_invalid_utf8(self, url: str, data: bytes, lines_before: int) -> bytes:
+        try:
+            data.decode("utf-8")
+            return data
+        except UnicodeDecodeError:
+            pass
+        lines = data.split(b"\n")
+        for i, line in enumerate(lines):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad = line[exc.start:exc.end].hex(" ")
+                self.pending_errors.append(self._error(
+                    url, lines_before + i + 1, "", line, "", 1220,
+                    f"String contains invalid or unsupported UTF8 codepoints. Bad UTF8 hex sequence: {bad}"))
+                lines[i] = b""
+        return b"\n".join(lines)
+
     def _stage_csv_slowly(self, cur, url: str) -> None:
         """CSV PostgreSQL refused: parse in Python, stage good lines, report the others."""
         cmd = self.cmd
-        raw = b"".join(_chunks(self.s3, url, cmd.gzip))
+        raw = b"".join(object_chunks(self.s3, url, cmd.gzip))
         lines = raw.split(b"\n")
         errors, good = [], []
         for number, line in enumerate(lines, start=1):
@@ -348,88 +343,6 @@ class CopyRun:
             sql.SQL(self.cmd.table), sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns),
             values, self._from_clause(), self._rows_filter(), where)
 
-    # -- the slow path: find every bad record ---------------------------------------------
-    def _load_with_errors(self, cur, file_count: int) -> CopyResult:
-        checks = self._check_exprs()
-        from_clause = self._from_clause()
-        if self.cmd.format == "JSON":  # a line that is not a JSON object never reaches json_to_record
-            cur.execute(
-                "CREATE TEMP TABLE copy_bad ON COMMIT DROP AS SELECT seq, line_no, NULL::text AS colname, "
-                "raw AS raw_line, left(raw, 1024) AS raw_value, 1201 AS code, "
-                "COALESCE((pg_input_error_info(raw, 'json')).message, 'Invalid JSON: not an object') AS reason "
-                "FROM pg_temp.copy_stage s WHERE s.raw IS NOT NULL AND btrim(s.raw) <> '' AND "
-                "(NOT pg_input_is_valid(raw, 'json') OR json_typeof(raw::json) <> 'object')")
-            cur.execute("DELETE FROM pg_temp.copy_stage WHERE seq IN (SELECT seq FROM pg_temp.copy_bad)")
-        else:
-            cur.execute("CREATE TEMP TABLE copy_bad (seq bigint, line_no bigint, colname text, raw_line text, "
-                        "raw_value text, code int, reason text) ON COMMIT DROP")
-        raw_line = sql.SQL("s.raw") if self.cmd.format == "JSON" else sql.SQL("concat_ws({}, {})").format(
-            sql.Literal(self.cmd.delimiter), sql.SQL(", ").join(self._source_exprs()))
-        for column, source, check in checks:
-            cur.execute(sql.SQL(
-                "INSERT INTO pg_temp.copy_bad SELECT s.seq, s.line_no, {}, {}, left({}, 1024), 1200, {} FROM {} "
-                "WHERE {} AND s.seq NOT IN (SELECT seq FROM pg_temp.copy_bad) AND ({})"
-            ).format(sql.Literal(column.name), raw_line, source, self._reason(column, source), from_clause,
-                     self._rows_filter(), check))
-        cur.execute("SELECT count(*) FROM pg_temp.copy_bad")
-        bad = cur.fetchone()[0] + len(self.pending_errors)
-        self._report(cur)
-        if bad > self.cmd.max_error:
-            raise LoadError(
-                f"Load into table '{self.cmd.table}' failed: {bad} bad record(s), MAXERROR is "
-                f"{self.cmd.max_error}. Check 'localcloud.stl_load_errors' for details.")
-        cur.execute(self._insert_sql(where=sql.SQL("s.seq NOT IN (SELECT seq FROM pg_temp.copy_bad)")))
-        return CopyResult(rows=cur.rowcount, errors=bad, files=file_count)
-
-    def _check_exprs(self):
-        out = []
-        for column, source in zip(self.columns, self._source_exprs()):
-            value = self._value(column, source)
-            if column.not_null:
-                out.append((column, source, sql.SQL("({}) IS NULL").format(value if self.cmd.format == "CSV" else source)))
-            if column.type.startswith("timestamp") or column.type == "date":
-                ok = sql.SQL("localcloud.is_valid_value({}, {}, {})").format(
-                    source, sql.Literal(column.type), sql.Literal(self.cmd.time_format or "auto"))
-            else:
-                ok = sql.SQL("pg_input_is_valid({}, {})").format(source, sql.Literal(column.type))
-            out.append((column, source, sql.SQL("{} IS NOT NULL AND {} <> '' AND NOT {}").format(source, source, ok)
-                        if self.cmd.format == "CSV" and not column.type.startswith(_TEXT_TYPES)
-                        else sql.SQL("{} IS NOT NULL AND NOT {}").format(source, ok)))
-        for column in self.missing_not_null:
-            out.append((column, sql.SQL("NULL::text"), sql.SQL("TRUE")))
-        return out
-
-    def _reason(self, column: Column, source) -> sql.Composable:
-        return sql.SQL(
-            "CASE WHEN {src} IS NULL OR {src} = '' THEN 'Missing data for not-null field' "
-            "ELSE COALESCE((pg_input_error_info({src}, {typ})).message, 'Invalid value for type ' || {typ}) END"
-        ).format(src=source, typ=sql.Literal(column.type))
-
-    def _report(self, cur) -> None:
-        cur.execute("SELECT seq, line_no, colname, raw_line, raw_value, code, reason FROM pg_temp.copy_bad ORDER BY seq")
-        errors = list(self.pending_errors)
-        types = {c.name: c.type for c in self.columns}
-        for seq, line_no, colname, raw_line, raw_value, code, reason in cur.fetchall():
-            url, number = self._locate(seq, line_no)
-            errors.append(self._error(url, number, colname or "", raw_line, raw_value or "", code, reason,
-                                      types.get(colname or "", "")))
-        self.error_sink(errors)
-
-    def _locate(self, seq: int, line_no: int | None) -> tuple[str, int]:
-        for first, rows, url in self.files:
-            if line_no is not None and first == -1:
-                return url, line_no
-            if first <= seq < first + rows:
-                return url, seq - first + 1 + self.cmd.ignore_header
-        return "", line_no or 0
-
-    def _error(self, url, line, colname, raw_line, raw_value, code, reason, col_type="") -> dict:
-        if isinstance(raw_line, bytes):
-            raw_line = raw_line.decode("utf-8", "replace")
-        return {"tbl": self.cmd.table, "filename": url, "line_number": line, "colname": colname,
-                "type": col_type, "raw_line": (raw_line or "")[:1024], "raw_field_value": raw_value[:1024],
-                "err_code": code, "err_reason": reason[:512], "label": self.label}
-
 
 def _json_safe(data: bytes) -> bytes:
     """Keep a JSON line one staged field: the field bytes can only occur in malformed JSON."""
@@ -438,11 +351,3 @@ def _json_safe(data: bytes) -> bytes:
     if b"\r" in data:  # a CR is JSON whitespace; PostgreSQL's CSV reader would see a line end
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b" ")
     return data
-
-
-def gzip_bytes(data: bytes) -> bytes:
-    """gzip at a fast level (Firehose's intermediate objects and the tests use it)."""
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=1, mtime=0) as f:
-        f.write(data)
-    return buf.getvalue()

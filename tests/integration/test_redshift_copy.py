@@ -179,3 +179,113 @@ def test_csv_with_a_broken_line_reports_it_and_loads_the_others(cloud, rs):
                         label="t-csv3")
     assert (result.rows, result.load_errors) == (2, 1)
     assert rs.query("SELECT line_number, err_code FROM localcloud.stl_load_errors WHERE label = 't-csv3'") == [(2, 1202)]
+
+
+# -- the direct JSON path (emulation.redshift_copy_json) and the SQL path load the same rows -------
+EDGE_RECORDS = [
+    record(1, customer_id=17850),                                   # a JSON number into VARCHAR
+    record(2, customer_id=0, is_cancellation="true"),               # written -0 below; "true" is a boolean
+    record(3, customer_id=True, description="x"),                   # a boolean into VARCHAR: 'true'
+    record(4, unit_price="BIG"),                                    # written 123456789012.123456 below
+    record(5, unit_price=1e-6, quantity="12"),                      # an exponent; an integer given as a string
+    {"event_id": "e:6", "quantity": 6},                             # missing keys load NULL
+    record(7, customer_id=None, invoice_date="2010-12-01 08:26"),   # NULL; another timestamp spelling
+    record(8, customer_id="a\tb\\c"),                               # tab and backslash stay as they are
+    record(9, customer_id='q"\n\r\x01'),                            # quote, newline, CR, the fast path's quote byte
+    record(10, customer_id="\x03"),                                 # the fast path's NULL placeholder byte
+    record(11, customer_id="£€😀"),                                 # non-ASCII, ensure_ascii escapes and raw UTF-8
+]
+
+
+def load_rows(rs, s3, key: str, body: bytes, direct: bool, monkeypatch) -> list[tuple]:
+    from emulation.redshift_copy import CopyRun
+
+    monkeypatch.setattr(CopyRun, "direct_json", direct)
+    rs.execute("TRUNCATE public.events")
+    rs.execute("TRUNCATE localcloud.stl_load_errors")
+    put(s3, key, gzip.compress(body))
+    result = rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/{key}' IAM_ROLE 'arn:x' "
+                        "FORMAT AS JSON 'auto' GZIP TIMEFORMAT 'auto'")
+    rows = rs.query("SELECT event_id, quantity, invoice_date, unit_price::text, customer_id, is_cancellation "
+                    "FROM public.events ORDER BY event_id")
+    assert result.rows == len(rows) == len(EDGE_RECORDS)
+    return rows
+
+
+def test_direct_and_sql_paths_load_identical_rows_from_edge_values(cloud, rs, monkeypatch, caplog):
+    s3 = cloud[2]
+    lines = [json.dumps(r).encode() for r in EDGE_RECORDS]
+    lines[1] = lines[1].replace(b'"customer_id": 0', b'"customer_id": -0')  # -0 keeps its text
+    lines[3] = lines[3].replace(b'"BIG"', b"123456789012.123456")  # 18 digits: a float would round them
+    lines[10] = json.dumps(EDGE_RECORDS[10], ensure_ascii=False).encode()  # raw UTF-8 this time
+    body = b"\n".join(lines[:6]) + b"\r\n\n   \n" + b"\n".join(lines[6:])  # CRLF and blank lines between
+    with caplog.at_level("INFO", logger="localcloud.redshift"):
+        fast = load_rows(rs, s3, "edge/fast.gz", body, True, monkeypatch)
+    assert "loading through SQL" not in caplog.text  # every edge above stays on the direct path
+    slow = load_rows(rs, s3, "edge/slow.gz", body, False, monkeypatch)
+    assert fast == slow
+    by_id = {r[0]: r for r in fast}
+    assert by_id["e:1"][4] == "17850" and by_id["e:2"][4] == "-0" and by_id["e:2"][5] is True
+    assert by_id["e:3"][4] == "true"
+    assert by_id["e:4"][3] == "123456789012.123456" and by_id["e:5"][3] == "0.000001" and by_id["e:5"][1] == 12
+    assert by_id["e:6"][2:] == (None, None, None, None)
+    assert [by_id[f"e:{i}"][4] for i in (7, 8, 9, 10, 11)] == [None, "a\tb\\c", 'q"\n\r\x01', "\x03", "£€😀"]
+
+
+def test_a_decimal_given_as_a_json_number_keeps_every_digit_and_a_huge_integer_is_a_bad_record(cloud, rs):
+    s3 = cloud[2]
+    body = b'{"event_id":"d:1","quantity":1,"unit_price":999999999999.999999}\n' \
+           b'{"event_id":"d:2","quantity":2,"unit_price":0.1}\n' \
+           b'{"event_id":"d:3","quantity":12345678901234567890,"unit_price":1}\n'
+    put(s3, "dec/part.gz", gzip.compress(body))
+    result = rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/dec/' IAM_ROLE 'arn:x' JSON 'auto' GZIP "
+                        "MAXERROR 1", label="t-dec")
+    assert (result.rows, result.load_errors) == (2, 1)
+    assert rs.query("SELECT unit_price::text FROM public.events ORDER BY event_id") == \
+        [("999999999999.999999",), ("0.100000",)]
+    assert rs.query("SELECT line_number, colname, raw_field_value FROM localcloud.stl_load_errors "
+                    "WHERE label = 't-dec'") == [(3, "quantity", "12345678901234567890")]
+
+
+def test_json_auto_matches_keys_case_sensitively_as_redshift(cloud, rs):
+    """Redshift's 'auto' matches lower-case column names exactly ('auto ignorecase' is the other option):
+    `Event_ID` is not `event_id`, so the NOT NULL column gets NULL and the record is reported."""
+    s3 = cloud[2]
+    put(s3, "case/part.gz", gzip.compress(jsonl([record(1), {"Event_ID": "e:2", "quantity": 2},
+                                                 record(3, Quantity=99)])))
+    result = rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/case/' IAM_ROLE 'arn:x' JSON 'auto' GZIP "
+                        "MAXERROR 1", label="t-case")
+    assert (result.rows, result.load_errors) == (2, 1)
+    assert rs.query("SELECT event_id, quantity FROM public.events ORDER BY event_id") == [("e:1", 1), ("e:3", 3)]
+    assert rs.query("SELECT line_number, colname FROM localcloud.stl_load_errors WHERE label = 't-case'") == \
+        [(2, "event_id")]
+
+
+def test_clean_json_takes_the_direct_path_and_a_nested_value_the_sql_path(cloud, rs, caplog):
+    s3 = cloud[2]
+    put(s3, "path/clean.gz", gzip.compress(jsonl(record(i) for i in range(1, 51))))
+    put(s3, "path2/nested.gz", gzip.compress(jsonl([record(1, customer_id={"id": [1, 2]})])))
+    with caplog.at_level("INFO", logger="localcloud.redshift"):
+        rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/path/' IAM_ROLE 'arn:x' JSON 'auto' GZIP")
+        assert "loading through SQL" not in caplog.text
+        rs.execute("ALTER TABLE public.events ALTER COLUMN customer_id TYPE VARCHAR(32)")
+        try:
+            rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/path2/' IAM_ROLE 'arn:x' JSON 'auto' GZIP")
+        finally:
+            nested = rs.query("SELECT customer_id FROM public.events WHERE customer_id LIKE '{%'")
+            rs.execute("DELETE FROM public.events WHERE customer_id LIKE '{%'")
+            rs.execute("ALTER TABLE public.events ALTER COLUMN customer_id TYPE VARCHAR(8)")
+    assert "nested object or array" in caplog.text
+    assert nested == [('{"id": [1, 2]}',)]  # the nested value's JSON text, as written
+    assert count(rs) == 50
+
+
+def test_a_line_that_is_not_utf8_leaves_the_direct_path_and_is_reported(cloud, rs):
+    s3 = cloud[2]
+    body = jsonl([record(1)]) + b'{"event_id": "e:2", "quantity": 2, "customer_id": "\xa3"}\n' + jsonl([record(3)])
+    put(s3, "latin1/part.gz", gzip.compress(body))
+    result = rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/latin1/' IAM_ROLE 'arn:x' JSON 'auto' "
+                        "GZIP MAXERROR 1", label="t-latin1")
+    assert (result.rows, result.load_errors) == (2, 1)
+    assert rs.query("SELECT line_number, err_code FROM localcloud.stl_load_errors WHERE label = 't-latin1'") == \
+        [(2, 1220)]
