@@ -23,7 +23,9 @@ help: ## List the targets with one line each
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[local,deploy]'
+	@echo "installing the project into $(VENV) (log: $(VENV)/install.log)"
+	@$(PY) -m pip install --disable-pip-version-check -e '.[local,deploy]' > $(VENV)/install.log 2>&1 \
+		|| { tail -30 $(VENV)/install.log; echo "error: pip install failed, see $(VENV)/install.log"; exit 1; }
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv and install the project with its local and deploy extras
@@ -43,8 +45,8 @@ env: install ## Print shell exports for the local cloud: eval "$$(make -s env)"
 logs: install ## Tail the local cloud's logs (PART=moto|runtime|warehouse|glue)
 	@$(PY) -m emulation logs $(if $(PART),--part $(PART))
 
-e2e: install ## Replay DATA (ROWS=N|all) through the running local cloud and reconcile every sink
-	@$(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack $(STACK)
+e2e: install ## Replay DATA (ROWS=N|all), run the Glue batch job, reconcile every sink (BATCH=0 skips it)
+	@$(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack $(STACK) $(if $(filter 0,$(BATCH)),,--batch)
 
 test: install ## Run the whole test suite (unit, integration on a private local cloud, deploy)
 	@$(PY) -m pytest $(PYTEST_ARGS)

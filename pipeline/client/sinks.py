@@ -156,7 +156,15 @@ def _plain(value: Decimal) -> Decimal:
 def run_batch_job(*, endpoint: str | None, region: str, job_name: str = "sales-batch-load",
                   timeout_s: float = 1800, poll_s: float = 5.0, log=print) -> str:
     """StartJobRun and wait for a final state with GetJobRun; return it (SUCCEEDED or an error)."""
+    from pipeline.glue.catalog_partitions import register_new_partitions
+    from pipeline.resources import PIPELINE
+
     glue = _client("glue", endpoint, region)
+    # The job reads through the Data Catalog: partitions the archive gained since the last crawl
+    # would otherwise be invisible to it.
+    for table in PIPELINE.glue_tables:
+        new = register_new_partitions(glue, _client("s3", endpoint, region), table.database, table.name)
+        log(f"batch: registered {len(new)} new partitions of {table.database}.{table.name}")
     run_id = glue.start_job_run(JobName=job_name)["JobRunId"]
     log(f"batch: started Glue job {job_name} run {run_id}")
     deadline = time.monotonic() + timeout_s
