@@ -21,6 +21,8 @@ from decimal import Context, Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+
+from pipeline.fields import EVENT_FIELDS, RECORD_FIELDS  # re-exported: the model's field order
     BaseModel,
     ConfigDict,
     Field,
@@ -44,19 +46,6 @@ INVOICE_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 MAX_BATCH = 500
 """Events per API request: one PutRecords call's worth."""
 
-# Record fields in wire order; derived fields follow the event's own.
-EVENT_FIELDS = (
-    "event_id",
-    "invoice_no",
-    "stock_code",
-    "description",
-    "quantity",
-    "invoice_date",
-    "unit_price",
-    "customer_id",
-    "country",
-)
-RECORD_FIELDS = EVENT_FIELDS + ("line_total", "is_cancellation")
 
 _EXACT = Context(prec=60)  # wide enough that quantity * unit_price is never rounded
 

@@ -24,20 +24,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
+from pipeline.fields import EVENT_FIELDS, RECORD_FIELDS
+
 # The archive line's fields (the Data Catalog table's columns), in wire order.
-ARCHIVE_FIELDS = (
-    "event_id",
-    "invoice_no",
-    "stock_code",
-    "description",
-    "quantity",
-    "invoice_date",
-    "unit_price",
-    "customer_id",
-    "country",
-    "line_total",
-    "is_cancellation",
-)
+ARCHIVE_FIELDS = RECORD_FIELDS
 PARTITION_FIELD = "event_date"
 
 UNIT_PRICE_TYPE = DecimalType(18, 6)
@@ -101,7 +91,7 @@ def type_sales(raw: DataFrame) -> DataFrame:
     are then derived. Output columns: SALES_COLUMNS + raw_record + reject_reason.
     """
     present = set(raw.columns)
-    missing = [f for f in ARCHIVE_FIELDS[:9] if f not in present]
+    missing = [f for f in EVENT_FIELDS if f not in present]
     if missing:
         raise ValueError(f"archive lines lack the column(s) {missing}: is this the sales archive?")
 
