@@ -21,8 +21,6 @@ from decimal import Context, Decimal
 from typing import Annotated, Any
 
 from pydantic import (
-
-from pipeline.fields import EVENT_FIELDS, RECORD_FIELDS  # re-exported: the model's field order
     BaseModel,
     ConfigDict,
     Field,
@@ -32,6 +30,8 @@ from pipeline.fields import EVENT_FIELDS, RECORD_FIELDS  # re-exported: the mode
     WithJsonSchema,
     field_validator,
 )
+
+from pipeline.fields import EVENT_FIELDS, RECORD_FIELDS  # re-exported: the model's field order
 
 EVENT_ID_PATTERN = r"^[0-9a-f]{16}:[1-9][0-9]{0,8}$"
 INVOICE_NO_PATTERN = r"^[A-Z]?[0-9]{6}$"
