@@ -130,11 +130,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
         config = CloudConfig.on_free_ports(Path(tmp), resources=BENCH_RESOURCES, services=["lambda", "api"])
-        cloud = LocalCloud(config, out=lambda line: print(line, file=sys.stderr)).start()
+        cloud = LocalCloud(config, out=lambda line: print(line, file=sys.stderr))
         try:
+            cloud.start()
             result = run(cloud, args.requests, args.threads)
         finally:
-            cloud.stop(quiet=True)
+            cloud.destroy()  # also deletes a warehouse relocated under /tmp (running as root)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -198,11 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         config = CloudConfig.on_free_ports(
             Path(tmp), resources=BENCH_RESOURCES, services=["lambda", "mappings"]
         )
-        cloud = LocalCloud(config, out=lambda line: print(line, file=sys.stderr)).start()
+        cloud = LocalCloud(config, out=lambda line: print(line, file=sys.stderr))
         try:
+            cloud.start()
             result = run(cloud, args.records)
         finally:
-            cloud.stop(quiet=True)
+            cloud.destroy()  # also deletes a warehouse relocated under /tmp (running as root)
     print(json.dumps(result, indent=2))
     return 0
 

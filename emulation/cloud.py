@@ -1,21 +1,27 @@
 """The embedded local cloud as one object: `LocalCloud(config).start()`, `.status()`, `.stop()`.
 
-`start()` launches, each detached with its log in `<state>/logs/`:
+`start()` launches at once, each detached with its log in `<state>/logs/`:
   moto       `python -m emulation.moto_server --port <aws_port>` (patched moto, every AWS API)
+  runtime    `python -m emulation.runtime --state-dir <state> --provision` (Lambda, mappings, API,
+             Firehose, Glue): imports and builds its services while the others start, provisions
+             the description (`emulation.provisioning.provision_for_up`: each step as soon as moto,
+             and for the warehouse step PostgreSQL, answers), then starts the services
   warehouse  PostgreSQL 16 (`emulation.warehouse`), unless `WAREHOUSE_DSN` names an external one
-  runtime    `python -m emulation.runtime --state-dir <state>` (Lambda, mappings, API, Firehose, Glue)
-and provisions the resource description in between (`emulation.provision.STEPS`). It returns only
-when moto answers, PostgreSQL accepts connections, provisioning is done and the runtime's
-`/health` is 200; otherwise it stops what it started and raises `CloudStartError` naming the part,
-the reason and its log file. A second `start()` on a healthy cloud does nothing.
+The runtime provisions rather than `up` itself because it imports boto3, the description and the
+API models anyway: one process pays for them, not two. It returns only when moto answers,
+PostgreSQL accepts connections, provisioning is done and the runtime's `/health` is 200;
+otherwise it stops what it started and raises `CloudStartError` naming the part (or the failed
+provision step), the reason and its log file. A second `start()` on a healthy cloud does nothing.
 
 The CLI (`python -m emulation`) and the integration tests' fixture are thin layers over this class.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +29,13 @@ from pathlib import Path
 
 from . import preflight, warehouse
 from .config import REPO_ROOT, CloudConfig, load_resources
+from .moto_server import HEALTH_PATH
 from .preflight import CloudStartError
+from .provisioning import PROVISION_FAILED, WAREHOUSE_READY
 from .supervisor import (
     PartRecord,
     PidFile,
+    http_json,
     http_status,
     is_alive,
     port_owner,
@@ -36,6 +45,7 @@ from .supervisor import (
 )
 
 START_TIMEOUT_S = float(os.environ.get("LOCALCLOUD_START_TIMEOUT", "60"))
+POLL_S = 0.02  # readiness polling: a refused connection or a 503 costs well under a millisecond
 PARTS = ("moto", "warehouse", "runtime")
 
 
@@ -147,7 +157,7 @@ class LocalCloud:
         return all(part.running and part.answering for part in self.status())
 
     def _moto_answers(self) -> bool:
-        return http_status(self.config.aws_endpoint + "/", timeout=1.0) is not None
+        return http_status(self.config.aws_endpoint + HEALTH_PATH, timeout=1.0) is not None
 
     def _runtime_ready(self) -> bool:
         return http_status(self.config.runtime_url + "/health", timeout=2.0) == 200
@@ -186,21 +196,74 @@ class LocalCloud:
         return self
 
     def _start_parts(self, began: float) -> None:
+        """Start moto, the runtime and PostgreSQL at once; the runtime provisions as soon as moto
+        answers (the warehouse step once PostgreSQL does), then starts its services."""
         config = self.config
-        resources = self._load_resources()
         only = preflight.runtime_only_arg(config)
         preflight.check_ports(config, only, self.log_path)
+        config.logs_dir.mkdir(parents=True, exist_ok=True)
+        config.save()
+        for marker in (WAREHOUSE_READY, PROVISION_FAILED):  # left by an earlier `up`
+            (Path(config.state_dir) / marker).unlink(missing_ok=True)
+        # moto is the longest to start and needs nothing else: first, then the rest meanwhile.
+        moto_proc = self._spawn("moto", [sys.executable, "-m", "emulation.moto_server",
+                                         "--port", str(config.aws_port), "--runtime-url", config.runtime_url])  # fmt: skip
+        command = [sys.executable, "-m", "emulation.runtime", "--state-dir", str(config.state_dir),
+                   "--provision"]  # fmt: skip
+        if only is not None:
+            command += ["--only", only]
+        runtime_proc = self._spawn("runtime", command)
+        resources = self._load_resources()
         java_warning = preflight.missing_java(only)
         if java_warning:
             self.out(f"  WARNING: {java_warning}")
-        config.logs_dir.mkdir(parents=True, exist_ok=True)
-        config.save()
+        warehouse_ready = self._start_warehouse(resources, began)
 
-        moto_proc = self._spawn("moto", [sys.executable, "-m", "emulation.moto_server",
-                                         "--port", str(config.aws_port), "--runtime-url", config.runtime_url])  # fmt: skip
-        pg_alive = wp = None
+        self._wait("moto", moto_proc, self._moto_answers, f"moto did not answer on {config.aws_endpoint}")
+        self.out(f"  moto       ready  {config.aws_endpoint}  pid {moto_proc.pid}  "
+                 f"({time.monotonic() - began:.1f} s)")  # fmt: skip
+        warehouse_ready()
+        (Path(config.state_dir) / WAREHOUSE_READY).write_text(f"{time.time()}\n")
+        self._wait_runtime(runtime_proc, began)
+        self.out(f"  runtime    ready  {config.runtime_url}  pid {runtime_proc.pid}  services: "
+                 f"{only or 'all'}  ({time.monotonic() - began:.1f} s)")  # fmt: skip
+
+    def _wait_runtime(self, proc, began: float) -> None:
+        """Until `/health` is 200, saying when provisioning is done; a failed step is reported as
+        `provision step <name>` with provision.log."""
+        deadline, provisioned = time.monotonic() + START_TIMEOUT_S, False
+        while time.monotonic() < deadline:
+            # The runtime holds the answer until its state changes (up to 1 s: then check its pid).
+            health = http_json(self.config.runtime_url + "/health", timeout=5.0,
+                               headers={"Prefer": "wait=1"})  # fmt: skip
+            if health and health.get("provisioned") and not provisioned:
+                provisioned = True
+                self.out(f"  provision  done  ({time.monotonic() - began:.1f} s)")
+            if health and health.get("ready"):
+                return
+            if proc.poll() is not None:
+                failed = Path(self.config.state_dir) / PROVISION_FAILED
+                if failed.exists():
+                    info = json.loads(failed.read_text())
+                    raise CloudStartError(f"provision step {info['step']}", info["message"],
+                                          self.log_path("provision"))  # fmt: skip
+                reason = f"exited with code {proc.returncode} during start"
+                if "Address already in use" in tail(self.log_path("runtime"), 5):
+                    reason += preflight.taken_meanwhile(self.config, "runtime")
+                raise CloudStartError("runtime", reason, self.log_path("runtime"))
+            if health is None:  # not listening yet (still importing)
+                time.sleep(POLL_S)
+        what = "provisioning did not finish" if not provisioned else "GET /health did not answer 200"
+        raise CloudStartError("runtime", f"{what} within {START_TIMEOUT_S:.0f} s (see also "
+                              f"{self.log_path('provision')})", self.log_path("runtime"))  # fmt: skip
+
+    def _start_warehouse(self, resources, began: float) -> Callable[[], None]:
+        """Start PostgreSQL (or check the external DSN) in the background; returns a function
+        that blocks until it accepts connections (raising CloudStartError if it does not)."""
+        config = self.config
         if config.warehouse_dsn:
             warehouse.prepare_info(config, warehouse.database_name(resources), None)
+            check = self._external_warehouse_check
         else:
             try:
                 pg_alive, record, wp = warehouse.start(config, self.log_path("warehouse"))
@@ -209,36 +272,20 @@ class LocalCloud:
             self._record(record)
             warehouse.prepare_info(config, warehouse.database_name(resources), wp)
 
-        self._wait(
-            "moto", moto_proc, self._moto_answers, f"moto did not answer on {config.aws_endpoint}"
-        )
-        self.out(f"  moto       ready  {config.aws_endpoint}  pid {moto_proc.pid}  "
-                 f"({time.monotonic() - began:.1f} s)")  # fmt: skip
-        if pg_alive is not None:
-            try:
-                warehouse.wait_ready(config, wp, pg_alive, timeout=START_TIMEOUT_S)
-            except warehouse.WarehouseError as exc:
-                raise CloudStartError("warehouse", str(exc), self.log_path("warehouse")) from exc
-            self.out(f"  warehouse  ready  {config.host}:{config.warehouse_port}  pid {record.pid}  "
-                     f"({time.monotonic() - began:.1f} s)")  # fmt: skip
-        else:
-            if not self._warehouse_answers():
-                raise CloudStartError(
-                    "warehouse", "the external WAREHOUSE_DSN does not accept connections"
-                )
-            self.out("  warehouse  external WAREHOUSE_DSN accepts connections")
+            def check() -> None:
+                try:
+                    warehouse.wait_ready(config, wp, pg_alive, timeout=START_TIMEOUT_S)
+                except warehouse.WarehouseError as exc:
+                    raise CloudStartError("warehouse", str(exc), self.log_path("warehouse")) from exc
+                self.out(f"  warehouse  ready  {config.host}:{config.warehouse_port}  pid {record.pid}  "
+                         f"({time.monotonic() - began:.1f} s)")  # fmt: skip
 
-        self._provision(resources)
-        self.out(f"  provision  done  ({time.monotonic() - began:.1f} s)")
+        return _Background(check, name="warehouse-ready").result
 
-        command = [sys.executable, "-m", "emulation.runtime", "--state-dir", str(config.state_dir)]
-        if only is not None:
-            command += ["--only", only]
-        runtime_proc = self._spawn("runtime", command)
-        self._wait("runtime", runtime_proc, self._runtime_ready,
-                   f"GET {config.runtime_url}/health did not answer 200")  # fmt: skip
-        self.out(f"  runtime    ready  {config.runtime_url}  pid {runtime_proc.pid}  services: "
-                 f"{only or 'all'}  ({time.monotonic() - began:.1f} s)")  # fmt: skip
+    def _external_warehouse_check(self) -> None:
+        if not self._warehouse_answers():
+            raise CloudStartError("warehouse", "the external WAREHOUSE_DSN does not accept connections")
+        self.out("  warehouse  external WAREHOUSE_DSN accepts connections")
 
     def _load_resources(self):
         try:
@@ -281,20 +328,8 @@ class LocalCloud:
                 if "Address already in use" in tail(self.log_path(part), 5):
                     reason += preflight.taken_meanwhile(self.config, part)
                 raise CloudStartError(part, reason, self.log_path(part))
-            time.sleep(0.05)
+            time.sleep(POLL_S)
         raise CloudStartError(part, f"{reason} within {START_TIMEOUT_S:.0f} s", self.log_path(part))
-
-    def _provision(self, resources) -> None:
-        from .naming import LocalNames
-        from .provisioning import ProvisionError, run_steps
-
-        log = self.log_path("provision")
-        try:
-            run_steps(
-                self.config, resources, LocalNames(resources, self.config.region), log, self.out
-            )
-        except ProvisionError as exc:
-            raise CloudStartError(f"provision step {exc.step}", str(exc), log) from exc
 
     # -------------------------------------------------------------------------------- stop
     def _stop_started(self) -> None:
@@ -360,3 +395,23 @@ class LocalCloud:
             raise CloudStartError(
                 "warehouse", "WAREHOUSE_DSN is external: the local cloud does not run it"
             )
+
+
+class _Background:
+    """Run `fn` in a daemon thread now; `result()` waits for it and re-raises its exception."""
+
+    def __init__(self, fn: Callable[[], None], name: str):
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # handed to whoever waits
+            self._error = exc
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error

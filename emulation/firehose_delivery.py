@@ -15,7 +15,7 @@ import json
 import time
 import uuid
 
-from .redshift_copy import gzip_bytes
+from .redshift_copy_source import gzip_bytes  # not .redshift_copy: that imports psycopg
 
 VERSION = 1
 

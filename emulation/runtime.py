@@ -12,6 +12,11 @@ then starts its services in order:
 Each service is a class taking a `RuntimeContext` with `start()` and `stop()`. The control plane
 (`runtime_port`) is a small HTTP server services register routes on; `GET /health` answers once
 every service has started.
+
+With `--provision` (what `up` passes) the runtime first imports and builds its services while
+moto and PostgreSQL are still starting, then provisions the description
+(`emulation.provisioning.provision_for_up`), then starts the services; meanwhile `/health` answers
+503 with `"provisioned"` telling how far it got.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .config import CloudConfig, load_resources
-from .naming import LocalNames
+
+if TYPE_CHECKING:
+    from .naming import LocalNames
 
 log = logging.getLogger("localcloud.runtime")
 
@@ -108,20 +115,28 @@ class RuntimeContext:
     control: ControlServer
     stop_event: threading.Event = field(default_factory=threading.Event)
     services: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def boto(self, service: str):
-        """A boto3 client pointed at the local cloud's AWS endpoint."""
-        import boto3
-        from botocore.config import Config
+        """The boto3 client of `service` pointed at the local cloud's AWS endpoint, shared by every
+        caller (clients are thread-safe; building one costs 10-200 ms of CPU)."""
+        from .provisioning import BOTO3_BUILD_LOCK  # boto3's default session: one builder at a time
 
-        return boto3.client(
-            service,
-            endpoint_url=self.config.aws_endpoint,
-            region_name=self.config.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
-        )
+        with BOTO3_BUILD_LOCK:
+            client = self._clients.get(service)
+            if client is None:
+                import boto3
+                from botocore.config import Config
+
+                client = self._clients[service] = boto3.client(
+                    service,
+                    endpoint_url=self.config.aws_endpoint,
+                    region_name=self.config.region,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                    config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
+                )
+            return client
 
     def service(self, name: str):
         return self.services[name]
@@ -134,6 +149,8 @@ def _load_class(spec: str):
 
 class Runtime:
     def __init__(self, config: CloudConfig, only: set[str] | None = None):
+        from .naming import LocalNames  # imports the description's models: not needed for SERVICES
+
         resources = load_resources(config.resources)
         control = ControlServer(config.host, config.runtime_port)
         self.ctx = RuntimeContext(
@@ -144,26 +161,68 @@ class Runtime:
         )
         self.only = only
         self.ready = False
+        self.prepared = False
+        self.provisioned = False
+        self.started: list[str] = []
+        self._changed = threading.Condition()
         control.register("GET", r"/health", self._health)
 
-    def _health(self, _params, _headers, _body) -> Reply:
+    def _health(self, _params, headers, _body) -> Reply:
+        """`Prefer: wait=N` (RFC 7240) holds the answer up to N s (at most 10) until the runtime
+        becomes ready or provisioned: `up` waits without polling."""
+        wait = _preferred_wait(headers)
+        if wait:
+            with self._changed:  # checked under the lock: a change cannot slip in before wait()
+                if not self.ready:
+                    self._changed.wait(wait)
         status = 200 if self.ready else 503
-        return status, {}, {"ready": self.ready, "services": sorted(self.ctx.services)}
+        return status, {}, {"ready": self.ready, "provisioned": self.provisioned,
+                            "services": sorted(self.started)}  # fmt: skip
 
-    def start(self) -> None:
+    def _set(self, **state: bool) -> None:
+        with self._changed:
+            for name, value in state.items():
+                setattr(self, name, value)
+            self._changed.notify_all()
+
+    def provision(self, stop: threading.Event) -> bool:
+        """Provision for `up` (see `--provision`); False if stopped or failed (logged)."""
+        from .provisioning import ProvisionError, ProvisionStopped, provision_for_up
+
+        try:
+            provision_for_up(self.ctx.config, self.ctx.resources, stop, shared_clients=self.ctx.boto)
+        except ProvisionStopped as exc:
+            log.warning("provisioning did not finish: %s", exc)
+            return False
+        except ProvisionError as exc:
+            log.error("provision step %s failed: %s (see provision.log)", exc.step, exc)
+            return False
+        self._set(provisioned=True)
+        log.info("provisioned %s", self.ctx.config.resources)
+        return True
+
+    def prepare(self) -> None:
+        """Serve the control plane and build every service (imports, clients; no AWS call yet)."""
+        if self.prepared:
+            return
         self.ctx.control.serve_in_background()
         for name, spec in SERVICES:
             if self.only is not None and name not in self.only:
                 continue
-            service = _load_class(spec)(self.ctx)
-            self.ctx.services[name] = service
+            self.ctx.services[name] = _load_class(spec)(self.ctx)
+        self.prepared = True
+
+    def start(self) -> None:
+        self.prepare()
+        for name, service in self.ctx.services.items():
+            self.started.append(name)  # a service that fails half way is still stopped
             service.start()
             log.info("service %s started", name)
-        self.ready = True
+        self._set(ready=True)
 
     def stop(self) -> None:
         self.ctx.stop_event.set()
-        for name in reversed(list(self.ctx.services)):
+        for name in reversed(self.started):
             try:
                 self.ctx.services[name].stop()
             except Exception:
@@ -171,10 +230,26 @@ class Runtime:
         self.ctx.control.stop()
 
 
+def _preferred_wait(headers: dict[str, str]) -> float:
+    for key, value in headers.items():
+        if key.lower() == "prefer":
+            for token in value.split(","):
+                name, _, seconds = token.strip().partition("=")
+                if name.strip().lower() == "wait":
+                    try:
+                        value = float(seconds)
+                    except ValueError:
+                        return 0.0
+                    return min(value, 10.0) if value > 0 else 0.0  # also refuses nan
+    return 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulation.runtime", description=__doc__.split("\n")[0])
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--only", help="comma-separated services to start (default: all)")
+    parser.add_argument("--provision", action="store_true",
+                        help="provision the description first, once moto answers (what `up` does)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
@@ -184,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
+    runtime.prepare()
+    if args.provision and not runtime.provision(done):
+        runtime.stop()
+        return 0 if done.is_set() else 1
     runtime.start()
     done.wait()
     runtime.stop()

@@ -218,6 +218,23 @@ def http_status(url: str, timeout: float = 1.0) -> int | None:
         return None
 
 
+def http_json(url: str, timeout: float = 1.0, headers: dict[str, str] | None = None) -> dict | None:
+    """The JSON body of GET `url` whatever its status, or None if nothing (or no JSON) answers."""
+    try:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+    except (OSError, ValueError):
+        return None
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def tail(path: Path | str, lines: int = 20) -> str:
     try:
         with open(path, "rb") as f:

@@ -51,37 +51,30 @@ POLICY_NAME = "least-privilege"
 
 
 def provision(config, resources, names) -> None:
-    aws = _Clients(config)
-    # Families are independent: create them side by side (boto3 clients are thread-safe).
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    import boto3
+
+    from ..provisioning import step_client_kwargs
+
+    kwargs = step_client_kwargs(config)
+    kinesis, dynamodb, s3, sqs, iam, lam = (
+        boto3.client(service, **kwargs) for service in ("kinesis", "dynamodb", "s3", "sqs", "iam", "lambda")
+    )
+    code = placeholder_zip()
+    # Families are independent (a function needs only its role): create them all side by side;
+    # boto3 clients are thread-safe.
+    with ThreadPoolExecutor(max_workers=8) as pool:
         jobs = [
-            pool.submit(_streams, aws.client("kinesis"), resources),
-            pool.submit(_tables, aws.client("dynamodb"), resources),
-            pool.submit(_buckets, aws.client("s3"), resources, names, config.region),
-            pool.submit(_queues, aws.client("sqs"), resources),
+            pool.submit(_streams, kinesis, resources),
+            pool.submit(_tables, dynamodb, resources),
+            pool.submit(_buckets, s3, resources, names, config.region),
+            pool.submit(_queues, sqs, resources),
+            *(
+                pool.submit(_function_with_role, iam, lam, fn, resources, names, code)
+                for fn in resources.functions
+            ),
         ]
         for job in jobs:
             job.result()
-        iam, lam, code = aws.client("iam"), aws.client("lambda"), placeholder_zip()
-        functions = [
-            pool.submit(_function_with_role, iam, lam, fn, resources, names, code)
-            for fn in resources.functions
-        ]
-        for job in functions:
-            job.result()
-
-
-class _Clients:
-    def __init__(self, config):
-        import boto3
-
-        self._session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=config.region
-        )
-        self._endpoint = config.aws_endpoint
-
-    def client(self, service: str):
-        return self._session.client(service, endpoint_url=self._endpoint)
 
 
 def _streams(kinesis, resources) -> None:

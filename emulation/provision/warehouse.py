@@ -11,6 +11,10 @@ As on AWS (Redshift Serverless + Secrets Manager):
   `emulation.redshift`, so the admin owns the schemas as on AWS;
 - each Firehose loader may use its table's schema and INSERT into that table, nothing else.
 
+The bookkeeping and the migrations are skipped when `localcloud.applied_migrations` holds the
+digest of what they would apply (the schema files and the stand-in's SQL sources) and every
+Firehose target table exists, so a warm `make up` neither imports sqlglot nor re-parses the SQL.
+
 No password is ever printed or logged.
 
 Known gaps vs AWS: the roles are PostgreSQL roles, not Redshift users (no IAM authentication);
@@ -19,6 +23,7 @@ the superuser (not a Redshift superuser) runs CREATE ROLE; secrets are not rotat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets as pysecrets
 from pathlib import Path
@@ -36,7 +41,6 @@ def provision(config, resources, names) -> None:
     if resources.warehouse is None:
         return
     from .. import warehouse as embedded
-    from ..redshift import install_bookkeeping
 
     superuser = embedded.superuser_dsn(config)
     endpoint = _endpoint(config, superuser, resources.warehouse.database)
@@ -44,15 +48,50 @@ def provision(config, resources, names) -> None:
     by_name = {s.name: s for s in resources.secrets}
     admin = ensure_secret(client, by_name[resources.warehouse.admin_secret], endpoint)
     loaders = [(fh, ensure_secret(client, by_name[fh.loader_secret], endpoint)) for fh in resources.firehoses]
-    install_bookkeeping(superuser)
+    digest = migration_digest(resources, admin["username"])
     with psycopg.connect(superuser, autocommit=True) as conn:
+        current = migrations_current(conn, digest, [fh.table for fh in resources.firehoses])
+        if not current:
+            from ..redshift import install_bookkeeping
+
+            install_bookkeeping(superuser)
         ensure_role(conn, admin, endpoint["dbname"], admin=True)
         for _fh, loader in loaders:
             ensure_role(conn, loader, endpoint["dbname"], admin=False)
-    migrate(config, resources, admin)
-    with psycopg.connect(superuser, autocommit=True) as conn:
+        if not current:
+            migrate(config, resources, admin)
+            record_migrations(conn, digest)
         for fh, loader in loaders:
             grant_loader(conn, loader["username"], fh.table)
+
+
+# What the applied SQL is made of: the schema files, plus the bookkeeping and the Redshift->PostgreSQL
+# reduction, which live in these modules (an edit to them re-applies the schema once).
+MIGRATION_SOURCES = ("emulation/redshift.py", "emulation/redshift_sql.py")
+
+
+def migration_digest(resources, admin_user: str) -> str:
+    digest = hashlib.sha256(admin_user.encode())
+    for path in (*resources.warehouse.schema_files, *MIGRATION_SOURCES):
+        digest.update(path.encode() + b"\0" + (Path(REPO_ROOT) / path).read_bytes())
+    return digest.hexdigest()
+
+
+def migrations_current(conn, digest: str, tables: list[str]) -> bool:
+    """The migrations with this digest were applied and the tables Firehose loads still exist."""
+    if conn.execute("SELECT to_regclass('localcloud.applied_migrations')").fetchone()[0] is None:
+        return False
+    if not conn.execute("SELECT 1 FROM localcloud.applied_migrations WHERE digest = %s",
+                        (digest,)).fetchone():  # fmt: skip
+        return False
+    return all(conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] for t in tables)
+
+
+def record_migrations(conn, digest: str) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS localcloud.applied_migrations "
+                 "(digest text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+    conn.execute("INSERT INTO localcloud.applied_migrations (digest) VALUES (%s) "
+                 "ON CONFLICT (digest) DO NOTHING", (digest,))  # fmt: skip
 
 
 def _endpoint(config, superuser_dsn: str, database: str) -> dict:
