@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -63,8 +64,12 @@ class SourceFile:
 
     @classmethod
     def open(cls, path: str | Path) -> SourceFile:
+        """Digest the file and refuse it if it is not latin-1, before anything is sent: a UTF-8
+        file whose first non-ASCII line comes late would otherwise be partly replayed."""
         path = Path(path)
-        return cls(path=path, digest=file_digest(path))
+        source = cls(path=path, digest=file_digest(path))
+        _refuse_if_not_latin1(path)
+        return source
 
 
 def open_binary(path: str | Path) -> BinaryIO:
@@ -92,9 +97,29 @@ def file_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _checked_lines(stream: BinaryIO, path: str) -> Iterator[str]:
+def _refuse_if_not_latin1(path: Path) -> None:
+    """`_checked_lines`' checks over the whole file; chunks of plain ASCII are passed at C speed."""
+    carry, lines_before = b"", 0
+    try:
+        with open_binary(path) as stream:
+            while True:
+                chunk = stream.read(_CHUNK)
+                data = carry + chunk
+                cut = data.rfind(b"\n") + 1 if chunk else len(data)
+                complete, carry = data[:cut], data[cut:]
+                if complete and (b"\x00" in complete or not complete.isascii()):
+                    for _ in _checked_lines(io.BytesIO(complete), str(path), start=lines_before + 1):
+                        pass
+                lines_before += complete.count(b"\n")
+                if not chunk:
+                    return
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise SourceError(f"{path}: cannot read ({exc})") from exc
+
+
+def _checked_lines(stream: BinaryIO, path: str, start: int = 1) -> Iterator[str]:
     """Decode each raw line as latin-1 after refusing what is recognisably not latin-1 CSV."""
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in enumerate(stream, start=start):
         if number == 1:
             for bom, name in _BOMS.items():
                 if raw.startswith(bom):
