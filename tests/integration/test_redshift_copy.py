@@ -200,6 +200,7 @@ EDGE_RECORDS = [
 def load_rows(rs, s3, key: str, body: bytes, direct: bool, monkeypatch) -> list[tuple]:
     from emulation.redshift_copy import CopyRun
 
+    # Not a mock: the flag picks which of the two real COPY paths runs, so their rows can be compared.
     monkeypatch.setattr(CopyRun, "direct_json", direct)
     rs.execute("TRUNCATE public.events")
     rs.execute("TRUNCATE localcloud.stl_load_errors")
