@@ -6,6 +6,8 @@ of `PATCHES` before serving. Each patch's docstring says what moto does wrong an
 
 PATCHES = (
     "emulation.moto_patches.kinesis",   # linear max-sequence scan, unlocked put_record, O(n) reads
+    "emulation.moto_patches.dynamodb",  # item responses written by the generic shape walker
+    "emulation.moto_patches.responses",  # a request-id regex run over every response body
     "emulation.moto_patches.awslambda",  # Invoke -> the runtime's worker processes
     "emulation.moto_patches.glue",      # StartJobRun/GetJobRun -> the runtime's Glue runner
 )
