@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 from itertools import repeat
+from operator import itemgetter
 
 import orjson
 
@@ -67,6 +68,8 @@ class JsonLines:
 
     def __init__(self, columns: list[str] | tuple[str, ...]):
         self.columns = tuple(columns)
+        pick = itemgetter(*self.columns)
+        self._pick = pick if len(self.columns) > 1 else (lambda obj: (pick(obj),))
 
     def convert(self, text: bytes) -> bytes:
         """`text` holds whole lines (the last one may lack its newline); returns CSV rows."""
@@ -120,8 +123,7 @@ class JsonLines:
     # -- rows ------------------------------------------------------------------------------------
     def _rows(self, objects: list[dict], careful: bool) -> bytes:
         null = None if careful else _NULL
-        # Column by column at C speed; a missing key is NULL, as on Redshift.
-        columns = [_column_text(list(map(dict.get, objects, repeat(name))), null) for name in self.columns]
+        columns = [_column_text(values, null) for values in self._columns(objects)]
         try:
             if careful:
                 return "".join(map(_careful_row, zip(*columns))).encode()
@@ -130,6 +132,14 @@ class JsonLines:
             return text.replace(_QUOTED_NULL, "").encode()
         except UnicodeEncodeError:
             raise NeedsSqlPath("a string is not valid Unicode (lone surrogate)") from None
+
+
+    def _columns(self, objects: list[dict]) -> list:
+        """Each target column's values, at C speed; a missing key is NULL, as on Redshift."""
+        try:  # every key present (the usual case): one C call per object, then a transpose
+            return list(zip(*map(self._pick, objects)))
+        except KeyError:
+            return [list(map(dict.get, objects, repeat(name))) for name in self.columns]
 
 
 def _column_text(values: tuple, null: str | None) -> list | tuple:
