@@ -9,6 +9,8 @@ STACK ?= embedded
 DATA ?= $(firstword $(wildcard ../shared/data/ecommerce-data.csv.gz) data/sample/ecommerce-sample.csv.gz)
 ROWS ?= all
 PYTEST_ARGS ?=
+# `--stack` only when STACK is given, so that PIPELINE_STACK still counts for a bare `make test`.
+PYTEST_STACK = $(if $(filter file,$(origin STACK)),,--stack=$(STACK))
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
@@ -49,13 +51,13 @@ e2e: install ## Replay DATA (ROWS=N|all), run the Glue batch job, reconcile ever
 	@$(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack $(STACK) $(if $(filter 0,$(BATCH)),,--batch)
 
 test: install ## Run the whole test suite (unit, integration on a private local cloud, deploy)
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest $(PYTEST_STACK) $(PYTEST_ARGS)
 
 test-unit: install ## Run the unit tests only
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: install ## Run the integration tests only
-	@$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+test-integration: install ## Run the integration tests only (STACK=compose: on the running `make up STACK=compose`)
+	@$(PY) -m pytest tests/integration $(PYTEST_STACK) $(PYTEST_ARGS)
 
 bench: install ## Run every benchmark and print ratios against in-run baselines
 	@$(PY) -m bench all --data "$(DATA)"

@@ -7,6 +7,9 @@ The runtime container provisions the same resource description with the same cod
 embedded target (`emulation.container`). `env` prints the same variables as the embedded target,
 reading the API key from the AWS API (`apigateway get-api-keys`), as a user would on AWS.
 
+The integration tests attach to a running harness through `env_vars()` (`pytest --stack=compose`,
+`emulation.attached`); they start nothing.
+
 Known gaps: the build machines have no Docker engine, so this path is validated statically
 (tests/unit/test_compose_file.py) and its entry point is run against the embedded moto server
 (tests/integration/test_compose_runtime.py), never as containers in CI.
@@ -76,11 +79,16 @@ def status() -> int:
     return _run(["ps"])
 
 
+def aws_endpoint() -> str:
+    """Where compose.yaml publishes LocalStack: the embedded target's AWS port."""
+    return f"http://127.0.0.1:{CloudConfig().aws_port}"
+
+
 def env_vars() -> dict[str, str]:
     defaults = CloudConfig()
     region = "us-east-1"
     values = {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{defaults.aws_port}",
+        "AWS_ENDPOINT_URL": aws_endpoint(),
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         **DUMMY_CREDENTIALS,
@@ -106,9 +114,12 @@ def _stage() -> str:
 
 def _api_key(endpoint: str, region: str) -> str | None:
     import boto3
+    from botocore.config import Config
 
+    # A harness that refuses the connection is down: answer at once, not after retries.
+    quick = Config(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 1})
     client = boto3.client("apigateway", endpoint_url=endpoint, region_name=region,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+                          aws_access_key_id="testing", aws_secret_access_key="testing", config=quick)
     try:
         items = client.get_api_keys(includeValues=True)["items"]
     except Exception:  # the harness is not up: env still prints what it knows

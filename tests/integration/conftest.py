@@ -1,10 +1,23 @@
-"""Fixtures that start a real local cloud for integration tests.
+"""Fixtures that give integration tests a real local cloud: started here, or attached to.
 
-`local_cloud` (session scope): the whole embedded cloud with the real description
-(`pipeline.resources:PIPELINE`): patched moto server, PostgreSQL, provisioning and the runtime, all
-real processes, on free ports, in a temporary state folder. Started once per test session, stopped
-(and its warehouse data deleted) at the end. Runtime services: all, unless LOCALCLOUD_SERVICES
-is set (`LOCALCLOUD_SERVICES=lambda,api pytest ...`).
+The target is `--stack=embedded` (default) or `--stack=compose` (or PIPELINE_STACK; see
+tests/integration/stack.py).
+
+`local_cloud` (session scope): the whole cloud with the real description
+(`pipeline.resources:PIPELINE`).
+  embedded: patched moto server, PostgreSQL, provisioning and the runtime, all real processes, on
+    free ports, in a temporary state folder. Started once per test session, stopped (and its
+    warehouse data deleted) at the end. Runtime services: all, unless LOCALCLOUD_SERVICES is set
+    (`LOCALCLOUD_SERVICES=lambda,api pytest ...`).
+  compose: an `emulation.attached.AttachedCloud` on the stack `make up STACK=compose` started,
+    found through the `make env STACK=compose` variables; nothing is started or stopped, and
+    LOCALCLOUD_SERVICES does not apply. If the stack does not answer, every test that needs it
+    errors saying so (a forgotten `make up` must not pass as a green run of skips).
+
+`embedded_only(reason=...)` marks tests that need the embedded cloud itself (private clouds with
+their own description, fault switches, killed workers, a stopped warehouse, the emulator's own
+parts); under `--stack=compose` they are skipped with that reason. A test that uses
+`cloud_factory` without the mark is refused at collection, so the classification stays honest.
 
 `cloud_factory` (session scope): start a cloud with your own description or services:
 
@@ -21,7 +34,7 @@ is set (`LOCALCLOUD_SERVICES=lambda,api pytest ...`).
     for one start); pass `fresh=True` for a private one (e.g. a test that stops its warehouse).
     Every cloud is stopped at the end of the session; `cloud.stop()` stops one earlier.
 
-What a cloud (`emulation.cloud.LocalCloud`) offers a test:
+What a cloud (`emulation.cloud.LocalCloud`, or `AttachedCloud` under compose) offers a test:
     cloud.config          CloudConfig (ports, state_dir, region, ...)
     cloud.client("s3")    boto3 client on the cloud's AWS endpoint, dummy credentials
     cloud.aws_endpoint    http://127.0.0.1:<aws_port>       (moto)
@@ -33,6 +46,7 @@ What a cloud (`emulation.cloud.LocalCloud`) offers a test:
     cloud.resources, cloud.names   the description and its local physical names / ARNs
     cloud.log_path("runtime")      a part's log file (moto, warehouse, runtime, provision)
     cloud.warehouse_stop(), cloud.warehouse_start()   fault tests: the warehouse goes away/returns
+(`AttachedCloud` has no log files and no warehouse stop/start: those tests are embedded-only.)
 """
 
 from __future__ import annotations
@@ -46,8 +60,31 @@ import pytest
 from emulation.cloud import LocalCloud
 from emulation.config import CloudConfig, parse_services
 
+from . import stack
+
 log = logging.getLogger("tests.local_cloud")
 REAL_RESOURCES = "pipeline.resources:PIPELINE"
+EMBEDDED_ONLY = "embedded_only"
+PRIVATE_CLOUDS = ("cloud_factory starts private embedded clouds; --stack=compose only attaches "
+                  "to the running stack")
+
+
+def pytest_collection_modifyitems(config, items):
+    on_compose = stack.of(config) == "compose"
+    for item in items:
+        mark = item.get_closest_marker(EMBEDDED_ONLY)
+        if mark is None:
+            if "cloud_factory" in item.fixturenames:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses cloud_factory but is not marked "
+                    f"{EMBEDDED_ONLY}(reason=...): say why it cannot run on compose"
+                )
+            continue
+        reason = mark.kwargs.get("reason")
+        if not reason:
+            raise pytest.UsageError(f"{item.nodeid}: {EMBEDDED_ONLY} needs reason=...")
+        if on_compose:
+            item.add_marker(pytest.mark.skip(reason=f"embedded only: {reason}"))
 
 
 class CloudFactory:
@@ -93,7 +130,9 @@ class CloudFactory:
 
 
 @pytest.fixture(scope="session")
-def cloud_factory(tmp_path_factory):
+def cloud_factory(request, tmp_path_factory):
+    if stack.of(request.config) == "compose":
+        pytest.skip(PRIVATE_CLOUDS)
     factory = CloudFactory(tmp_path_factory)
     try:
         yield factory
@@ -102,5 +141,14 @@ def cloud_factory(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def local_cloud(cloud_factory) -> LocalCloud:
-    return cloud_factory(REAL_RESOURCES, parse_services(os.environ.get("LOCALCLOUD_SERVICES")))
+def local_cloud(request):
+    target = stack.of(request.config)
+    if target == "compose":
+        try:
+            return stack.attach(target)
+        except stack.StackUnavailable as exc:
+            unavailable = str(exc)
+        pytest.fail(unavailable, pytrace=False)  # outside `except`: the message alone, unchained
+    # Asked for only here, so a test using local_cloud alone does not depend on cloud_factory.
+    factory = request.getfixturevalue("cloud_factory")
+    return factory(REAL_RESOURCES, parse_services(os.environ.get("LOCALCLOUD_SERVICES")))

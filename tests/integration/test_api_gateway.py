@@ -23,6 +23,13 @@ from emulation.runtime import Runtime
 
 from . import test_resources_api as described
 
+pytestmark = pytest.mark.embedded_only(
+    reason=(
+        "starts its own moto server and an in-process runtime serving test APIs (api_handlers) "
+        "with their own keys and usage plans"
+    )
+)
+
 SAMPLE = json.loads((Path(__file__).parent / "api_handlers/documented_proxy_event.json").read_text())
 GOOD = {"orders": [{"order_id": "536365", "quantity": 6, "price": "2.55", "note": None}]}
 

@@ -24,6 +24,13 @@ import pytest
 from emulation.config import REPO_ROOT, CloudConfig, free_ports
 from emulation.runtime import SERVICES as RUNTIME_SERVICES
 
+pytestmark = pytest.mark.embedded_only(
+    reason=(
+        "drives `python -m emulation up/down/warehouse` of the embedded cloud in a private state "
+        "folder, and stops and starts its warehouse"
+    )
+)
+
 
 def _available_services() -> str:
     if os.environ.get("LOCALCLOUD_SERVICES"):

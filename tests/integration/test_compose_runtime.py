@@ -17,7 +17,14 @@ import pytest
 
 from emulation.config import free_ports
 
-pytestmark = pytest.mark.timeout(300)
+EMBEDDED_ONLY = pytest.mark.embedded_only(
+    reason=(
+        "runs the compose runtime's entry point as a plain process against a private embedded "
+        "moto and warehouse; on the compose stack that entry point is the runtime container"
+    )
+)
+
+pytestmark = [EMBEDDED_ONLY, pytest.mark.timeout(300)]
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:

@@ -10,7 +10,16 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import pytest
+
 from .lambda_support import lambda_cloud  # noqa: F401 - the module-scoped fixture
+
+pytestmark = pytest.mark.embedded_only(
+    reason=(
+        "a private cloud with its own recorder functions; kills workers through /faults and kills "
+        "and restarts the runtime process"
+    )
+)
 
 # The example event of the AWS Lambda developer guide ("Using Lambda with Kinesis").
 AWS_SAMPLE_RECORD = {

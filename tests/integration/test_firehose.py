@@ -14,6 +14,10 @@ import pytest
 
 from emulation.config import REPO_ROOT
 
+pytestmark = pytest.mark.embedded_only(
+    reason="a private cloud with a Firehose-only description, whose warehouse it stops and starts"
+)
+
 RESOURCES = "tests.integration.firehose_resources:RESOURCES"
 NAME = "sales-to-warehouse"
 

@@ -21,8 +21,15 @@ from emulation.glue_runner import run_job_and_wait
 from pipeline.events import SaleEvent
 from pipeline.glue.catalog_partitions import register_new_partitions
 
+EMBEDDED_ONLY = pytest.mark.embedded_only(
+    reason=(
+        "a private cloud with the Glue service only, running the job on local Spark through "
+        "glue_local; the compose stack's Glue catalog is not published to the host"
+    )
+)
+
 # Four Spark runs: minutes on a loaded 2-core box (pytest.ini default is 600 s).
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [EMBEDDED_ONLY, pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 JOB = "sales-batch-load"
 

@@ -13,6 +13,13 @@ import pytest
 
 from .lambda_support import lambda_cloud  # noqa: F401 - the module-scoped fixture
 
+pytestmark = pytest.mark.embedded_only(
+    reason=(
+        "a private cloud with its own test functions; sets /faults switches and inspects the "
+        "worker processes"
+    )
+)
+
 
 @pytest.fixture
 def lam(lambda_cloud):  # noqa: F811

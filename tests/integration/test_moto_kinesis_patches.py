@@ -19,6 +19,13 @@ import pytest
 from emulation.config import REPO_ROOT, free_ports
 from emulation.supervisor import http_status
 
+pytestmark = pytest.mark.embedded_only(
+    reason=(
+        "compares a stock and a patched moto server of its own: the patches exist only in the "
+        "embedded target (LocalStack has its own Kinesis)"
+    )
+)
+
 PRODUCERS = 8
 RECORDS_PER_PRODUCER = 500
 BATCH = 50  # small PutRecords calls interleave more often, which is what exposes the race

@@ -13,6 +13,13 @@ from emulation.redshift_copy_options import CopyError
 
 from .warehouse_support import MotoServer, ScratchPostgres
 
+pytestmark = pytest.mark.embedded_only(
+    reason=(
+        "tests the embedded warehouse's COPY stand-in in-process, on its own scratch PostgreSQL "
+        "and moto, switching its code path"
+    )
+)
+
 BUCKET = "copy-test"
 
 TABLE = """

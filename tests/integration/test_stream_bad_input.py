@@ -12,6 +12,8 @@ Expected statuses (API Gateway's order of checks, docs/events.md and pipeline/re
 A 2 MB body is within both API Gateway's 10 MB and Lambda's 6 MB request limits, so size alone
 is no reason to refuse it: a 2 MB body is 400 when a field breaks the model (a 2 MB description;
 the model allows 255 characters), and 200 when it is a valid batch padded with JSON whitespace.
+Runs on both targets (`--stack`): it reaches the cloud only over HTTP, boto3 and the runtime's
+read-only status endpoints.
 """
 
 from __future__ import annotations

@@ -36,6 +36,13 @@ from .stream_support import (
     wait_until,
 )
 
+pytestmark = pytest.mark.embedded_only(
+    reason=(
+        "a private cloud with a 2 s Firehose buffer; kills consumer workers through /faults and "
+        "adds a throttled usage plan of its own"
+    )
+)
+
 QUEUES = ("sales-projector-failures", "sales-archiver-failures")
 CONSUMERS = ("sales-projector", "sales-archiver")
 

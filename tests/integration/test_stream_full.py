@@ -28,6 +28,12 @@ FULL_RUN_REASON = (
 )
 
 pytestmark = [
+    pytest.mark.embedded_only(
+        reason=(
+            "replays the full dataset into a private cloud (cloud_factory(fresh=True)) so that "
+            "nothing else writes to its sinks"
+        )
+    ),
     pytest.mark.slow,
     pytest.mark.skipif(not FULL_DATA.exists(), reason=f"the full dataset is not at {FULL_DATA}"),
     pytest.mark.skipif(os.environ.get("E2E_FULL") != "1", reason=FULL_RUN_REASON),

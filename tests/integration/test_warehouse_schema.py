@@ -11,6 +11,13 @@ from emulation.redshift import connect, install_bookkeeping
 
 from .warehouse_support import ScratchPostgres
 
+pytestmark = pytest.mark.embedded_only(
+    reason=(
+        "applies the warehouse schema twice to its own scratch PostgreSQL; the compose warehouse "
+        "is shared and already provisioned"
+    )
+)
+
 SCHEMA = (REPO_ROOT / "pipeline/warehouse/schema.sql").read_text()
 COLS = ("event_id, invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id, "
         "country, line_total, is_cancellation")

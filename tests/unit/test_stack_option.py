@@ -1,0 +1,32 @@
+"""`--stack` / PIPELINE_STACK: which target the integration tests run on, and the option wins."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.stack import ENV_VAR, choose
+
+
+def test_neither_given_is_the_embedded_target():
+    assert choose(None, {}) == "embedded"
+    assert choose(None, {ENV_VAR: "  "}) == "embedded"
+
+
+def test_the_environment_variable_chooses_when_no_option_is_given():
+    assert choose(None, {ENV_VAR: "compose"}) == "compose"
+    assert choose(None, {ENV_VAR: " compose\n"}) == "compose"
+
+
+def test_the_option_wins_over_the_environment_variable():
+    assert choose("embedded", {ENV_VAR: "compose"}) == "embedded"
+    assert choose("compose", {ENV_VAR: "embedded"}) == "compose"
+
+
+def test_an_unknown_target_in_the_environment_is_refused_naming_the_variable():
+    with pytest.raises(ValueError, match=r"PIPELINE_STACK='aws' is not a target.*embedded"):
+        choose(None, {ENV_VAR: "aws"})
+
+
+def test_the_option_is_registered_for_every_test_directory(pytestconfig):
+    # tests/conftest.py registers it, so this unit run knows it too (default: not given).
+    assert pytestconfig.getoption("stack") in (None, "embedded", "compose")
