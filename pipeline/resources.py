@@ -416,8 +416,10 @@ PIPELINE = Resources(
             stream=STREAM,
             # ~1,000 records (~0.7 MB event) per invocation: half the invocations and table reads
             # of 500; its ~40 customer writes run in parallel, so a batch still takes ~1 s on AWS.
+            # No batching window: a backlog fills batches anyway, and a quiet stream should not
+            # wait a second before its events are readable (the API serves these tables).
             batch_size=1000,
-            maximum_batching_window_s=1,
+            maximum_batching_window_s=0,
             maximum_retry_attempts=5,
             maximum_record_age_s=86400,
             on_failure_queue="sales-projector-failures",

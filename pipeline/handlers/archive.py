@@ -51,24 +51,18 @@ from pipeline.archive import (
     object_key,
     plan_batch,
 )
+from pipeline.handlers import clients
 
 logger = Logger(service="sales-archiver")
-_s3: Any = None
 
 
 def use_s3_client(client: Any) -> None:
-    """Inject the S3 client (tests, or callers with their own session)."""
-    global _s3
-    _s3 = client
+    """Inject the s3 client (tests, or callers with their own session)."""
+    clients.use("s3", client)
 
 
 def _s3_client() -> Any:
-    global _s3
-    if _s3 is None:
-        import boto3
-
-        _s3 = boto3.client("s3")
-    return _s3
+    return clients.client("s3")
 
 
 def _record_data(record: dict[str, Any]) -> bytes | None:

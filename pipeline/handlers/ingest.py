@@ -14,27 +14,21 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from pipeline.handlers import clients
 from pipeline.ingest import BatchRejected, StreamUnavailable, parse_batch, put_events
 
 logger = Logger(service="sales-ingest")
-_kinesis: Any = None
 # Leave this much of the invocation's time to answer after the last retry.
 _ANSWER_MARGIN_S = 2.0
 
 
 def use_kinesis_client(client: Any) -> None:
-    """Inject the Kinesis client (tests, or callers with their own session)."""
-    global _kinesis
-    _kinesis = client
+    """Inject the kinesis client (tests, or callers with their own session)."""
+    clients.use("kinesis", client)
 
 
 def _kinesis_client() -> Any:
-    global _kinesis
-    if _kinesis is None:
-        import boto3  # provided by the Lambda runtime; imported lazily to keep cold start small
-
-        _kinesis = boto3.client("kinesis")
-    return _kinesis
+    return clients.client("kinesis")
 
 
 def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from pipeline.events import SaleEvent
+from pipeline.handlers import clients
 from pipeline.projections import (
     MAX_ITEM_BYTES,
     customer_summaries,
@@ -54,7 +55,6 @@ from pipeline.projections import (
 )
 
 logger = Logger(service="sales-projector")
-_dynamodb: Any = None
 
 BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
@@ -78,18 +78,12 @@ def _map(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
 
 
 def use_dynamodb_client(client: Any) -> None:
-    """Inject the DynamoDB client (tests, or callers with their own session)."""
-    global _dynamodb
-    _dynamodb = client
+    """Inject the dynamodb client (tests, or callers with their own session)."""
+    clients.use("dynamodb", client)
 
 
 def _dynamodb_client() -> Any:
-    global _dynamodb
-    if _dynamodb is None:
-        import boto3
-
-        _dynamodb = boto3.client("dynamodb")
-    return _dynamodb
+    return clients.client("dynamodb")
 
 
 def _backoff(attempt: int) -> None:

@@ -24,6 +24,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
+from pipeline.handlers import clients
 from pipeline.projections import customer_invoices_page, customer_view, invoice_view
 from pipeline.resources import PIPELINE
 
@@ -33,24 +34,17 @@ MAX_LIMIT = 1000
 
 logger = Logger(service=FUNCTION)
 app = APIGatewayRestResolver()
-_dynamodb: Any = None
 
 PATH_PATTERNS = {r.path: r.path_patterns for r in PIPELINE.api.routes if r.function == FUNCTION}
 
 
 def use_dynamodb_client(client: Any) -> None:
-    """Inject the DynamoDB client (tests, or callers with their own session)."""
-    global _dynamodb
-    _dynamodb = client
+    """Inject the dynamodb client (tests, or callers with their own session)."""
+    clients.use("dynamodb", client)
 
 
 def _dynamodb_client() -> Any:
-    global _dynamodb
-    if _dynamodb is None:
-        import boto3
-
-        _dynamodb = boto3.client("dynamodb")
-    return _dynamodb
+    return clients.client("dynamodb")
 
 
 class ClientMistake(Exception):
