@@ -5,6 +5,11 @@ replayed line range), so sinks that also hold other files or earlier, longer rep
 reconcile. DynamoDB's invoice items are read with their `lines` maps (keyed by event id, see
 `pipeline.projections`); the archive is read incrementally (objects are immutable, so each is read
 once across polls); the warehouse is asked with one aggregate query.
+
+Reading DynamoDB back is a full Scan of both tables, which on the full dataset costs the endpoint
+many CPU-seconds, so `read_invoice_tail` offers a cheap progress check to do first: the last
+invoices of the replay (`InvoiceTail`) read by key. It only says "not yet"; the verdict is always
+the full read's.
 """
 
 from __future__ import annotations
@@ -41,15 +46,20 @@ def _client(service: str, endpoint: str | None, region: str):
 
 
 def read_dynamodb(scope: Scope, *, endpoint: str | None, region: str,
-                  invoice_table: str = "invoice", customer_table: str = "customer") -> Figures:
-    """Figures of the invoice items' lines in scope; customers = customer items with such invoices."""
+                  invoice_table: str = "invoice", customer_table: str = "customer",
+                  counts: dict[str, int] | None = None) -> Figures:
+    """Figures of the invoice items' lines in scope; customers = customer items with such invoices.
+
+    `counts`, if given, receives the number of items each table's Scan walked (all scopes)."""
     dynamodb = _client("dynamodb", endpoint, region)
+    walked = {invoice_table: 0, customer_table: 0}
     from boto3.dynamodb.types import TypeDeserializer
 
     des = TypeDeserializer()
     builder = FigureBuilder()
     invoices_in_scope: set[str] = set()
     for item in _scan(dynamodb, invoice_table, "invoice_no, customer_id, #l", {"#l": "lines"}):
+        walked[invoice_table] += 1
         invoice_no = des.deserialize(item["invoice_no"])
         customer = des.deserialize(item["customer_id"]) if "customer_id" in item else None
         for event_id, line in des.deserialize(item.get("lines", {"M": {}})).items():
@@ -60,11 +70,91 @@ def read_dynamodb(scope: Scope, *, endpoint: str | None, region: str,
     figures = builder.figures()
     customers = 0
     for item in _scan(dynamodb, customer_table, "customer_id, invoices", {}):
+        walked[customer_table] += 1
         invoices = des.deserialize(item.get("invoices", {"M": {}}))
         if invoices_in_scope.intersection(invoices):
             customers += 1
+    if counts is not None:
+        counts.update(walked)
     return Figures(figures.lines, figures.invoices, customers, figures.quantity, figures.revenue,
                    figures.cancellations)
+
+
+@dataclass
+class InvoiceTail:
+    """The last invoices of a replay in file order (by their last line sent), with their lines.
+
+    The stream is partitioned by invoice_no and the client sends in file order, so these are among
+    the last to reach DynamoDB; until they hold all their lines the sink cannot be complete. Shards
+    are consumed independently, so the converse does not hold: they may be complete while other
+    invoices are not (the full read decides).
+    """
+
+    size: int = 10
+    _lines: dict[str, int] = field(default_factory=dict)
+    """invoice_no -> lines sent, in order of each invoice's latest line (a dict keeps that order)."""
+
+    def add(self, invoice_no: str) -> None:
+        self._lines[invoice_no] = self._lines.pop(invoice_no, 0) + 1
+
+    def expected(self) -> dict[str, int]:
+        """The last `size` invoices and their line counts (the lines sent are the lines in scope)."""
+        last = list(self._lines)[-self.size:] if self.size > 0 else []
+        return {invoice_no: self._lines[invoice_no] for invoice_no in last}
+
+
+@dataclass(frozen=True)
+class TailCheck:
+    """What the invoice table holds of an `InvoiceTail`: lines in scope per invoice."""
+
+    expected: dict[str, int]
+    found: dict[str, int]
+
+    @property
+    def complete(self) -> bool:
+        """Every tail invoice holds at least its lines (more is passed on for the full read to report)."""
+        return all(self.found.get(no, 0) >= count for no, count in self.expected.items())
+
+    @property
+    def lines(self) -> int:
+        return sum(min(self.found.get(no, 0), count) for no, count in self.expected.items())
+
+    @property
+    def expected_lines(self) -> int:
+        return sum(self.expected.values())
+
+    def render(self) -> str:
+        done = sum(1 for no, count in self.expected.items() if self.found.get(no, 0) >= count)
+        return (f"last {len(self.expected)} invoices: {done} complete, "
+                f"{self.lines}/{self.expected_lines} lines")
+
+
+def read_invoice_tail(scope: Scope, expected: dict[str, int], *, endpoint: str | None, region: str,
+                      invoice_table: str = "invoice", client=None, max_attempts: int = 5) -> TailCheck:
+    """BatchGetItem the tail invoices; count each one's lines in scope (a missing item holds 0).
+
+    Keys DynamoDB leaves unprocessed are asked again a few times; any still unprocessed count as
+    holding nothing, which can only delay the full read, never replace it."""
+    dynamodb = client or _client("dynamodb", endpoint, region)
+    found: dict[str, int] = {}
+    numbers = list(expected)
+    for start in range(0, len(numbers), 100):  # BatchGetItem takes at most 100 keys
+        request: dict[str, Any] = {invoice_table: {
+            "Keys": [{"invoice_no": {"S": no}} for no in numbers[start:start + 100]],
+            "ProjectionExpression": "invoice_no, #l",
+            "ExpressionAttributeNames": {"#l": "lines"},
+        }}
+        for attempt in range(max_attempts):
+            if attempt:
+                time.sleep(min(1.0, 0.05 * 2 ** attempt))
+            page = dynamodb.batch_get_item(RequestItems=request)
+            for item in page.get("Responses", {}).get(invoice_table, []):
+                lines = item.get("lines", {}).get("M", {})
+                found[item["invoice_no"]["S"]] = sum(1 for event_id in lines if event_id in scope)
+            request = page.get("UnprocessedKeys") or {}
+            if not request:
+                break
+    return TailCheck(dict(expected), found)
 
 
 def _scan(dynamodb, table: str, projection: str, names: dict[str, str]):
@@ -154,12 +244,16 @@ def _plain(value: Decimal) -> Decimal:
 
 
 def run_batch_job(*, endpoint: str | None, region: str, job_name: str = "sales-batch-load",
-                  timeout_s: float = 1800, poll_s: float = 5.0, log=print) -> str:
-    """StartJobRun and wait for a final state with GetJobRun; return it (SUCCEEDED or an error)."""
+                  timeout_s: float = 1800, poll_s: float = 5.0, log=print,
+                  glue_endpoint: str | None = None) -> str:
+    """StartJobRun and wait for a final state with GetJobRun; return it (SUCCEEDED or an error).
+
+    `glue_endpoint` (`AWS_ENDPOINT_URL_GLUE`) serves the Glue API where it is not at `endpoint`:
+    the compose harness's LocalStack has no Glue, its `glue-catalog` service has."""
     from pipeline.glue.catalog_partitions import register_new_partitions
     from pipeline.resources import PIPELINE
 
-    glue = _client("glue", endpoint, region)
+    glue = _client("glue", glue_endpoint or endpoint, region)
     # The job reads through the Data Catalog: partitions the archive gained since the last crawl
     # would otherwise be invisible to it.
     for table in PIPELINE.glue_tables:
