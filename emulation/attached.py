@@ -12,9 +12,10 @@ integration tests use it for `--stack=compose`; `AttachedCloud(os.environ)` work
 Gaps, by design: it starts, stops and deletes nothing; there are no local logs (`docker compose
 logs <service>`) and no warehouse stop/start (`log_path`, `warehouse_stop`, `warehouse_start` say
 so). The resource description is assumed to be the one the stack provisioned (the real one unless
-told). The harness's Glue Data Catalog (service `glue-catalog`) is not published to the host, so
-`client("glue")` reaches LocalStack, whose community edition has no Glue API. Credentials are
-always the dummy ones: a local stack accepts any, and a wrong endpoint must never meet real ones.
+told). The harness's Glue Data Catalog (service `glue-catalog`, patched moto: LocalStack community
+has no Glue API) has its own endpoint, `AWS_ENDPOINT_URL_GLUE`; `client("glue")` uses it when the
+environment names one, the AWS endpoint otherwise. Credentials are always the dummy ones: a local
+stack accepts any, and a wrong endpoint must never meet real ones.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ REAL_RESOURCES = "pipeline.resources:PIPELINE"
 # The variables `make env` prints; nothing else is kept (os.environ may be the source).
 CONTRACT = (
     "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_GLUE",
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
     "API_URL",
@@ -73,6 +75,11 @@ class AttachedCloud:
         return self._values["AWS_ENDPOINT_URL"]
 
     @property
+    def glue_endpoint(self) -> str:
+        """The Glue API's endpoint: `AWS_ENDPOINT_URL_GLUE` if set, else the AWS endpoint."""
+        return self._values.get("AWS_ENDPOINT_URL_GLUE") or self.aws_endpoint
+
+    @property
     def runtime_url(self) -> str:
         url = self._values.get("LOCALCLOUD_RUNTIME_URL")
         if not url:
@@ -109,12 +116,13 @@ class AttachedCloud:
         return LocalNames(self.resources, self.config.region)
 
     def client(self, service: str, **kwargs):
-        """A boto3 client on the stack's AWS endpoint with the dummy credentials."""
+        """A boto3 client on the stack's endpoint for `service` (Glue has its own, see
+        `glue_endpoint`) with the dummy credentials."""
         import boto3
 
         return boto3.client(
             service,
-            endpoint_url=self.aws_endpoint,
+            endpoint_url=self.glue_endpoint if service == "glue" else self.aws_endpoint,
             region_name=self.config.region,
             aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],

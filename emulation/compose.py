@@ -5,7 +5,9 @@
 compose passes it to the containers as a secret), then `docker compose up --detach --wait --build`.
 The runtime container provisions the same resource description with the same code as the
 embedded target (`emulation.container`). `env` prints the same variables as the embedded target,
-reading the API key from the AWS API (`apigateway get-api-keys`), as a user would on AWS.
+reading the API key from the AWS API (`apigateway get-api-keys`), as a user would on AWS, plus
+`AWS_ENDPOINT_URL_GLUE` (the `glue-catalog` service on `GLUE_PORT`: LocalStack community has no
+Glue API; boto3 and the AWS CLI pick the variable up for Glue calls by themselves).
 
 The integration tests attach to a running harness through `env_vars()` (`pytest --stack=compose`,
 `emulation.attached`); they start nothing.
@@ -29,6 +31,9 @@ from .config import DUMMY_CREDENTIALS, REPO_ROOT, CloudConfig
 COMPOSE_FILE = REPO_ROOT / "compose.yaml"
 SECRET_DIR = REPO_ROOT / ".localcloud" / "compose"
 SUPERUSER_PASSWORD = SECRET_DIR / "warehouse_superuser_password"
+GLUE_PORT = 4570
+"""Where compose.yaml publishes `glue-catalog` (patched moto: the Glue API LocalStack community
+lacks). The embedded target needs no such port: its moto serves Glue on the AWS port."""
 
 
 class ComposeUnavailable(RuntimeError):
@@ -84,11 +89,17 @@ def aws_endpoint() -> str:
     return f"http://127.0.0.1:{CloudConfig().aws_port}"
 
 
+def glue_endpoint() -> str:
+    """Where compose.yaml publishes the Glue Data Catalog (boto3 honours `AWS_ENDPOINT_URL_GLUE`)."""
+    return f"http://127.0.0.1:{GLUE_PORT}"
+
+
 def env_vars() -> dict[str, str]:
     defaults = CloudConfig()
     region = "us-east-1"
     values = {
         "AWS_ENDPOINT_URL": aws_endpoint(),
+        "AWS_ENDPOINT_URL_GLUE": glue_endpoint(),
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         **DUMMY_CREDENTIALS,

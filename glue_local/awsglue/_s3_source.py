@@ -40,8 +40,9 @@ RAW_LIMIT = 60000  # quarantine raw_record is VARCHAR(65535)
 def boto_client(service: str):
     import boto3
 
-    return boto3.client(service, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
-                        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    # No endpoint_url: boto3 reads AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL, itself (the
+    # compose harness serves Glue apart from LocalStack).
+    return boto3.client(service, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
 
 
 def split_s3(uri: str) -> tuple[str, str]:

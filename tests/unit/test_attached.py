@@ -21,6 +21,7 @@ from tests.integration import stack
 # What `python -m emulation env --stack compose` prints once the harness is up.
 COMPOSE_ENV = {
     "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+    "AWS_ENDPOINT_URL_GLUE": "http://127.0.0.1:4570",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
@@ -51,6 +52,16 @@ def test_handles_come_from_the_env_contract():
         "123456789012", "us-east-1"
     )
     assert cloud.client("s3").meta.endpoint_url == "http://127.0.0.1:4566"
+
+
+def test_glue_clients_use_the_glue_endpoint_when_the_env_names_one():
+    cloud = AttachedCloud(COMPOSE_ENV)
+    assert cloud.glue_endpoint == "http://127.0.0.1:4570"
+    assert cloud.client("glue").meta.endpoint_url == "http://127.0.0.1:4570"
+    assert cloud.env()["AWS_ENDPOINT_URL_GLUE"] == "http://127.0.0.1:4570"  # passed on to subprocesses
+    without = AttachedCloud({k: v for k, v in COMPOSE_ENV.items() if k != "AWS_ENDPOINT_URL_GLUE"})
+    assert without.client("glue").meta.endpoint_url == "http://127.0.0.1:4566"
+    assert "AWS_ENDPOINT_URL_GLUE" not in without.env()
 
 
 def test_env_keeps_only_the_contract_and_always_dummy_credentials():

@@ -58,3 +58,13 @@ def test_env_uses_the_embedded_targets_ports(monkeypatch, tmp_path):
     assert env["API_URL"].startswith(f"http://127.0.0.1:{defaults.api_port}/")
     assert f":{defaults.warehouse_port}/" in env["WAREHOUSE_DSN"]
     assert env["API_KEY"] == "key123"
+
+
+def test_env_points_glue_at_the_published_glue_catalog(monkeypatch, tmp_path):
+    """LocalStack community has no Glue API: boto3 and the AWS CLI send Glue calls to
+    AWS_ENDPOINT_URL_GLUE, the glue-catalog service compose.yaml publishes on GLUE_PORT."""
+    monkeypatch.setattr(compose, "SUPERUSER_PASSWORD", tmp_path / "pw")
+    monkeypatch.setattr(compose, "_api_key", lambda *_: None)
+    env = compose.env_vars()
+    assert env["AWS_ENDPOINT_URL_GLUE"] == f"http://127.0.0.1:{compose.GLUE_PORT}" == "http://127.0.0.1:4570"
+    assert env["AWS_ENDPOINT_URL_GLUE"] != env["AWS_ENDPOINT_URL"]

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
+from emulation.compose import GLUE_PORT
 from emulation.config import CloudConfig
 from pipeline.resources import PIPELINE
 
@@ -49,6 +50,20 @@ def test_ports_match_the_embedded_target():
     assert published_ports("localstack") == {defaults.aws_port}
     assert published_ports("runtime") == {defaults.api_port, defaults.runtime_port}
     assert published_ports("warehouse") == {defaults.warehouse_port}
+    # The embedded moto serves Glue on the AWS port; LocalStack community has no Glue, so the
+    # harness's glue-catalog gets a port of its own, the one `make env STACK=compose` prints.
+    assert published_ports("glue-catalog") == {GLUE_PORT}
+    assert GLUE_PORT not in {defaults.aws_port, defaults.api_port, defaults.runtime_port,
+                             defaults.warehouse_port}
+
+
+def test_glue_catalog_is_published_from_the_port_it_listens_on():
+    service = COMPOSE["services"]["glue-catalog"]
+    command = service["command"]
+    listens = int(command[command.index("--port") + 1])
+    assert [int(spec.rsplit(":", 1)[1]) for spec in service["ports"]] == [listens]
+    # ...and the containers reach it there by service name.
+    assert COMPOSE["x-aws-env"]["AWS_ENDPOINT_URL_GLUE"] == f"http://glue-catalog:{listens}"
 
 
 def test_ports_are_published_on_loopback_only():
