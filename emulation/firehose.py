@@ -31,7 +31,8 @@ Known gaps vs AWS:
   loads that buffer again on restart (stream.sales_events_dedup hides the copies).
 - No data transformation (Lambda), no format conversion, no CloudWatch metrics or logs, no
   S3 backup of source records; record aggregation (KPL) is not de-aggregated.
-- Buffer size is measured on uncompressed record bytes (as AWS does) but checked per GetRecords page.
+- The size hint is exact (a flush as soon as the buffered uncompressed bytes reach it); AWS treats
+  it as a hint and may deliver somewhat larger or smaller objects.
 """
 
 from __future__ import annotations
@@ -122,6 +123,17 @@ class Delivery(threading.Thread):
         buffered_bytes, oldest, oldest_arrival = 0, None, None
         pending = dict(positions)
         limit = self.spec.buffer_size_mb * 1024 * 1024
+
+        def flush() -> bool:
+            """Deliver the buffer, then checkpoint exactly the records it held (`pending`)."""
+            nonlocal buffer, buffered_bytes, oldest, oldest_arrival
+            if not self._flush(buffer, oldest_arrival):
+                return False  # stopping mid-retry: the checkpoint did not move, nothing is lost
+            self.checkpoint.save(identity, pending)
+            buffer, buffered_bytes, oldest, oldest_arrival = [], 0, None, None
+            self._set(buffered_records=0)
+            return True
+
         while not self.stop_event.is_set():
             round_started, found = time.time(), 0
             for sid, it in list(iterators.items()):
@@ -137,16 +149,16 @@ class Delivery(threading.Thread):
                     if oldest is None:
                         oldest = time.monotonic()
                         oldest_arrival = float(record.get("ApproximateArrivalTimestamp") or time.time())
+                    # The size hint is met mid-page (a page holds up to 10,000 records): deliver
+                    # now, so no object holds more than the hint plus one record.
+                    if buffered_bytes >= limit and not flush():
+                        return
                 found += len(page.records)
                 self._shard_stat(sid, page.millis_behind_latest, pending.get(sid))
             self._set(records_read=self.stats["records_read"] + found, buffered_records=len(buffer))
             due = oldest is not None and time.monotonic() - oldest >= self.spec.buffer_interval_s
-            if buffer and (buffered_bytes >= limit or due):
-                if not self._flush(buffer, oldest_arrival):
-                    return  # stopping mid-retry: the checkpoint did not move, nothing is lost
-                self.checkpoint.save(identity, pending)
-                buffer, buffered_bytes, oldest, oldest_arrival = [], 0, None, None
-                self._set(buffered_records=0)
+            if buffer and due and not flush():
+                return
             if not found and not buffer:
                 self._set(caught_up_at=round_started)
             if not found:
