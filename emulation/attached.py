@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config import DUMMY_CREDENTIALS, CloudConfig, load_resources
+from .config import DUMMY_CREDENTIALS, CloudConfig
+from .naming import DescribedCloud
 from .supervisor import http_json, http_status
 
 REAL_RESOURCES = "pipeline.resources:PIPELINE"
@@ -46,7 +47,7 @@ class AttachError(RuntimeError):
     """The running stack cannot be used as it is: the message says what is missing and the fix."""
 
 
-class AttachedCloud:
+class AttachedCloud(DescribedCloud):
     """The handles of a running stack, from its `make env` variables (`values`)."""
 
     def __init__(
@@ -104,16 +105,6 @@ class AttachedCloud:
                 f"STACK={self.stack}` writes the warehouse password it is built from"
             )
         return dsn
-
-    @property
-    def resources(self):
-        return load_resources(self.config.resources)
-
-    @property
-    def names(self):
-        from .naming import LocalNames
-
-        return LocalNames(self.resources, self.config.region)
 
     def client(self, service: str, **kwargs):
         """A boto3 client on the stack's endpoint for `service` (Glue has its own, see

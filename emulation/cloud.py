@@ -30,6 +30,7 @@ from pathlib import Path
 from . import preflight, warehouse
 from .config import REPO_ROOT, CloudConfig, load_resources
 from .moto_server import HEALTH_PATH
+from .naming import DescribedCloud
 from .preflight import CloudStartError
 from .provisioning import PROVISION_FAILED, WAREHOUSE_READY
 from .supervisor import (
@@ -59,7 +60,7 @@ class PartStatus:
     detail: str = ""
 
 
-class LocalCloud:
+class LocalCloud(DescribedCloud):
     def __init__(self, config: CloudConfig, out: Callable[[str], None] | None = None):
         self.config = config
         self.pids = PidFile(config.state_dir)
@@ -74,18 +75,6 @@ class LocalCloud:
     @property
     def aws_endpoint(self) -> str:
         return self.config.aws_endpoint
-
-    @property
-    def resources(self):
-        """The resource description this cloud provisions (`config.resources`)."""
-        return load_resources(self.config.resources)
-
-    @property
-    def names(self):
-        """Physical names and ARNs of the described resources in this cloud."""
-        from .naming import LocalNames
-
-        return LocalNames(self.resources, self.config.region)
 
     @property
     def api_url(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pipeline.resources import Resources, resolve_placeholders
 
-from .config import ACCOUNT_ID
+from .config import ACCOUNT_ID, load_resources
 
 
 class LocalNames:
@@ -47,3 +47,20 @@ class LocalNames:
     def environment(self, function: str) -> dict[str, str]:
         fn = self.resources.function(function)
         return {k: resolve_placeholders(v, self.physical) for k, v in fn.environment.items()}
+
+
+class DescribedCloud:
+    """What a cloud with a `config` (CloudConfig) offers about its description: the started
+    embedded cloud (`emulation.cloud`) and an attached stack (`emulation.attached`) alike."""
+
+    config: object
+
+    @property
+    def resources(self) -> Resources:
+        """The resource description this cloud provisions (`config.resources`)."""
+        return load_resources(self.config.resources)
+
+    @property
+    def names(self) -> LocalNames:
+        """Physical names and ARNs of the described resources in this cloud."""
+        return LocalNames(self.resources, self.config.region)
