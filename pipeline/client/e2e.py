@@ -8,7 +8,7 @@ AWS_ENDPOINT_URL_GLUE, WAREHOUSE_DSN) or, for the local stacks, from `python -m 
 subprocess: the pipeline package never imports the emulator).
 
 Polling (`poll_sinks`): a round reads every sink still behind. Reading DynamoDB back is a full
-Scan of both tables, so after the first round it is gated by a cheap check of the replay's last
+Scan of both tables, so it is gated by a cheap check of the replay's last
 invoices (`sinks.read_invoice_tail`): while one of them lacks lines the full read is skipped. The
 gate can only postpone a full read; OK or mismatch is always decided by one. Rounds are spaced
 by at least max(poll_s, 2 x the last round's duration), so reading takes at most about a third of
@@ -167,7 +167,7 @@ def wait_for_sinks(expected: Figures, scope: sinks.Scope, endpoints: Endpoints, 
     """Poll each sink until it equals the source; at the deadline, return what each last held.
 
     `tail`: the replay's last invoices and their line counts (`sinks.InvoiceTail`); with it, the
-    DynamoDB read is gated by `sinks.read_invoice_tail` after the first round."""
+    DynamoDB read is gated by `sinks.read_invoice_tail`."""
     where = {"endpoint": endpoints.aws_endpoint, "region": endpoints.region}
     bucket = sinks.archive_bucket(**where)
     archive = sinks.ArchiveReader(scope, bucket, endpoints.aws_endpoint, endpoints.region)
@@ -225,9 +225,10 @@ class PolledSink:
 
 
 class GatedSink(PolledSink):
-    """A sink whose full read is expensive (DynamoDB's Scans): after the first round, `gate()` runs
-    first and the full read only if the gate says the sink may be complete. The first round and a
-    final round read fully without asking, so the figures reported are never the gate's."""
+    """A sink whose full read is expensive (DynamoDB's Scans): `gate()` runs first and the full read
+    only if the gate says the sink may be complete (a Scan while the projector is still busy costs
+    the cloud minutes on the full dataset). A final round reads fully without asking, so the
+    figures reported are never the gate's."""
 
     def __init__(self, name: str, read: Callable[[], Figures], gate: Callable[[], sinks.TailCheck], *,
                  items: Callable[[], int] | None = None, clock: Callable[[], float] = time.monotonic):
@@ -243,7 +244,7 @@ class GatedSink(PolledSink):
         self.gate_checks = 0
 
     def poll(self, *, final: bool) -> bool:
-        if self.read_at is not None and not final:
+        if not final:
             started = self._clock()
             try:
                 self.check = self._gate()
@@ -263,6 +264,9 @@ class GatedSink(PolledSink):
         the invoice and customer items the source has and the last full read did not find: the
         last full read's duration is scaled by that growth (at most 10x; a scheduling guess, which
         never decides a result)."""
+        if self.read_at is None:  # never read fully: a Scan costs about its items, the gate reads a few
+            per_item = self.gate_s / max(1, len(self.check.expected) if self.check else 1)
+            return self.gate_s + per_item * (expected.invoices + expected.customers)
         growth = 1.0
         if self._items is not None:
             held = self.figures or Figures()
@@ -274,7 +278,9 @@ class GatedSink(PolledSink):
 
     def behind(self, expected: Figures) -> str:
         if self.gated and self.check is not None:
-            return f"{super().behind(expected)} at the last full read; {self.check.render()}"
+            seen = (f"{super().behind(expected)} at the last full read" if self.read_at is not None
+                    else "no full read yet")
+            return f"{seen}; {self.check.render()}"
         return super().behind(expected)
 
 

@@ -154,14 +154,13 @@ def test_no_round_starts_unless_twice_its_estimate_fits_before_the_deadline():
 # ------------------------------------------------------------------------------ the rounds
 def test_the_gate_skips_full_reads_until_the_last_invoices_are_complete():
     clock = Clock()
-    full = Reader(clock, [BEHIND, EXPECTED], seconds=10)
+    full = Reader(clock, [EXPECTED], seconds=10)
     gate = Reader(clock, [tail_check(False)] * 3 + [tail_check(True)], seconds=0.1)
     sink = GatedSink("dynamodb", full, gate, clock=clock)
     observed, logs = poll([sink], clock)
     assert observed == {"dynamodb": EXPECTED}
-    assert (sink.full_reads, sink.gate_checks) == (2, 4)  # the first round, then once the gate opened
-    assert "last 1 invoices: 0 complete, 3/15 lines" in logs[1]
-    assert logs[1].startswith("e2e: waiting for dynamodb (60/100 lines at the last full read;")
+    assert (sink.full_reads, sink.gate_checks) == (1, 4)  # only once the gate opened
+    assert logs[0] == "e2e: waiting for dynamodb (no full read yet; last 1 invoices: 0 complete, 3/15 lines)"
 
 
 def test_an_open_gate_decides_nothing_the_full_read_does():
@@ -177,10 +176,11 @@ def test_a_gate_that_never_opens_still_ends_in_a_full_read_before_the_deadline()
     fully, so the verdict is the full read's, here OK."""
     clock = Clock()
     start = clock.t
-    full = Reader(clock, [BEHIND, EXPECTED], seconds=10)
-    sink = GatedSink("dynamodb", full, Reader(clock, [tail_check(False)], seconds=0.1), clock=clock)
+    full = Reader(clock, [EXPECTED], seconds=10)
+    # Never read fully, the read is planned from the gate's cost per item (1 invoice: 0.7 s; 15 items)
+    sink = GatedSink("dynamodb", full, Reader(clock, [tail_check(False)], seconds=0.7), clock=clock)
     observed, logs = poll([sink], clock, timeout_s=120)
-    assert observed == {"dynamodb": EXPECTED} and sink.full_reads == 2
+    assert observed == {"dynamodb": EXPECTED} and sink.full_reads == 1
     assert full.calls[-1] <= start + 120
     assert not any("timed out" in line for line in logs)
 
@@ -189,11 +189,11 @@ def test_at_the_deadline_a_sink_is_reported_as_its_last_full_read_found_it():
     clock = Clock()
     start = clock.t
     full = Reader(clock, [BEHIND], seconds=10)
-    sink = GatedSink("dynamodb", full, Reader(clock, [tail_check(False)], seconds=0.1), clock=clock)
+    sink = GatedSink("dynamodb", full, Reader(clock, [tail_check(False)], seconds=0.7), clock=clock)
     archive = PolledSink("s3 archive", Reader(clock, [EXPECTED], seconds=0.5), clock=clock)
     observed, logs = poll([sink, archive], clock, timeout_s=120)
     assert observed == {"dynamodb": BEHIND, "s3 archive": EXPECTED}
-    assert len(full.calls) == 2  # the first round and the last that fit, not every round
+    assert len(full.calls) == 1  # only the last round that fit, not every round
     assert full.calls[-1] <= start + 120
     assert "timed out" in logs[-1] and "dynamodb (60/100 lines)" in logs[-1]
 
@@ -233,7 +233,7 @@ def test_the_full_read_estimate_grows_with_the_items_still_to_come():
     walked = {"items": 0}
     sink = GatedSink("dynamodb", Reader(clock, [BEHIND], seconds=4), lambda: tail_check(False),
                      items=lambda: walked["items"], clock=clock)
-    sink.poll(final=False)
+    sink.poll(final=True)  # a full read to scale from
     walked["items"] = 10  # 6 invoice + 4 customer items, all in scope: 4 + 1 items to come
     assert sink.estimate(EXPECTED) == pytest.approx(4 * 15 / 10)
     walked["items"] = 100_000  # other files' items dominate: the tables barely grow
@@ -241,8 +241,12 @@ def test_the_full_read_estimate_grows_with_the_items_still_to_come():
     walked["items"] = 0  # nothing written yet: at most 10x
     empty = GatedSink("dynamodb", Reader(clock, [Figures()], seconds=4), lambda: tail_check(False),
                       items=lambda: walked["items"], clock=clock)
-    empty.poll(final=False)
+    empty.poll(final=True)
     assert empty.estimate(EXPECTED) == pytest.approx(40)
+    never = GatedSink("dynamodb", Reader(clock, [BEHIND], seconds=4), Reader(clock, [tail_check(False)], seconds=0.5),
+                      clock=clock)
+    never.poll(final=False)  # the gate only: the full read is guessed from the gate's cost per item
+    assert never.estimate(EXPECTED) == pytest.approx(0.5 + 0.5 * (10 + 5))
 
 
 # ------------------------------------------------------------------------------ Glue endpoint
