@@ -19,7 +19,8 @@ from .stream_support import FULL_DATA, FULL_FIGURES
 
 # Measured on the 2-core build machine (load 1-6): 629 s for this test (cloud start, a 134 s
 # replay at ~4,050 events/s, ~6 min more for the sales-projector's DynamoDB writes, then one full
-# read of every sink). `.ci/run` sets E2E_FULL=1; a developer's `make test` skips it:
+# read of every sink); 13 min inside a whole CI run (the session's shared cloud still polls).
+# `.ci/run` sets E2E_FULL=1; a developer's `make test` skips it:
 # E2E_FULL=1 .venv/bin/python -m pytest tests/integration/test_stream_full.py
 FULL_RUN_REASON = (
     "the full-dataset e2e takes about 10 minutes on the 2-core build machine; .ci/run sets "
