@@ -35,6 +35,8 @@ pytestmark = [
         )
     ),
     pytest.mark.slow,
+    # CI has the file beside the clone and .ci/run sets E2E_FULL=1 then, so CI runs this test;
+    # a developer's `make test` (or a clone without ../shared) skips it for the reasons given.
     pytest.mark.skipif(not FULL_DATA.exists(), reason=f"the full dataset is not at {FULL_DATA}"),
     pytest.mark.skipif(os.environ.get("E2E_FULL") != "1", reason=FULL_RUN_REASON),
 ]

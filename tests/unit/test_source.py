@@ -156,6 +156,7 @@ def test_sample_holds_every_trap():
 
 
 @pytest.mark.slow
+# Runs in CI (the dataset is beside the clone there); a clone without ../shared skips it.
 @pytest.mark.skipif(not FULL.exists(), reason="the full dataset is not present at ../shared/data/")
 def test_full_file_figures():
     source = SourceFile.open(FULL)

@@ -49,6 +49,7 @@ def test_orphaned_relocated_folders_are_swept_and_live_ones_kept(tmp_path):
     assert live.exists() and legacy.exists()
 
 
+# CI runs as root, so it runs there; a developer's unprivileged run cannot exercise this path.
 @pytest.mark.skipif(os.geteuid() != 0, reason="relocation only happens when running as root")
 def test_a_state_dir_the_postgres_user_cannot_reach_is_relocated_under_tmp(tmp_path):
     state = tmp_path / "deep" / "state"
