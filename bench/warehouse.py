@@ -59,7 +59,6 @@ def run(data: Path = DEFAULT_DATA, rows: int | None = None, objects: int = 8, sq
     import psycopg
 
     from emulation.redshift import connect, install_bookkeeping
-    from emulation.redshift_copy import CopyRun
     from emulation.redshift_sql import reduce_script
     from emulation.scratch import ScratchMoto, ScratchPostgres
     from pipeline import cost
@@ -100,15 +99,11 @@ def run(data: Path = DEFAULT_DATA, rows: int | None = None, objects: int = 8, sq
                 return time.perf_counter() - t0
 
         def redshift_copy(direct_json: bool):
-            CopyRun.direct_json = direct_json
-            try:
-                with connect(pg.superuser_dsn, aws_endpoint=moto.endpoint) as rs:
-                    rs.execute(f"TRUNCATE {firehose.table}")
-                    t0 = time.perf_counter()
-                    result = rs.execute(copy_sql, label="bench")
-                    return result, time.perf_counter() - t0
-            finally:
-                CopyRun.direct_json = True
+            with connect(pg.superuser_dsn, aws_endpoint=moto.endpoint, direct_json=direct_json) as rs:
+                rs.execute(f"TRUNCATE {firehose.table}")
+                t0 = time.perf_counter()
+                result = rs.execute(copy_sql, label="bench")
+                return result, time.perf_counter() - t0
 
         # The baseline runs before and after; the faster one counts (the ratio errs low).
         baseline_s = baseline()

@@ -91,11 +91,10 @@ def table_columns(cur, table: str) -> list[Column]:
 class CopyRun(BadRecords):
     """One COPY statement against one PostgreSQL connection (inside the caller's transaction)."""
 
-    direct_json = True
-    """JSON is converted in Python and copied straight into the table when it can be (False: always
-    through SQL; `python -m bench warehouse --sql-path` measures that path)."""
-
-    def __init__(self, conn, s3, cmd: CopyCommand, *, label: str | None, error_sink):
+    def __init__(self, conn, s3, cmd: CopyCommand, *, label: str | None, error_sink, direct_json: bool = True):
+        # direct_json: JSON is converted in Python and copied straight into the table when it can
+        # be (False: always through SQL; `python -m bench warehouse --sql-path` measures that path).
+        self.direct_json = direct_json
         if cmd.format == "DELIMITED":
             raise CopyError("COPY without FORMAT JSON or CSV (pipe-delimited text) is not supported "
                             "by the Redshift stand-in")

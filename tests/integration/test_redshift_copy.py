@@ -204,23 +204,23 @@ EDGE_RECORDS = [
 ]
 
 
-def load_rows(rs, s3, key: str, body: bytes, direct: bool, monkeypatch) -> list[tuple]:
-    from emulation.redshift_copy import CopyRun
+def load_rows(rs, s3, key: str, body: bytes, direct: bool) -> list[tuple]:
+    rs.direct_json = direct  # which of the two real COPY paths runs, so their rows can be compared
+    try:
+        rs.execute("TRUNCATE public.events")
+        rs.execute("TRUNCATE localcloud.stl_load_errors")
+        put(s3, key, gzip.compress(body))
+        result = rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/{key}' IAM_ROLE 'arn:x' "
+                            "FORMAT AS JSON 'auto' GZIP TIMEFORMAT 'auto'")
+        rows = rs.query("SELECT event_id, quantity, invoice_date, unit_price::text, customer_id, is_cancellation "
+                        "FROM public.events ORDER BY event_id")
+        assert result.rows == len(rows) == len(EDGE_RECORDS)
+        return rows
+    finally:
+        rs.direct_json = True  # the connection is shared by the module's tests
 
-    # Not a mock: the flag picks which of the two real COPY paths runs, so their rows can be compared.
-    monkeypatch.setattr(CopyRun, "direct_json", direct)
-    rs.execute("TRUNCATE public.events")
-    rs.execute("TRUNCATE localcloud.stl_load_errors")
-    put(s3, key, gzip.compress(body))
-    result = rs.execute(f"COPY public.events {COLUMNS} FROM 's3://{BUCKET}/{key}' IAM_ROLE 'arn:x' "
-                        "FORMAT AS JSON 'auto' GZIP TIMEFORMAT 'auto'")
-    rows = rs.query("SELECT event_id, quantity, invoice_date, unit_price::text, customer_id, is_cancellation "
-                    "FROM public.events ORDER BY event_id")
-    assert result.rows == len(rows) == len(EDGE_RECORDS)
-    return rows
 
-
-def test_direct_and_sql_paths_load_identical_rows_from_edge_values(cloud, rs, monkeypatch, caplog):
+def test_direct_and_sql_paths_load_identical_rows_from_edge_values(cloud, rs, caplog):
     s3 = cloud[2]
     lines = [json.dumps(r).encode() for r in EDGE_RECORDS]
     lines[1] = lines[1].replace(b'"customer_id": 0', b'"customer_id": -0')  # -0 keeps its text
@@ -228,9 +228,9 @@ def test_direct_and_sql_paths_load_identical_rows_from_edge_values(cloud, rs, mo
     lines[10] = json.dumps(EDGE_RECORDS[10], ensure_ascii=False).encode()  # raw UTF-8 this time
     body = b"\n".join(lines[:6]) + b"\r\n\n   \n" + b"\n".join(lines[6:])  # CRLF and blank lines between
     with caplog.at_level("INFO", logger="localcloud.redshift"):
-        fast = load_rows(rs, s3, "edge/fast.gz", body, True, monkeypatch)
+        fast = load_rows(rs, s3, "edge/fast.gz", body, True)
     assert "loading through SQL" not in caplog.text  # every edge above stays on the direct path
-    slow = load_rows(rs, s3, "edge/slow.gz", body, False, monkeypatch)
+    slow = load_rows(rs, s3, "edge/slow.gz", body, False)
     assert fast == slow
     by_id = {r[0]: r for r in fast}
     assert by_id["e:1"][4] == "17850" and by_id["e:2"][4] == "-0" and by_id["e:2"][5] is True
