@@ -362,19 +362,15 @@ def _cloud(tmp: str, resources: str):
     return LocalCloud(config, out=lambda line: print("  " + line, file=sys.stderr))
 
 
-def run_batched(args) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
-        cloud = _cloud(tmp, "pipeline.resources:PIPELINE")
+def _on_private_cloud(prefix: str, resources: str, data, measure) -> dict:
+    """Start a private cloud, warm it up, `measure(cloud)` while its memory is watched, destroy it."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        cloud = _cloud(tmp, resources)
         try:
             cloud.start()
             with MemoryPeak(cloud.config.state_dir) as memory:
-                warm_up(cloud, args.data)
-                print("  throughput run ...", file=sys.stderr)
-                result = throughput(cloud, args.data, args.rows, args.batch_size, args.concurrency, args.verify)
-                if args.latency_seconds > 0:
-                    print("  latency run ...", file=sys.stderr)
-                    result["latency"] = latency(cloud, args.data, args.latency_rate, args.latency_seconds,
-                                                args.latency_batch)
+                warm_up(cloud, data)
+                result = measure(cloud)
             result["peak_rss_mb"] = round(memory.peak / 2**20, 1)
             return result
         except Exception:
@@ -382,6 +378,19 @@ def run_batched(args) -> dict:
             raise
         finally:
             cloud.destroy()
+
+
+def run_batched(args) -> dict:
+    def measure(cloud) -> dict:
+        print("  throughput run ...", file=sys.stderr)
+        result = throughput(cloud, args.data, args.rows, args.batch_size, args.concurrency, args.verify)
+        if args.latency_seconds > 0:
+            print("  latency run ...", file=sys.stderr)
+            result["latency"] = latency(cloud, args.data, args.latency_rate, args.latency_seconds,
+                                        args.latency_batch)
+        return result
+
+    return _on_private_cloud("bench-stream-", "pipeline.resources:PIPELINE", args.data, measure)
 
 
 def _show_logs(cloud) -> None:
@@ -393,21 +402,11 @@ def _show_logs(cloud) -> None:
 
 
 def run_naive(args) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bench-stream-naive-") as tmp:
-        cloud = _cloud(tmp, "bench.stream:NAIVE_PIPELINE")
-        try:
-            cloud.start()
-            with MemoryPeak(cloud.config.state_dir) as memory:
-                warm_up(cloud, args.data)
-                print(f"  naive run ({args.naive_events} events) ...", file=sys.stderr)
-                result = throughput(cloud, args.data, args.naive_events, 1, args.concurrency, args.verify)
-            result["peak_rss_mb"] = round(memory.peak / 2**20, 1)
-            return result
-        except Exception:
-            _show_logs(cloud)
-            raise
-        finally:
-            cloud.destroy()
+    def measure(cloud) -> dict:
+        print(f"  naive run ({args.naive_events} events) ...", file=sys.stderr)
+        return throughput(cloud, args.data, args.naive_events, 1, args.concurrency, args.verify)
+
+    return _on_private_cloud("bench-stream-naive-", "bench.stream:NAIVE_PIPELINE", args.data, measure)
 
 
 def render(report: dict) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.aws_examples import AWS_ON_FAILURE_EXAMPLE
+
 from .lambda_support import lambda_cloud  # noqa: F401 - the module-scoped fixture
 
 pytestmark = pytest.mark.embedded_only(
@@ -37,31 +39,6 @@ AWS_SAMPLE_RECORD = {
     "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda-role",
     "awsRegion": "us-east-2",
     "eventSourceARN": "arn:aws:kinesis:us-east-2:123456789012:stream/lambda-stream",
-}
-# The example on-failure record of "Retain discarded batch records for a Kinesis Data Streams event source".
-AWS_SAMPLE_FAILURE = {
-    "requestContext": {
-        "requestId": "c9b8fa9f-5a7f-xmpl-af9c-0c604cde93a5",
-        "functionArn": "arn:aws:lambda:us-east-2:123456789012:function:myfunction",
-        "condition": "RetryAttemptsExhausted",
-        "approximateInvokeCount": 1,
-    },
-    "responseContext": {
-        "statusCode": 200,
-        "executedVersion": "$LATEST",
-        "functionError": "Unhandled",
-    },
-    "version": "1.0",
-    "timestamp": "2019-11-14T00:38:06.021Z",
-    "KinesisBatchInfo": {
-        "shardId": "shardId-000000000001",
-        "startSequenceNumber": "49601189658422359378836298521827638475320189012309704722",
-        "endSequenceNumber": "49601189658422359378836298522902373528957594348623495186",
-        "approximateArrivalOfFirstRecord": "2019-11-14T00:38:04.835Z",
-        "approximateArrivalOfLastRecord": "2019-11-14T00:38:05.580Z",
-        "batchSize": 500,
-        "streamArn": "arn:aws:kinesis:us-east-2:123456789012:stream/mystream",
-    },
 }
 
 
@@ -182,7 +159,7 @@ def test_bisect_isolates_a_poison_record_and_the_destination_gets_aws_shape(lamb
     ]
     assert len(messages) == 1
     record = json.loads(messages[0]["Body"])
-    assert _shape(record) == _shape(AWS_SAMPLE_FAILURE)
+    assert _shape(record) == _shape(AWS_ON_FAILURE_EXAMPLE)
     info = record["KinesisBatchInfo"]
     shard, seq = put[5]
     assert (

@@ -172,10 +172,10 @@ def test_a_valid_batch_without_a_valid_key_is_403(local_cloud, key):
 
 
 # ------------------------------------------------------------------------------- the client CLI
-def replay_cli(cloud, path) -> subprocess.CompletedProcess:
-    env = {**os.environ, **cloud.env()}
+def replay_cli(cloud, path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **cloud.env(), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.client", "replay", str(path)],
+        [sys.executable, "-m", "pipeline.client", "replay", str(path), *args],
         cwd=REPO_ROOT,
         env=env,
         check=False,
@@ -227,16 +227,7 @@ def test_client_refuses_a_bad_file_naming_the_problem(local_cloud, tmp_path, nam
 
 
 def test_client_with_a_wrong_key_stops_naming_the_fix(local_cloud, tmp_path):
-    env = {**os.environ, **local_cloud.env(), "API_KEY": "no-such-key-000000000000"}
     with nothing_written(local_cloud):
-        done = subprocess.run(
-            [sys.executable, "-m", "pipeline.client", "replay", str(SAMPLE), "--limit", "10"],
-            cwd=REPO_ROOT,
-            env=env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = replay_cli(local_cloud, SAMPLE, "--limit", "10", env={"API_KEY": "no-such-key-000000000000"})
     assert done.returncode != 0
     assert "403" in done.stderr and "API_KEY" in done.stderr
