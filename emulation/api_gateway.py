@@ -20,12 +20,15 @@ becomes the HTTP response (`emulation.api_proxy`). Routes come from the OpenAPI 
 `x-amzn-ErrorType` and every response `x-amzn-RequestId`, as on AWS.
 
 The server is a ThreadingHTTPServer speaking HTTP/1.1 with keep-alive and TCP_NODELAY, one thread
-per client connection.
+per client connection; `emulation.api_transport` answers what never reaches a route (framing,
+request line and header limits, unknown methods, HTTP versions), in JSON as well.
 
 Known gaps vs AWS (see also api_routing, api_throttle, api_validation, api_proxy, api_keys):
 - No custom domain names, authorizers, CORS, caching, stage variables, canary or WAF.
 - The 29 s integration timeout answers 504 but the function keeps running to its own timeout.
 - The `Request Too Long` check uses Content-Length (or the bytes read of a chunked body).
+- Request bodies are JSON-parsed only on routes with a model: a body nested deeper than Python's
+  parser allows there is 400 `Invalid request body` (see api_validation).
 """
 
 from __future__ import annotations
@@ -37,8 +40,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Callable
 
 from pipeline.openapi import build_openapi, lambda_integration_uri, load_models
@@ -47,16 +49,12 @@ from .api_keys import ApiDirectory, ApiKeyStore, read_from_aws, read_from_state
 from .api_proxy import ApiIdentity, Caller, MalformedProxyResponse, proxy_event, proxy_response
 from .api_routing import RouteTable
 from .api_throttle import PlanLimits, UsagePlanLimiter, Verdict
+from .api_transport import BadFraming, RequestTooLong, handler_class
 from .api_validation import BodyProblem, ModelValidator
 
 log = logging.getLogger("localcloud.api")
 
 INTEGRATION_TIMEOUT_S = 29.0
-_MAX_HEADER_LINE = 65536
-
-
-class RequestTooLong(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -115,6 +113,8 @@ class ApiGateway:
             body = read_body()
         except RequestTooLong:
             return self._error(REQUEST_TOO_LONG, request_id)
+        except BadFraming as exc:
+            return self._json(400, {"message": str(exc)}, "BadRequestException", request_id)
         match = self.routes.match(method, raw_path)
         if match is None:
             return self._error(MISSING_AUTH_TOKEN, request_id)
@@ -184,7 +184,7 @@ class ApiGateway:
 
     # -- HTTP server ----------------------------------------------------------------------------
     def serve(self, host: str, port: int) -> None:
-        self.httpd = ThreadingHTTPServer((host, port), _handler_class(self))
+        self.httpd = ThreadingHTTPServer((host, port), handler_class(self.handle, lambda: self.max_body_bytes))
         self.httpd.daemon_threads = True
         self.httpd.request_queue_size = 128
         threading.Thread(target=self.httpd.serve_forever, args=(0.1,), name="api-gateway", daemon=True).start()
@@ -195,73 +195,6 @@ class ApiGateway:
             self.httpd.server_close()
             self.httpd = None
         self._slow_calls.shutdown(wait=False, cancel_futures=True)
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
-
-
-def _handler_class(gateway: ApiGateway):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # one response = one write; no 40 ms delayed-ACK stalls
-        server_version = "localcloud-apigateway"
-
-        def _read_body(self) -> bytes:
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                return self._read_chunked()
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > gateway.max_body_bytes:
-                self.close_connection = True  # the unread body would poison the next request
-                raise RequestTooLong()
-            return self.rfile.read(length) if length else b""
-
-        def _read_chunked(self) -> bytes:
-            parts, total = [], 0
-            while True:
-                size = int(self.rfile.readline(_MAX_HEADER_LINE).split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(_MAX_HEADER_LINE).strip():
-                        pass  # trailers
-                    return b"".join(parts)
-                total += size
-                if total > gateway.max_body_bytes:
-                    self.close_connection = True
-                    raise RequestTooLong()
-                parts.append(self.rfile.read(size))
-                self.rfile.readline(_MAX_HEADER_LINE)
-
-        def _dispatch(self) -> None:
-            try:
-                status, headers, body = gateway.handle(
-                    self.command, self.path, list(self.headers.items()), self._read_body,
-                    self.client_address[0],
-                )
-            except ValueError:  # a malformed Content-Length or chunk size
-                self.close_connection = True
-                status, headers, body = 400, [("Content-Type", "application/json")], \
-                    b'{"message": "Bad Request: malformed body framing"}'
-            head = [f"HTTP/1.1 {status} {_reason(status)}\r\n"]
-            for name, value in headers:
-                head.append(f"{name}: {value}\r\n")
-            head.append(f"Content-Length: {len(body)}\r\n")
-            if self.close_connection:
-                head.append("Connection: close\r\n")
-            head.append("\r\n")
-            payload = "".join(head).encode("latin-1") + (b"" if self.command == "HEAD" else body)
-            self.wfile.write(payload)
-            self.log_request(status, len(body))
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
-
-        def log_message(self, fmt: str, *args: Any) -> None:
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s " + fmt, self.client_address[0], *args)
-
-    return Handler
 
 
 def build_gateway(config, resources, invoke: Invoke, directory: ApiDirectory | None,

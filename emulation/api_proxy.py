@@ -165,6 +165,8 @@ def proxy_response(payload: Any) -> ProxyResponse:
             payload = json.loads(payload)
         except ValueError as exc:
             raise MalformedProxyResponse("the function returned text that is not JSON") from exc
+        except RecursionError:
+            raise MalformedProxyResponse("the function returned JSON nested too deeply to parse") from None
     if not isinstance(payload, dict):
         raise MalformedProxyResponse(f"the function returned a {type(payload).__name__}, expected an object")
     unknown = set(payload) - RESPONSE_KEYS

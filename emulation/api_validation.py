@@ -14,6 +14,12 @@ request body (`/events/3/quantity`; `""` is the whole body); for a missing requi
 points at the property that should exist. AWS sends only `message` (its detail string is in
 `$context.error.validationErrorString`), so clients must treat `errors` as optional.
 
+A body nested deeper than Python's JSON parser recurses (about 1,000 levels) is 400 `Invalid
+request body` saying it is nested too deeply: the parser's RecursionError is caught, never left to
+kill the connection's thread. A body the model refuses is measured before jsonschema lists its
+violations (jsonschema quotes the instance, recursing through it): deeper than `MAX_DEPTH`, it is
+refused with the same message. (A model's own depth bounds what it accepts.)
+
 Known gaps vs AWS:
 - AWS validates with its own draft-4 validator; edge cases may differ: `format` is not checked
   here, Python's `re` runs `pattern` (its `$` also matches before a final newline), and AWS's
@@ -92,6 +98,10 @@ class ModelValidator:
             return None, BodyProblem(400, "Invalid request body", (
                 {"path": "", "message": f"the body is not valid UTF-8 JSON: {exc}"},
             ))
+        except RecursionError:  # the parser recurses once per level: a hostile body must not win
+            return None, BodyProblem(400, "Invalid request body", (
+                {"path": "", "message": NESTED_TOO_DEEPLY},
+            ))
         if document is _EMPTY:
             return None, BodyProblem(400, "Invalid request body", (
                 {"path": "", "message": "the body is empty: a JSON document is required"},
@@ -100,13 +110,33 @@ class ModelValidator:
             self._fast[model](document)
             return document, None
         except fastjsonschema.JsonSchemaValueException as exc:
-            errors = _violations(self._validators[model], document) or [
+            try:  # jsonschema quotes the instance in its messages, recursing through its depth
+                errors = ([{"path": "", "message": NESTED_TOO_DEEPLY}] if _deeper_than(document, MAX_DEPTH)
+                          else _violations(self._validators[model], document))
+            except RecursionError:
+                errors = [{"path": "", "message": NESTED_TOO_DEEPLY}]
+            errors = errors or [
                 {"path": "", "message": _short(exc.message)}  # the validators disagree: say what we know
             ]
         return None, BodyProblem(400, "Invalid request body", tuple(errors))
 
 
 _EMPTY = object()
+MAX_DEPTH = 32
+NESTED_TOO_DEEPLY = (f"the body's arrays and objects are nested too deeply (more than {MAX_DEPTH} "
+                     "levels) to be checked against the model")
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    """Whether containers nest more than `limit` levels (iterative: no recursion to exhaust)."""
+    stack = [(document, 1)] if isinstance(document, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 MAX_MESSAGE = 200

@@ -88,11 +88,18 @@ def register_invoke_api(control, service) -> None:
                 f"Could not parse request body into json: {exc}",
                 request_id,
             )
+        except RecursionError:  # a hostile payload must not exhaust the parser's recursion
+            return _error(
+                400,
+                "InvalidRequestContentException",
+                "Could not parse request body into json: it is nested too deeply",
+                request_id,
+            )
         client_context = None
         if h.get("x-amz-client-context"):
             try:
                 client_context = json.loads(base64.b64decode(h["x-amz-client-context"]))
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 return _error(
                     400,
                     "InvalidParameterValueException",

@@ -149,7 +149,10 @@ class SaleEvent(BaseModel):
     def from_record(cls, data: bytes | str | dict[str, Any]) -> SaleEvent:
         """Parse a Kinesis record or archive line; its derived fields must agree with the event."""
         if isinstance(data, (bytes, str)):
-            data = json.loads(data)
+            try:
+                data = json.loads(data)
+            except RecursionError:  # a record put on the stream directly: poison, not a crash
+                raise InvalidEvent(["record is nested too deeply to be an event"]) from None
         if not isinstance(data, dict):
             raise InvalidEvent(["record is not a JSON object"])
         fields = dict(data)

@@ -65,6 +65,8 @@ def parse_batch(body: str | bytes | None) -> list[SaleEvent]:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BatchRejected(f"request body is not valid JSON: {exc}", []) from None
+    except RecursionError:  # json recurses once per nesting level: refuse, never crash
+        raise BatchRejected("request body is nested too deeply to be a batch of events", []) from None
     try:
         items = events_of_body(payload)
     except InvalidEvent as exc:

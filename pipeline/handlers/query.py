@@ -31,6 +31,8 @@ from pipeline.resources import PIPELINE
 FUNCTION = "sales-query"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+MAX_TOKEN = 512
+"""Characters of a `next` token; the ones this module writes are under 100."""
 
 logger = Logger(service=FUNCTION)
 app = APIGatewayRestResolver()
@@ -135,10 +137,13 @@ def _position(token: str | None) -> tuple[str, str] | None:
     if token is None:
         return None
     try:
+        # A token is short: refusing long ones first bounds the JSON parser's recursion.
+        if len(token) > MAX_TOKEN or not re.fullmatch(r"[A-Za-z0-9_-]+", token):
+            raise ValueError
         date, invoice_no = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if not (isinstance(date, str) and isinstance(invoice_no, str)):
             raise ValueError
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, RecursionError):
         raise ClientMistake(
             "query parameter next is invalid: pass the `next` value of the previous page unchanged"
         ) from None

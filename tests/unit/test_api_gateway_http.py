@@ -260,3 +260,88 @@ def test_unknown_key_triggers_one_reload_that_can_admit_it(tmp_path):
     now[0] += 5
     assert store.lookup("never") is None
     assert len(reloads) == 2
+
+
+# -- framing: what a request's head says about its body -------------------------------------------
+
+def _head(*pairs):
+    from email.message import Message
+
+    message = Message()
+    for name, value in pairs:
+        message[name] = value
+    return message
+
+
+@pytest.mark.parametrize("pairs,expected", [
+    ([], 0),
+    ([("Content-Length", "263")], 263),
+    ([("Content-Length", "263"), ("Content-Length", "263")], 263),
+    ([("Content-Length", "263, 0263")], 263),
+    ([("Transfer-Encoding", "chunked")], -1),
+    ([("Transfer-Encoding", "Chunked ")], -1),
+])
+def test_body_length_accepts_one_decimal_count_or_chunked(pairs, expected):
+    from emulation.api_transport import body_length
+
+    assert body_length(_head(*pairs), 10_000) == expected
+
+
+@pytest.mark.parametrize("pairs,needle", [
+    ([("Content-Length", "-1")], "not a byte count"),
+    ([("Content-Length", "+263")], "not a byte count"),
+    ([("Content-Length", "0x107")], "not a byte count"),
+    ([("Content-Length", "2_63")], "not a byte count"),
+    ([("Content-Length", "")], "not a byte count"),
+    ([("Content-Length", "263"), ("Content-Length", "264")], "different values"),
+    ([("Content-Length", "263, 264")], "different values"),
+    ([("Transfer-Encoding", "chunked"), ("Content-Length", "263")], "both"),
+    ([("Transfer-Encoding", "gzip, chunked")], "not supported"),
+    ([("Transfer-Encoding", "identity")], "not supported"),
+])
+def test_body_length_refuses_framing_that_cannot_be_trusted(pairs, needle):
+    from emulation.api_transport import BadFraming, body_length
+
+    with pytest.raises(BadFraming, match=needle):
+        body_length(_head(*pairs), 10_000)
+
+
+@pytest.mark.parametrize("length", ["10001", "9" * 40])
+def test_body_length_over_the_limit_is_request_too_long(length):
+    from emulation.api_transport import RequestTooLong, body_length
+
+    with pytest.raises(RequestTooLong):
+        body_length(_head(("Content-Length", length)), 10_000)
+
+
+@pytest.mark.parametrize("wire,needle", [
+    (b"-5\r\nhello\r\n0\r\n\r\n", "chunk size"),
+    (b"0x5\r\nhello\r\n0\r\n\r\n", "chunk size"),
+    (b"+5\r\nhello\r\n0\r\n\r\n", "chunk size"),
+    (b"5\r\nhelloXX0\r\n\r\n", "CRLF"),
+    (b"5\r\nhel", "closed inside a chunk"),
+])
+def test_read_chunked_refuses_bad_chunks(wire, needle):
+    import io
+
+    from emulation.api_transport import BadFraming, read_chunked
+
+    with pytest.raises(BadFraming, match=needle):
+        read_chunked(io.BytesIO(wire), 10_000)
+
+
+def test_read_chunked_joins_chunks_and_skips_extensions_and_trailers():
+    import io
+
+    from emulation.api_transport import read_chunked
+
+    wire = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+    assert read_chunked(io.BytesIO(wire), 10_000) == b"hello world"
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "BREW"])
+def test_any_method_token_reaches_the_route_table(api, method):
+    client, fake = api
+    r = client.request(method, "/orders", content=json.dumps(GOOD))
+    _assert_gateway_error(r, 403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+    assert fake.calls == []
