@@ -272,6 +272,9 @@ class ApiGatewayService:
         self.gateway = build_gateway(ctx.config, ctx.resources, lam.invoke, directory,
                                      reload if directory else None)
         self.gateway.serve(ctx.config.host, ctx.config.api_port)
+        from .api_export import register_export_route
+
+        register_export_route(ctx.control, ctx.config, ctx.resources, _account())
         log.info("REST API %s stage %s on http://%s:%d/%s/ (%d key(s), %d route(s))", api.name,
                  api.stage, ctx.config.host, ctx.config.api_port, api.stage, len(self.gateway.keys),
                  len(self.gateway.routes.routes))

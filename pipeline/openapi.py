@@ -7,6 +7,10 @@ gateway (its route table), and fuzzers or client generators. It is derived from
     build_openapi(PIPELINE, integration_uri=lambda fn: ...)   -> dict
     python -m pipeline.openapi [--resources module:attr] > openapi.json
 
+The local cloud publishes it through API Gateway's GetExport (`emulation.api_export`). Each
+operation lists every status it can answer: the function's (`Route.answers`) and API Gateway's own
+(`GATEWAY_RESPONSES`), errors with the `GatewayError` JSON schema.
+
 Pure: no boto3, no AWS calls. The integration URI of each function is the caller's choice (a
 CloudFormation `Fn::Sub` string for CDK, a local ARN for the emulator); the default is the
 `${AWS::AccountId}`-templated ARN that `Fn::Sub` resolves.
@@ -36,14 +40,20 @@ _PATH_PARAM = re.compile(r"\{([A-Za-z0-9_]+)\+?\}")
 
 # Responses API Gateway itself may send (gateway responses), documented for clients and fuzzers.
 GATEWAY_RESPONSES = {
-    "400": "Invalid request body (the body does not match the route's model)",
-    "403": "Missing or unknown API key, or no such route (Missing Authentication Token)",
-    "413": "Request body larger than the API's payload limit",
+    "400": "A request whose framing or nesting cannot be trusted (Content-Length, chunking, JSON "
+    "nested too deeply), or a body that does not match the route's model (Invalid request body)",
+    "403": "Missing or unknown API key (Forbidden), or no such route or method (Missing "
+    "Authentication Token)",
+    "413": "Request body larger than the API's payload limit (Request Too Long)",
+    "414": "Request line over API Gateway's 10240 bytes of request line and header values",
     "415": "Content type other than application/json on a route with a request model",
     "429": "Usage-plan throttle (Too Many Requests) or quota (Limit Exceeded) reached",
-    "502": "The function failed or returned a malformed proxy response",
+    "431": "Request line and header values over API Gateway's 10240 bytes",
+    "502": "The function failed or returned a malformed proxy response (Internal server error)",
     "504": "The function did not answer within the integration timeout",
 }
+MODEL_ONLY = {"415"}
+"""Gateway responses only a route with a request model can give."""
 
 
 def default_integration_uri(region: str) -> Callable[[str], str]:
@@ -146,21 +156,13 @@ def _operation(route: Route, uri: Callable[[str], str]) -> dict[str, Any]:
         }
         for name in path_parameters(route.path)
     ]
+    params += [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string", "pattern": pattern}}
+        for name, pattern in route.query_patterns.items()
+    ]
     op: dict[str, Any] = {
         "operationId": _operation_id(route),
-        "responses": {
-            "200": {"description": "The function's answer"},
-            **{
-                code: {
-                    "description": text,
-                    "content": {
-                        "application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}
-                    },
-                }
-                for code, text in GATEWAY_RESPONSES.items()
-                if code != "400" or route.request_model or route.path_patterns
-            },
-        },
+        "responses": _responses(route),
         "x-amazon-apigateway-integration": {
             "type": "aws_proxy",
             "httpMethod": "POST",
@@ -184,6 +186,25 @@ def _operation(route: Route, uri: Callable[[str], str]) -> dict[str, Any]:
     elif params:
         op["x-amazon-apigateway-request-validator"] = PARAMS_VALIDATOR
     return op
+
+
+def _responses(route: Route) -> dict[str, Any]:
+    """Every status the route can answer: the function's (`route.answers`) and API Gateway's, each
+    with its JSON body (errors: the `GatewayError` schema, which the functions' errors also fit)."""
+    texts: dict[str, list[str]] = {}
+    for code, text in route.answers.items():
+        texts.setdefault(code, []).append(f"Function: {text}")
+    for code, text in GATEWAY_RESPONSES.items():
+        if code not in MODEL_ONLY or route.request_model:
+            texts.setdefault(code, []).append(f"API Gateway: {text}")
+    error = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
+    return {
+        code: {
+            "description": ". ".join(texts[code]),
+            "content": {"application/json": {"schema": {"type": "object"} if code < "400" else error}},
+        }
+        for code in sorted(texts)
+    }
 
 
 def _operation_id(route: Route) -> str:

@@ -123,6 +123,11 @@ class Route(_Model):
     api_key_required: bool = True
     path_patterns: dict[str, str] = Field(default_factory=dict)
     """Regex each path parameter must match (400 otherwise); checked by the function."""
+    query_patterns: dict[str, str] = Field(default_factory=dict)
+    """Optional query parameters and the regex each must match (400 otherwise); checked by the function."""
+    answers: dict[str, str] = Field(default_factory=lambda: {"200": "The function's answer"})
+    """HTTP status -> when the function answers it (published in the OpenAPI document, with the
+    statuses API Gateway itself answers)."""
 
 
 class UsagePlan(_Model):
@@ -319,6 +324,15 @@ _EVENT_COLUMNS = (
     GlueColumn(name="is_cancellation", type="boolean"),
 )
 
+def _query_answers(bad_request: str, not_found: str) -> dict[str, str]:
+    return {
+        "200": "The item, as JSON",
+        "400": bad_request,
+        "404": not_found,
+        "500": "The function is misconfigured (a table variable is missing)",
+    }
+
+
 PIPELINE = Resources(
     project="ecommerce-pipeline",
     streams=(Stream(name=STREAM, shard_count=2),),
@@ -438,24 +452,43 @@ PIPELINE = Resources(
         name="ecommerce-api",
         stage="v1",
         routes=(
-            Route(method="POST", path="/events", function="sales-ingest", request_model="SaleEventBatch"),
+            Route(
+                method="POST",
+                path="/events",
+                function="sales-ingest",
+                request_model="SaleEventBatch",
+                answers={
+                    "200": "Every event is on the stream (ids, sequence numbers and shards listed)",
+                    "400": "An event breaks a rule the model cannot express (e.g. a date that does "
+                    "not exist): every bad event listed by index; nothing was written",
+                    "500": "The function is misconfigured or the stream refuses writes; nothing was written",
+                    "503": "Some events could not be written after retries: resend those under 'failed' "
+                    "(Retry-After)",
+                },
+            ),
             Route(
                 method="GET",
                 path="/invoices/{invoice_no}",
                 function="sales-query",
                 path_patterns={"invoice_no": r"^[A-Z]?[0-9]{6}$"},
+                answers=_query_answers("invoice_no does not match its pattern", "No such invoice"),
             ),
             Route(
                 method="GET",
                 path="/customers/{customer_id}",
                 function="sales-query",
                 path_patterns={"customer_id": r"^[0-9]{1,10}$"},
+                answers=_query_answers("customer_id does not match its pattern", "No such customer"),
             ),
             Route(
                 method="GET",
                 path="/customers/{customer_id}/invoices",
                 function="sales-query",
                 path_patterns={"customer_id": r"^[0-9]{1,10}$"},
+                # limit: a whole number 1..1000 in at most four digits, as the function reads it.
+                query_patterns={"limit": r"^(0{0,3}[1-9]|0{0,2}[1-9][0-9]|0?[1-9][0-9]{2}|1000)$",
+                                "next": r"^[A-Za-z0-9_-]{1,512}$"},
+                answers=_query_answers("customer_id, limit or next is invalid", "No such customer"),
             ),
         ),
         usage_plan=UsagePlan(

@@ -10,4 +10,5 @@ PATCHES = (
     "emulation.moto_patches.responses",  # a request-id regex run over every response body
     "emulation.moto_patches.awslambda",  # Invoke -> the runtime's worker processes
     "emulation.moto_patches.glue",      # StartJobRun/GetJobRun -> the runtime's Glue runner
+    "emulation.moto_patches.apigateway",  # GetExport -> the described API's OpenAPI document
 )

@@ -90,3 +90,34 @@ def test_cli_prints_the_document():
     doc = json.loads(out)
     assert doc["info"]["title"] == PIPELINE.api.name
     assert "/events" in doc["paths"]
+
+
+def test_every_status_a_route_can_answer_is_documented_with_its_json_schema():
+    doc = build_openapi(PIPELINE, dialect="oas30")
+    for route in PIPELINE.api.routes:
+        responses = doc["paths"][route.path][route.method.lower()]["responses"]
+        expected = set(route.answers) | {"400", "403", "413", "414", "429", "431", "502", "504"}
+        if route.request_model:
+            expected.add("415")
+        assert set(responses) == expected, (route.method, route.path)
+        for code, response in responses.items():
+            schema = response["content"]["application/json"]["schema"]
+            assert schema == ({"type": "object"} if code < "400" else {"$ref": "#/components/schemas/GatewayError"})
+    gets = [r for r in PIPELINE.api.routes if r.method == "GET"]
+    assert gets and all("404" in r.answers for r in gets)
+    assert {"500", "503"} <= set(PIPELINE.api.routes[0].answers)
+
+
+def test_query_parameters_are_declared_optional_with_the_patterns_the_function_checks():
+    import re
+
+    from pipeline.handlers.query import MAX_LIMIT
+
+    doc = build_openapi(PIPELINE)
+    params = {p["name"]: p for p in doc["paths"]["/customers/{customer_id}/invoices"]["get"]["parameters"]
+              if p["in"] == "query"}
+    assert set(params) == {"limit", "next"} and not any(p["required"] for p in params.values())
+    limit = params["limit"]["schema"]["pattern"]
+    accepted = [str(n) for n in range(0, MAX_LIMIT + 2) if re.fullmatch(limit, str(n))]
+    assert accepted == [str(n) for n in range(1, MAX_LIMIT + 1)]
+    assert re.fullmatch(limit, "0007") and not re.fullmatch(limit, "00000") and not re.fullmatch(limit, "1001")
