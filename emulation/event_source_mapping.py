@@ -14,7 +14,9 @@ Per mapping of the resource description:
   the runtime; a recreated stream (moto restarted) is detected and read from StartingPosition;
 - new shards (resharding) are picked up by a discovery loop; a child shard is read after its parent.
 
-`GET /mappings` on the control port reports every mapping with, per shard, its checkpoint, the
+`GET /2015-03-31/event-source-mappings/` on the control port lists the mappings as Lambda's
+ListEventSourceMappings does (moto's endpoint forwards `aws lambda list-event-source-mappings` and
+`get-event-source-mapping` there). `GET /mappings` on the control port reports every mapping with, per shard, its checkpoint, the
 records buffered and in flight, MillisBehindLatest, and `caught_up_at` (the start time of the last
 GetRecords that found nothing new while nothing was buffered or in flight: every record written
 before that time has been handled). `MappingService.wait_caught_up(since)` waits on the same.
@@ -62,6 +64,7 @@ class Mapping:
         self.pollers: dict[str, ShardPoller] = {}
         self._lock = threading.Lock()
         self._missing_logged = False
+        self.started_at = time.time()
         self._thread = threading.Thread(
             target=self._supervise, name=f"mapping-{self.id}", daemon=True
         )
@@ -150,6 +153,34 @@ class Mapping:
         if self.spec.on_failure_queue:
             self.service.send_to_queue(self.spec.on_failure_queue, json.dumps(document))
 
+    def configuration(self) -> dict[str, Any]:
+        """The mapping as Lambda's GetEventSourceMapping describes it (EventSourceMappingConfiguration)."""
+        spec, names = self.spec, self.service.ctx.names
+        status = self.status()
+        config: dict[str, Any] = {
+            "UUID": self.uuid,
+            "EventSourceMappingArn": f"arn:aws:lambda:{self.region}:{names.account}:event-source-mapping:{self.uuid}",
+            "EventSourceArn": status["event_source_arn"],
+            "FunctionArn": self.function_arn,
+            "StartingPosition": spec.starting_position,
+            "BatchSize": spec.batch_size,
+            "MaximumBatchingWindowInSeconds": spec.maximum_batching_window_s,
+            "ParallelizationFactor": spec.parallelization_factor,
+            "LastModified": self.started_at,
+            "LastProcessingResult": _last_result(status["shards"].values()),
+            "State": "Enabled",
+            "StateTransitionReason": "User action",
+            "DestinationConfig": {"OnFailure": (
+                {"Destination": names.queue_arn(spec.on_failure_queue)} if spec.on_failure_queue else {}
+            )},
+            "MaximumRecordAgeInSeconds": spec.maximum_record_age_s,
+            "BisectBatchOnFunctionError": spec.bisect_batch_on_function_error,
+            "MaximumRetryAttempts": spec.maximum_retry_attempts,
+            "TumblingWindowInSeconds": 0,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"] if spec.report_batch_item_failures else [],
+        }
+        return config
+
     def status(self) -> dict[str, Any]:
         shards = {sid: p.status() for sid, p in sorted(self.pollers.items())}
         caught = [s["caught_up_at"] for s in shards.values() if not s["finished"]]
@@ -174,6 +205,13 @@ class Mapping:
         }
 
 
+def _last_result(shards) -> str:
+    """One mapping-level LastProcessingResult from the shards' (a problem on any shard wins)."""
+    results = [s["last_processing_result"] for s in shards]
+    problems = [r for r in results if r.startswith("PROBLEM")]
+    return problems[0] if problems else ("OK" if "OK" in results else "No records processed")
+
+
 class MappingService:
     def __init__(self, ctx):
         self.ctx = ctx
@@ -189,6 +227,12 @@ class MappingService:
     def start(self) -> None:
         self.ctx.control.register(
             "GET", r"/mappings", lambda *_: (200, {}, {"mappings": self.status()})
+        )
+        # Lambda's ListEventSourceMappings shape; moto forwards the AWS API calls here
+        # (emulation.moto_patches.lambda_mappings).
+        self.ctx.control.register(
+            "GET", r"/2015-03-31/event-source-mappings/?",
+            lambda *_: (200, {}, {"EventSourceMappings": [m.configuration() for m in self.mappings]}),
         )
         for mapping in self.mappings:
             mapping.start()

@@ -1,7 +1,8 @@
 """Lambda execution environments: the worker processes of one function and their pool.
 
 A `WorkerProcess` is one execution environment (`python -m emulation.lambda_worker`) with its
-private protocol pipes; its stdout/stderr are the function's log file. A `FunctionPool` creates
+private protocol pipes; its stdout/stderr are one pipe (`emulation.lambda_logs.WorkerLog`) whose
+lines go to the function's log file and to CloudWatch Logs. A `FunctionPool` creates
 environments on demand up to the function's concurrency limit, hands an idle (warm) one to each
 invocation, and forgets the ones that timed out or crashed, so the next invocation cold-starts.
 
@@ -13,25 +14,29 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from .config import REPO_ROOT
+from .lambda_logs import LogShipper, WorkerLog
 
 INIT_TIMEOUT_S = 10.0  # AWS limits the INIT phase of on-demand functions to 10 seconds
 
 
 class WorkerProcess:
-    """One execution environment: a worker process and its private protocol pipes."""
+    """One execution environment: a worker process, its private protocol pipes and its output."""
 
-    def __init__(self, env: dict[str, str], log_fd: int):
+    def __init__(self, env: dict[str, str], output: WorkerLog):
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
+        self.output = output
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "emulation.lambda_worker", str(req_r), str(resp_w)],
@@ -39,16 +44,35 @@ class WorkerProcess:
                 env=env,
                 cwd=str(REPO_ROOT),
                 stdin=subprocess.DEVNULL,
-                stdout=log_fd,
-                stderr=log_fd,
+                stdout=output.write_fd,
+                stderr=output.write_fd,
                 start_new_session=True,  # a Ctrl-C at the terminal reaches the runtime, not workers
             )
+        except BaseException:
+            output.close()
+            raise
         finally:
             os.close(req_r)
             os.close(resp_w)
+        output.child_started()
         self.to_worker = Connection(req_w, readable=False)
         self.from_worker = Connection(resp_r, writable=False)
         self.init_ms: float | None = None
+
+    def _wait_reply(self, timeout: float) -> bool:
+        """Wait for the worker's next frame, reading its output meanwhile (a full pipe would
+        stall it); afterwards everything it wrote before replying has been read."""
+        reply_fd, output_fd = self.from_worker.fileno(), self.output.read_fd
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.output.pump()
+                return False
+            ready, _, _ = select.select([reply_fd, output_fd], [], [], remaining)
+            self.output.pump()
+            if reply_fd in ready:
+                return True
 
     @property
     def pid(self) -> int:
@@ -57,7 +81,7 @@ class WorkerProcess:
     def wait_ready(self, timeout: float) -> dict[str, Any] | None:
         """None when ready; otherwise an AWS-shaped init error."""
         try:
-            if not self.from_worker.poll(timeout):
+            if not self._wait_reply(timeout):
                 self.kill()
                 return {
                     "errorType": "Runtime.InitTimeout",
@@ -78,7 +102,7 @@ class WorkerProcess:
         try:
             self.to_worker.send_bytes(json.dumps(header).encode())
             self.to_worker.send_bytes(payload)
-            if not self.from_worker.poll(timeout):
+            if not self._wait_reply(timeout):
                 self.kill()
                 return "timeout", None, b""
             reply = json.loads(self.from_worker.recv_bytes())
@@ -116,6 +140,7 @@ class WorkerProcess:
                 conn.close()
             except OSError:
                 pass
+        self.output.close()  # its last lines, then the pipe
 
 
 def _signal_name(number: int) -> str:
@@ -133,8 +158,10 @@ def _signal_name(number: int) -> str:
 class FunctionPool:
     """The execution environments of one function, created on demand up to `limit`."""
 
-    def __init__(self, name: str, spec, env: dict[str, str], log_path: Path, limit: int, arn: str):
+    def __init__(self, name: str, spec, env: dict[str, str], log_path: Path, limit: int, arn: str,
+                 shipper: LogShipper | None = None):
         self.name = name
+        self.shipper = shipper
         self.spec = spec
         self.env = env
         self.limit = limit
@@ -163,7 +190,8 @@ class FunctionPool:
                 self._cond.wait()
         try:
             stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
-            worker = WorkerProcess({**self.env, "AWS_LAMBDA_LOG_STREAM_NAME": stream}, self.log_fd)
+            output = WorkerLog(self.name, stream, self.log_fd, self.shipper)
+            worker = WorkerProcess({**self.env, "AWS_LAMBDA_LOG_STREAM_NAME": stream}, output)
         except BaseException:
             self._forget(placeholder)
             raise
@@ -193,9 +221,6 @@ class FunctionPool:
         with self._cond:
             self._all.discard(placeholder)
             self._cond.notify()
-
-    def write_log(self, text: str) -> None:
-        os.write(self.log_fd, text.encode())
 
     def worker_pids(self) -> list[int]:
         with self._cond:

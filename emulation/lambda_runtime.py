@@ -14,7 +14,9 @@ What it emulates (AWS Lambda, Python runtime):
   invocation cold-starts a new one. Errors have AWS's shapes: handler exceptions
   `{"errorMessage","errorType","requestId","stackTrace"}`, `Sandbox.Timedout`, `Runtime.ExitError`,
   init errors (`Runtime.ImportModuleError`, `Runtime.HandlerNotFound`, ...).
-- Handler output goes to `<state>/logs/lambda/<function>.log` with START / END / REPORT lines.
+- Handler output, with START / END / REPORT lines, goes to CloudWatch Logs (log group
+  `/aws/lambda/<function>`, a stream per environment) and to `<state>/logs/lambda/<function>.log`
+  (`emulation.lambda_logs`).
 - `POST /2015-03-31/functions/{name}/invocations` on the control port is the Lambda Invoke API
   (see `emulation.lambda_api`), so `boto3.client("lambda", endpoint_url=runtime_url)` works.
 - Fault switches (`emulation.faults`) apply to every invocation.
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import REPO_ROOT
+from . import lambda_logs
 from .faults import NO_FAULT, FaultPlan, FaultSwitches
 from .lambda_environments import FunctionPool, WorkerProcess
 
@@ -104,10 +107,13 @@ class LambdaService:
         self.log_dir = Path(ctx.config.logs_dir) / "lambda"
         self._specs = {f.name: f for f in functions}
         self.pools: dict[str, FunctionPool] = {}
+        self.log_shipper: lambda_logs.LogShipper | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if lambda_logs.enabled():
+            self.log_shipper = lambda_logs.LogShipper(lambda: self.ctx.boto("logs"))
         for name, spec in self._specs.items():
             env = self.function_environment(name)
             self.pools[name] = FunctionPool(
@@ -117,6 +123,7 @@ class LambdaService:
                 self.log_dir / f"{name}.log",
                 spec.reserved_concurrency or DEFAULT_CONCURRENCY,
                 self.names.function_arn(name),
+                self.log_shipper,
             )
         from .lambda_api import register_invoke_api
 
@@ -127,6 +134,8 @@ class LambdaService:
     def stop(self) -> None:
         for pool in self.pools.values():
             pool.close()
+        if self.log_shipper is not None:
+            self.log_shipper.close()  # the last lines, while moto is still up
 
     # -- the contract ---------------------------------------------------------------------------
     def function_environment(self, name: str) -> dict[str, str]:
@@ -229,10 +238,10 @@ class LambdaService:
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
             }
-            self._log_abort(pool, request_id, error, elapsed, "timeout")
+            self._log_abort(pool, worker, request_id, error, elapsed, "timeout")
             return self._error_result(request_id, error, elapsed, cold), False
         if outcome == "exit":
-            self._log_abort(pool, request_id, reply, elapsed, "error")
+            self._log_abort(pool, worker, request_id, reply, elapsed, "error")
             return self._error_result(request_id, reply, elapsed, cold), False
         if reply["ok"] and len(body) > SYNC_PAYLOAD_LIMIT:
             error = {
@@ -254,10 +263,11 @@ class LambdaService:
 
     @staticmethod
     def _log_abort(
-        pool: FunctionPool, request_id: str, error: dict, elapsed: float, status: str
+        pool: FunctionPool, worker: WorkerProcess, request_id: str, error: dict, elapsed: float,
+        status: str,
     ) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        pool.write_log(
+        worker.output.write(
             f"{now} {error['errorMessage']}\n{error['errorType']}\n"
             f"END RequestId: {request_id}\n"
             f"REPORT RequestId: {request_id}\tDuration: {elapsed:.2f} ms\tBilled Duration: {int(elapsed) + 1} ms\t"

@@ -166,6 +166,10 @@ class Runtime:
         self.started: list[str] = []
         self._changed = threading.Condition()
         control.register("GET", r"/health", self._health)
+        from .config import ACCOUNT_ID
+        from .redshift_serverless import register_redshift_serverless
+
+        register_redshift_serverless(control, config, resources, ACCOUNT_ID)  # moto has no such service
 
     def _health(self, _params, headers, _body) -> Reply:
         """`Prefer: wait=N` (RFC 7240) holds the answer up to N s (at most 10) until the runtime

@@ -11,4 +11,6 @@ PATCHES = (
     "emulation.moto_patches.awslambda",  # Invoke -> the runtime's worker processes
     "emulation.moto_patches.glue",      # StartJobRun/GetJobRun -> the runtime's Glue runner
     "emulation.moto_patches.apigateway",  # GetExport -> the described API's OpenAPI document
+    "emulation.moto_patches.lambda_mappings",  # List/GetEventSourceMapping -> the runtime's mappings
+    "emulation.moto_patches.redshift_serverless",  # Redshift Serverless -> the local warehouse
 )
