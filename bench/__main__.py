@@ -15,8 +15,8 @@ import sys
 import traceback
 from pathlib import Path
 
-BENCHMARKS = ("cloud", "stream", "warehouse", "batch")
-TAKES_DATA = {"stream", "warehouse", "batch"}
+BENCHMARKS = ("cloud", "stream", "warehouse", "batch", "lambda_logs")
+TAKES_DATA = {"stream", "warehouse", "batch", "lambda_logs"}
 
 
 def run_one(name: str, data: Path | None, extra: list[str] = ()) -> bool:

@@ -269,3 +269,12 @@ def test_a_client_that_sends_everything_first_then_reads_gets_its_413(local_clou
     with nothing_written(local_cloud):
         answer = exchange(local_cloud, head, body, timeout=60)
     assert_gateway_json(answer, 413, ("Request Too Long",))
+
+
+def test_a_client_expecting_100_continue_is_refused_at_once_without_sending_the_body(local_cloud):
+    """Expect: 100-continue with 11 MB announced: the final 413 comes instead of 100 Continue."""
+    head = request(local_cloud, "POST", "/events",
+                   keyed(local_cloud, ("Content-Length", str(11 * MB)), ("Expect", "100-continue")))
+    with nothing_written(local_cloud):
+        answer = exchange(local_cloud, head)
+    assert_gateway_json(answer, 413, ("Request Too Long",))
