@@ -20,4 +20,4 @@ RUN pip install --no-cache-dir '.[local]'
 RUN useradd --create-home --uid 10001 cloud && mkdir /state && chown cloud /state
 USER cloud
 EXPOSE 4566 4567 4568
-CMD ["python", "-m", "emulation.container", "--state-dir", "/state"]
+CMD ["python", "-m", "emulation.control.container", "--state-dir", "/state"]

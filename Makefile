@@ -66,7 +66,7 @@ bench-cloud: install ## Benchmark the local cloud itself (start-up, Kinesis, map
 	@$(PY) -m bench cloud
 
 cost: install ## Show warehouse statements and the Redshift Serverless charge they imply
-	@$(PY) -m emulation.cost
+	@$(PY) -m emulation.redshift.cost_report
 
 synth: install ## Synthesize the CDK app offline into cdk.out
 	@$(PY) -m deploy synth

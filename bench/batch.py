@@ -76,9 +76,9 @@ def baseline(s3, bucket: str, prefix: str, dsn: str) -> tuple[float, int, Decima
 def run(data_path: Path, rows: int | None = None, per_object: int = 2000) -> dict:
     import psycopg
 
-    from emulation.cloud import LocalCloud
     from emulation.config import CloudConfig
-    from emulation.glue_runner import run_job_and_wait
+    from emulation.control.cloud import LocalCloud
+    from emulation.glue.runner import run_job_and_wait
     from pipeline.glue.catalog_partitions import register_new_partitions
 
     t0 = time.perf_counter()

@@ -87,7 +87,7 @@ def _parts_cpu_s(state: Path) -> dict[str, float]:
     """CPU seconds each part of the cloud (and its children, live or reaped) has used so far."""
     import psutil
 
-    from emulation.supervisor import PidFile
+    from emulation.control.supervisor import PidFile
 
     parts = {}
     for name, part in PidFile(state).read().items():
@@ -118,13 +118,13 @@ def _timed_up(env: dict[str, str], state: Path) -> dict:
 
 
 def moto_alone_s() -> float:
-    """In-run baseline: a bare `python -m emulation.moto_server` from spawn to its first answer."""
-    from emulation.moto_server import HEALTH_PATH
-    from emulation.supervisor import http_status
+    """In-run baseline: a bare `python -m emulation.moto.server` from spawn to its first answer."""
+    from emulation.control.supervisor import http_status
+    from emulation.moto.server import HEALTH_PATH
 
     port = free_ports(1)[0]
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "emulation.moto_server", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "emulation.moto.server", "--port", str(port)],
                             cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         while http_status(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=1.0) is None:
@@ -138,8 +138,8 @@ def moto_alone_s() -> float:
 
 
 def startup_and_memory(warm_runs: int = 3) -> dict:
-    from emulation.cloud import LocalCloud
-    from emulation.supervisor import PidFile, process_tree_rss
+    from emulation.control.cloud import LocalCloud
+    from emulation.control.supervisor import PidFile, process_tree_rss
 
     baseline = moto_alone_s()
     with tempfile.TemporaryDirectory(prefix="bench-cloud-") as tmp:
@@ -247,7 +247,7 @@ def sub_benchmark(name: str) -> dict:
     """Run bench.<name>.run(cloud) on a cloud with that module's BENCH_RESOURCES."""
     if importlib.util.find_spec(f"bench.{name}") is None:
         return {"benchmark": name, "status": "not implemented yet"}
-    from emulation.cloud import LocalCloud
+    from emulation.control.cloud import LocalCloud
 
     module = importlib.import_module(f"bench.{name}")
     services = getattr(module, "BENCH_SERVICES", SUB_BENCHMARKS.get(name))

@@ -2,7 +2,7 @@
 
     python -m bench.gateway_throughput [--requests 3000] [--threads 4]
 
-`run(cloud)` takes a running local cloud (`emulation.cloud.LocalCloud`, or anything with `api_url`
+`run(cloud)` takes a running local cloud (`emulation.control.cloud.LocalCloud`, or anything with `api_url`
 and `api_key`) whose description has a key-protected `GET /noop` route to a function answering
 `{"statusCode": 200, "body": "{}"}` (tests/integration/test_resources_api.py:FAST). Several client
 threads, each on one keep-alive HTTP/1.1 connection, send a bounded number of requests; every
@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args(argv)
-    from emulation.cloud import LocalCloud
     from emulation.config import CloudConfig
+    from emulation.control.cloud import LocalCloud
 
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
         config = CloudConfig.on_free_ports(Path(tmp), resources=BENCH_RESOURCES, services=["lambda", "api"])

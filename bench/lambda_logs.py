@@ -4,7 +4,7 @@
 
 Each round starts two private clouds one after the other, identical but for
 `LOCALCLOUD_LAMBDA_LOGS`: `file` (the baseline: log files only) and `cloudwatch` (files plus
-PutLogEvents to moto, `emulation.lambda_logs`). On each, after a warm-up (cold starts outside the
+PutLogEvents to moto, `emulation.awslambda.logs`). On each, after a warm-up (cold starts outside the
 clock), the replay client sends `--rows` events (500 per request, 4 in flight) and the clock stops
 when both consumers have handled every acknowledged record (DynamoDB and the S3 archive: the
 `caught_up_at` of `GET /mappings`). Reported per mode: events/s and CPU milliseconds per event of
@@ -35,8 +35,8 @@ JSON_OUT = REPO_ROOT / ".e2e" / "bench-lambda-logs.json"
 
 
 def _cloud(tmp: str, mode: str):
-    from emulation.cloud import LocalCloud
     from emulation.config import CloudConfig
+    from emulation.control.cloud import LocalCloud
 
     config = CloudConfig.on_free_ports(Path(tmp), services=SERVICES,
                                        extra_env={"LOCALCLOUD_LAMBDA_LOGS": mode})

@@ -2,7 +2,7 @@
 
     python -m bench.mapping_throughput [--records 30000]
 
-`run(cloud)` takes a running local cloud (`emulation.cloud.LocalCloud`, or anything with `client()`
+`run(cloud)` takes a running local cloud (`emulation.control.cloud.LocalCloud`, or anything with `client()`
 and `runtime_url`) whose description has the stream `t-bench` (1 shard) mapped to the no-op function
 `noop` with BatchSize 10,000 (tests/integration/test_resources_lambda.py:RESOURCES).
 
@@ -100,7 +100,7 @@ def _fill(kinesis, records: int) -> float:
 
 def baseline(cloud, after_sequence: str, records: int) -> dict:
     """GetRecords alone over the same backlog: the rate moto can serve, nothing delivered."""
-    from emulation.kinesis_reader import KinesisReader
+    from emulation.kinesis.reader import KinesisReader
 
     kinesis = cloud.client("kinesis")
     reader = KinesisReader(cloud.config.aws_endpoint, cloud.config.region, kinesis)
@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.records < 1000:
         parser.error("--records must be at least 1000 for a meaningful rate")
-    from emulation.cloud import LocalCloud
     from emulation.config import CloudConfig
+    from emulation.control.cloud import LocalCloud
 
     with tempfile.TemporaryDirectory(prefix="bench-mapping-") as tmp:
         config = CloudConfig.on_free_ports(

@@ -101,7 +101,7 @@ class CpuMeter:
     a figure that stays comparable on a busy machine, where wall-clock rates do not."""
 
     def __init__(self, state_dir: Path):
-        from emulation.supervisor import PidFile
+        from emulation.control.supervisor import PidFile
 
         self.pids = PidFile(state_dir)
         self._start: dict[str, float] = {}
@@ -144,7 +144,7 @@ class MemoryPeak:
     """Samples the RSS of the cloud's process trees every 0.5 s; `.peak` in bytes."""
 
     def __init__(self, state_dir: Path):
-        from emulation.supervisor import PidFile
+        from emulation.control.supervisor import PidFile
 
         self.pids = PidFile(state_dir)
         self.peak = 0
@@ -152,7 +152,7 @@ class MemoryPeak:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        from emulation.supervisor import process_tree_rss
+        from emulation.control.supervisor import process_tree_rss
 
         while not self._stop.wait(0.5):
             pids = [part.pid for part in self.pids.read().values()]
@@ -355,8 +355,8 @@ def latency(cloud, data: Path, rate: float, seconds: float, batch_size: int) -> 
 
 
 def _cloud(tmp: str, resources: str):
-    from emulation.cloud import LocalCloud
     from emulation.config import CloudConfig
+    from emulation.control.cloud import LocalCloud
 
     config = CloudConfig.on_free_ports(Path(tmp), resources=resources, services=SERVICES)
     return LocalCloud(config, out=lambda line: print("  " + line, file=sys.stderr))
@@ -395,7 +395,7 @@ def run_batched(args) -> dict:
 
 def _show_logs(cloud) -> None:
     """A failed run's evidence, before the state folder is deleted."""
-    from emulation.supervisor import tail
+    from emulation.control.supervisor import tail
 
     for part in ("moto", "runtime"):
         print(f"--- last lines of {part}.log ---\n{tail(cloud.log_path(part), 15)}", file=sys.stderr)

@@ -4,7 +4,7 @@
 
 1. The dataset's events (pipeline.source, validated as the pipeline does) become Firehose-style
    intermediate objects: gzip JSON lines in a real moto S3.
-2. Timed: `COPY stream.sales_events ... FORMAT AS JSON 'auto' GZIP` through emulation.redshift
+2. Timed: `COPY stream.sales_events ... FORMAT AS JSON 'auto' GZIP` through emulation.redshift.connection
    (S3 read + gunzip + JSON to rows + COPY into the table: the direct path), rows/s; with
    `--sql-path` also the SQL path bad records take (staging + json_populate_record).
 3. Baseline in the same run, before and after (the faster counts): PostgreSQL
@@ -58,9 +58,9 @@ def _csv(records: list[dict], columns: tuple[str, ...]) -> bytes:
 def run(data: Path = DEFAULT_DATA, rows: int | None = None, objects: int = 8, sql_path: bool = False) -> dict:
     import psycopg
 
-    from emulation.redshift import connect, install_bookkeeping
-    from emulation.redshift_sql import reduce_script
-    from emulation.scratch import ScratchMoto, ScratchPostgres
+    from emulation.control.scratch import ScratchMoto, ScratchPostgres
+    from emulation.redshift.connection import connect, install_bookkeeping
+    from emulation.redshift.dialect import reduce_script
     from pipeline import cost
     from pipeline.resources import PIPELINE
 

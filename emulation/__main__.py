@@ -1,8 +1,8 @@
-"""`python -m emulation ...`: see emulation/cli.py (`python -m emulation --help`)."""
+"""`python -m emulation ...`: see emulation/control/cli.py (`python -m emulation --help`)."""
 
 import sys
 
-from .cli import main
+from emulation.control.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

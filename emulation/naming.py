@@ -51,7 +51,7 @@ class LocalNames:
 
 class DescribedCloud:
     """What a cloud with a `config` (CloudConfig) offers about its description: the started
-    embedded cloud (`emulation.cloud`) and an attached stack (`emulation.attached`) alike."""
+    embedded cloud (`emulation.control.cloud`) and an attached stack (`emulation.control.attached`) alike."""
 
     config: object
 

@@ -7,7 +7,7 @@ gateway (its route table), and fuzzers or client generators. It is derived from
     build_openapi(PIPELINE, integration_uri=lambda fn: ...)   -> dict
     python -m pipeline.openapi [--resources module:attr] > openapi.json
 
-The local cloud publishes it through API Gateway's GetExport (`emulation.api_export`). Each
+The local cloud publishes it through API Gateway's GetExport (`emulation.apigateway.export`). Each
 operation lists every status it can answer: the function's (`Route.answers`) and API Gateway's own
 (`GATEWAY_RESPONSES`), errors with the `GatewayError` JSON schema.
 

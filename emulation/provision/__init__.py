@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-from ..config import CloudConfig
-from ..naming import LocalNames
+from emulation.config import CloudConfig
+from emulation.naming import LocalNames
 
 STEPS = (
     "emulation.provision.core",       # streams, tables, buckets, queues, roles, functions

@@ -3,7 +3,7 @@
 What a user then sees is what AWS shows after a deploy: `aws apigateway get-rest-apis`,
 `get-resources` (methods with `apiKeyRequired`, AWS_PROXY integrations, request models and
 validators), `get-usage-plans` and `get-api-keys --include-values`. The local gateway
-(`emulation.api_gateway`) enforces them; moto only stores them.
+(`emulation.apigateway.service`) enforces them; moto only stores them.
 
 Resources and methods are created one by one from the OpenAPI document (`pipeline.openapi`):
 moto's `import_rest_api` drops `apiKeyRequired`, models and validators, and moto has no
@@ -26,9 +26,8 @@ import secrets
 import string
 from pathlib import Path
 
+from emulation.config import CloudConfig
 from pipeline.openapi import build_openapi, lambda_integration_uri, load_models, path_parameters
-
-from ..config import CloudConfig
 
 log = logging.getLogger("localcloud.provision")
 

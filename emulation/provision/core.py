@@ -12,7 +12,7 @@ Idempotent: a resource that exists is left alone (functions get their configurat
 edited environment reaches moto on the next `up`).
 
 Known gaps vs AWS: the functions' code in moto is a placeholder zip (the runtime runs the
-repository's code, `emulation.lambda_runtime`); moto does not enforce the IAM policies (see
+repository's code, `emulation.awslambda.service`); moto does not enforce the IAM policies (see
 docs/internals.md); staging buckets get no lifecycle expiry locally; moto's own event-source
 mappings are deliberately not created (the runtime's pollers implement them).
 """
@@ -53,7 +53,7 @@ POLICY_NAME = "least-privilege"
 def provision(config, resources, names) -> None:
     import boto3
 
-    from ..provisioning import step_client_kwargs
+    from .runner import step_client_kwargs
 
     kwargs = step_client_kwargs(config)
     kinesis, dynamodb, s3, sqs, iam, lam = (
@@ -210,7 +210,7 @@ def placeholder_zip() -> bytes:
         archive.writestr(
             "README.txt",
             "Placeholder code: the local cloud's runtime runs the repository's handlers "
-            "(python -m emulation.runtime), not this archive.\n",
+            "(python -m emulation.control.runtime), not this archive.\n",
         )
     return buffer.getvalue()
 

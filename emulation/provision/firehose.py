@@ -3,7 +3,7 @@
 `aws firehose describe-delivery-stream --delivery-stream-name sales-to-warehouse` shows what the
 CDK stack deploys: a KinesisStreamAsSource stream with a Redshift destination (COPY command,
 S3 staging configuration with buffering hints and GZIP, retry options, the loader's secret).
-The delivery itself is done by the runtime's `emulation.firehose.FirehoseService`; moto's own
+The delivery itself is done by the runtime's `emulation.firehose.service.FirehoseService`; moto's own
 Firehose never reads a Kinesis source and drops Redshift-bound data.
 
 Idempotent: an existing delivery stream is left as it is.

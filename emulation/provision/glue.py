@@ -2,7 +2,7 @@
 the Glue job, through boto3 against moto, as a user could with `aws glue ...`.
 
 - Table: EXTERNAL_TABLE over `s3://<bucket>/<prefix>`, JSON SerDe, gzip, partitioned as described
-  (event_date). Partitions are registered by `python -m emulation.glue_runner crawl`.
+  (event_date). Partitions are registered by `python -m emulation.glue.runner crawl`.
 - Connection: JDBC, `JDBC_CONNECTION_URL=jdbc:redshift://<warehouse host>:<port>/<database>` and
   `SECRET_ID=<admin secret>`; its name is the job's `--REDSHIFT_CONNECTION` argument.
 - Job: script uploaded to S3 (`pipeline.glue.job_arguments.script_location`), DefaultArguments
@@ -21,9 +21,8 @@ from __future__ import annotations
 import json
 import logging
 
+from emulation.config import REPO_ROOT
 from pipeline.glue.job_arguments import job_arguments, script_location
-
-from ..config import REPO_ROOT
 
 log = logging.getLogger("localcloud.provision")
 SERDE = "org.openx.data.jsonserde.JsonSerDe"

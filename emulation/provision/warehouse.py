@@ -8,7 +8,7 @@ As on AWS (Redshift Serverless + Secrets Manager):
 - the PostgreSQL roles are created (or their password set to the secret's) by the superuser;
 - the bookkeeping tables of the stand-in (`localcloud.statement_log`, `stl_load_errors`) exist;
 - the description's `schema_files` (Redshift SQL) are applied as the admin user through
-  `emulation.redshift`, so the admin owns the schemas as on AWS;
+  `emulation.redshift.connection`, so the admin owns the schemas as on AWS;
 - each Firehose loader may use its table's schema and INSERT into that table, nothing else.
 
 The bookkeeping and the migrations are skipped when `localcloud.applied_migrations` holds the
@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from ..config import REPO_ROOT
+from emulation.config import REPO_ROOT
 
 ENGINE = "redshift"
 
@@ -40,7 +40,7 @@ ENGINE = "redshift"
 def provision(config, resources, names) -> None:
     if resources.warehouse is None:
         return
-    from .. import warehouse as embedded
+    from emulation.redshift import server as embedded
 
     superuser = embedded.superuser_dsn(config)
     endpoint = _endpoint(config, superuser, resources.warehouse.database)
@@ -52,7 +52,7 @@ def provision(config, resources, names) -> None:
     with psycopg.connect(superuser, autocommit=True) as conn:
         current = migrations_current(conn, digest, [fh.table for fh in resources.firehoses])
         if not current:
-            from ..redshift import install_bookkeeping
+            from emulation.redshift.connection import install_bookkeeping
 
             install_bookkeeping(superuser)
         ensure_role(conn, admin, endpoint["dbname"], admin=True)
@@ -67,7 +67,7 @@ def provision(config, resources, names) -> None:
 
 # What the applied SQL is made of: the schema files, plus the bookkeeping and the Redshift->PostgreSQL
 # reduction, which live in these modules (an edit to them re-applies the schema once).
-MIGRATION_SOURCES = ("emulation/redshift.py", "emulation/redshift_sql.py")
+MIGRATION_SOURCES = ("emulation/redshift/connection.py", "emulation/redshift/dialect.py")
 
 
 def migration_digest(resources, admin_user: str) -> str:
@@ -141,7 +141,7 @@ def ensure_role(conn, secret: dict, database: str, *, admin: bool) -> None:
 
 
 def migrate(config, resources, admin_secret: dict) -> None:
-    from ..redshift import connect, dsn_from_secret
+    from emulation.redshift.connection import connect, dsn_from_secret
 
     with connect(dsn_from_secret(admin_secret), aws_endpoint=config.aws_endpoint, region=config.region) as rs:
         for path in resources.warehouse.schema_files:

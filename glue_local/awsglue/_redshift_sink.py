@@ -5,7 +5,7 @@
    USERNAME/PASSWORD properties.
 2. `preactions` run (statements split on `;`), the frame is written as JSON lines under
    `redshift_tmp_dir/<uuid>/` in S3, one `COPY dbtable (columns) FROM 's3://...' FORMAT AS JSON
-   'auto'` loads it, then `postactions` run. The warehouse side is `emulation.redshift`
+   'auto'` loads it, then `postactions` run. The warehouse side is `emulation.redshift.connection`
    (COPY read from S3, statements logged for `make cost`).
 
 Known gaps vs AWS:
@@ -84,7 +84,7 @@ def split_statements(sql_text: str) -> list[str]:
 
 def write_jdbc_conf(glue_context, frame, catalog_connection: str, connection_options: dict,
                     redshift_tmp_dir: str, catalog_id=None) -> None:
-    from emulation.redshift import connect
+    from emulation.redshift.connection import connect
 
     table = connection_options.get("dbtable")
     if not table:

@@ -1,5 +1,5 @@
 -- The warehouse schema, written once in Redshift SQL (the same file runs on Redshift Serverless
--- and, reduced mechanically by emulation/redshift_sql.py, on the local PostgreSQL stand-in).
+-- and, reduced mechanically by emulation/redshift/dialect.py, on the local PostgreSQL stand-in).
 -- Idempotent: every statement may run again on an existing warehouse and changes nothing.
 -- Column lists and the reasons for the types: docs/warehouse.md.
 

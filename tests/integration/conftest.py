@@ -9,7 +9,7 @@ tests/integration/stack.py).
     free ports, in a temporary state folder. Started once per test session, stopped (and its
     warehouse data deleted) at the end. Runtime services: all, unless LOCALCLOUD_SERVICES is set
     (`LOCALCLOUD_SERVICES=lambda,api pytest ...`).
-  compose: an `emulation.attached.AttachedCloud` on the stack `make up STACK=compose` started,
+  compose: an `emulation.control.attached.AttachedCloud` on the stack `make up STACK=compose` started,
     found through the `make env STACK=compose` variables; nothing is started or stopped, and
     LOCALCLOUD_SERVICES does not apply. If the stack does not answer, every test that needs it
     errors saying so (a forgotten `make up` must not pass as a green run of skips).
@@ -34,7 +34,7 @@ parts); under `--stack=compose` they are skipped with that reason. A test that u
     for one start); pass `fresh=True` for a private one (e.g. a test that stops its warehouse).
     Every cloud is stopped at the end of the session; `cloud.stop()` stops one earlier.
 
-What a cloud (`emulation.cloud.LocalCloud`, or `AttachedCloud` under compose) offers a test:
+What a cloud (`emulation.control.cloud.LocalCloud`, or `AttachedCloud` under compose) offers a test:
     cloud.config          CloudConfig (ports, state_dir, region, ...)
     cloud.client("s3")    boto3 client on the cloud's AWS endpoint, dummy credentials
     cloud.aws_endpoint    http://127.0.0.1:<aws_port>       (moto)
@@ -57,8 +57,8 @@ from pathlib import Path
 
 import pytest
 
-from emulation.cloud import LocalCloud
 from emulation.config import CloudConfig, parse_services
+from emulation.control.cloud import LocalCloud
 
 from . import stack
 

@@ -62,7 +62,7 @@ class LambdaCloud:
     def restart_runtime(self, kill: bool = False, between=None) -> None:
         """Stop the runtime process (SIGKILL with `kill`: no chance to clean up), run `between()`,
         start a new runtime on the same state folder and wait for its /health."""
-        from emulation.supervisor import PidFile, http_status, spawn, stop_part
+        from emulation.control.supervisor import PidFile, http_status, spawn, stop_part
 
         pids = PidFile(self.config.state_dir)
         record = pids.read()["runtime"]

@@ -2,7 +2,7 @@
 
   embedded (default, what CI runs): `local_cloud` starts a private embedded cloud on free ports.
   compose: `local_cloud` attaches to the stack `make up STACK=compose` started, through the
-           variables `make env STACK=compose` prints (`emulation.attached`); it starts and stops
+           variables `make env STACK=compose` prints (`emulation.control.attached`); it starts and stops
            nothing. Tests marked `embedded_only(reason=...)` are skipped there with that reason.
 
 The option wins over the environment variable, so `make test-integration STACK=...` means what
@@ -37,7 +37,7 @@ def of(config) -> str:
 
 def attach(stack: str):
     """The running stack as an `AttachedCloud`, or StackUnavailable saying what to do."""
-    from emulation.attached import AttachError, attach
+    from emulation.control.attached import AttachError, attach
 
     try:
         return attach(stack)

@@ -17,9 +17,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from emulation.config import CloudConfig
+from emulation.control.runtime import Runtime
 from emulation.naming import LocalNames
 from emulation.provision import api as provision_api
-from emulation.runtime import Runtime
 
 from . import test_resources_api as described
 

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from emulation.config import REPO_ROOT, CloudConfig, free_ports
-from emulation.runtime import SERVICES as RUNTIME_SERVICES
+from emulation.control.runtime import SERVICES as RUNTIME_SERVICES
 
 pytestmark = pytest.mark.embedded_only(
     reason=(
@@ -90,7 +90,7 @@ def cli(tmp_path_factory):
         yield cli
     finally:
         cli("down", check=False)
-        from emulation.cloud import LocalCloud
+        from emulation.control.cloud import LocalCloud
 
         LocalCloud(cli.config()).destroy()
 

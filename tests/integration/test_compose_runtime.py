@@ -1,4 +1,4 @@
-"""The Docker harness's runtime entry point (`python -m emulation.container`, the image's command)
+"""The Docker harness's runtime entry point (`python -m emulation.control.container`, the image's command)
 started as a plain process against the embedded moto server and warehouse, as the compose file
 starts it against LocalStack and the Postgres container. No Docker engine is needed for this."""
 
@@ -56,7 +56,7 @@ def _start_container(cloud, state_dir, api_port, runtime_port, **extra):
         **extra,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "emulation.container", "--state-dir", str(state_dir), "--wait", "5"],
+        [sys.executable, "-m", "emulation.control.container", "--state-dir", str(state_dir), "--wait", "5"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
 
@@ -100,7 +100,7 @@ def test_entry_point_names_a_missing_warehouse(infrastructure, tmp_path):
     env.update(AWS_ENDPOINT_URL=infrastructure.aws_endpoint, WAREHOUSE_HOST="db",
                WAREHOUSE_SUPERUSER_PASSWORD_FILE=str(tmp_path / "missing"))
     result = subprocess.run(
-        [sys.executable, "-m", "emulation.container", "--state-dir", str(tmp_path)],
+        [sys.executable, "-m", "emulation.control.container", "--state-dir", str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
@@ -111,7 +111,7 @@ def test_entry_point_names_an_unreachable_aws_endpoint(tmp_path):
     (port,) = free_ports(1)
     env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "WAREHOUSE_DSN": "postgresql://x@127.0.0.1/x"}
     result = subprocess.run(
-        [sys.executable, "-m", "emulation.container", "--state-dir", str(tmp_path), "--wait", "1"],
+        [sys.executable, "-m", "emulation.control.container", "--state-dir", str(tmp_path), "--wait", "1"],
         env=env, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2

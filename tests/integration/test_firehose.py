@@ -170,7 +170,7 @@ def test_an_outage_past_the_retry_duration_is_recovered_without_loss_or_doubles(
     assert len(errors) == 1
 
     def recover():
-        return subprocess.run([sys.executable, "-m", "emulation.firehose", "recover", "--state-dir",
+        return subprocess.run([sys.executable, "-m", "emulation.firehose.service", "recover", "--state-dir",
                                str(cloud.config.state_dir), "--name", NAME],
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
 
@@ -190,14 +190,14 @@ def test_an_outage_past_the_retry_duration_is_recovered_without_loss_or_doubles(
 
 
 def test_recover_names_an_unknown_delivery_stream(cloud):
-    result = subprocess.run([sys.executable, "-m", "emulation.firehose", "recover", "--state-dir",
+    result = subprocess.run([sys.executable, "-m", "emulation.firehose.service", "recover", "--state-dir",
                              str(cloud.config.state_dir), "--name", "no-such-stream"],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "no firehose named 'no-such-stream'" in result.stderr
 
 
 def test_make_cost_reads_the_statement_log(cloud):
-    result = subprocess.run([sys.executable, "-m", "emulation.cost", "--state-dir", str(cloud.config.state_dir),
+    result = subprocess.run([sys.executable, "-m", "emulation.redshift.cost_report", "--state-dir", str(cloud.config.state_dir),
                              "--json"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from emulation.glue_runner import run_job_and_wait
+from emulation.glue.runner import run_job_and_wait
 from pipeline.events import SaleEvent
 from pipeline.glue.catalog_partitions import register_new_partitions
 

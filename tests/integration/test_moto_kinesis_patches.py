@@ -1,6 +1,6 @@
 """The Kinesis patches over real HTTP: a stock and a patched moto server, side by side.
 
-Each server is `python -m emulation.moto_server` in its own process (`--no-patches` vs
+Each server is `python -m emulation.moto.server` in its own process (`--no-patches` vs
 `--patch kinesis`), driven by boto3 like any producer. The deterministic, counted proofs of both
 bugs are in tests/unit/test_moto_kinesis_model.py; these show the same bugs and fixes end to end.
 """
@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from emulation.config import REPO_ROOT, free_ports
-from emulation.supervisor import http_status
+from emulation.control.supervisor import http_status
 
 pytestmark = pytest.mark.embedded_only(
     reason=(
@@ -35,7 +35,7 @@ class MotoServer:
     def __init__(self, *flags: str):
         self.port = free_ports(1)[0]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "emulation.moto_server", "--port", str(self.port), *flags],
+            [sys.executable, "-m", "emulation.moto.server", "--port", str(self.port), *flags],
             cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         deadline = time.monotonic() + 60

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from emulation.redshift import connect, install_bookkeeping
-from emulation.redshift_copy import LoadError
-from emulation.redshift_copy_options import CopyError
+from emulation.redshift.connection import connect, install_bookkeeping
+from emulation.redshift.copy import LoadError
+from emulation.redshift.copy_options import CopyError
 
 from .warehouse_support import MotoServer, ScratchPostgres
 
@@ -188,7 +188,7 @@ def test_csv_with_a_broken_line_reports_it_and_loads_the_others(cloud, rs):
     assert rs.query("SELECT line_number, err_code FROM localcloud.stl_load_errors WHERE label = 't-csv3'") == [(2, 1202)]
 
 
-# -- the direct JSON path (emulation.redshift_copy_json) and the SQL path load the same rows -------
+# -- the direct JSON path (emulation.redshift.copy_json) and the SQL path load the same rows -------
 EDGE_RECORDS = [
     record(1, customer_id=17850),                                   # a JSON number into VARCHAR
     record(2, customer_id=0, is_cancellation="true"),               # written -0 below; "true" is a boolean

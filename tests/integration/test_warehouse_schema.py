@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from emulation.config import REPO_ROOT
-from emulation.redshift import connect, install_bookkeeping
+from emulation.redshift.connection import connect, install_bookkeeping
 
 from .warehouse_support import ScratchPostgres
 

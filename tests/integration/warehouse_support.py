@@ -1,7 +1,7 @@
 """Real PostgreSQL (pgserver's bundled PostgreSQL 16) and a real moto server for the warehouse tests:
-the throwaway servers of `emulation.scratch`, which the benchmarks use too."""
+the throwaway servers of `emulation.control.scratch`, which the benchmarks use too."""
 
-from emulation.scratch import ScratchMoto as MotoServer
-from emulation.scratch import ScratchPostgres
+from emulation.control.scratch import ScratchMoto as MotoServer
+from emulation.control.scratch import ScratchPostgres
 
 __all__ = ["MotoServer", "ScratchPostgres"]

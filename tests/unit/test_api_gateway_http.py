@@ -1,4 +1,4 @@
-"""emulation.api_gateway over real HTTP, with a fake Lambda service (the integration tests use the real one)."""
+"""emulation.apigateway.service over real HTTP, with a fake Lambda service (the integration tests use the real one)."""
 
 import json
 import socket
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from emulation.api_gateway import build_gateway
-from emulation.api_keys import ApiDirectory, ApiKeyRecord
-from emulation.api_throttle import PlanLimits
+from emulation.apigateway.keys import ApiDirectory, ApiKeyRecord
+from emulation.apigateway.service import build_gateway
+from emulation.apigateway.throttle import PlanLimits
 from emulation.config import CloudConfig
 from tests.integration.test_resources_api import QUOTA, RESOURCES, TIGHT
 
@@ -243,7 +243,7 @@ def test_keep_alive_serves_many_requests_on_one_connection(api):
 
 
 def test_unknown_key_triggers_one_reload_that_can_admit_it(tmp_path):
-    from emulation.api_keys import ApiKeyStore
+    from emulation.apigateway.keys import ApiKeyStore
 
     record = ApiKeyRecord("new", "late", PlanLimits(10, 10))
     reloads = []
@@ -282,7 +282,7 @@ def _head(*pairs):
     ([("Transfer-Encoding", "Chunked ")], -1),
 ])
 def test_body_length_accepts_one_decimal_count_or_chunked(pairs, expected):
-    from emulation.api_transport import body_length
+    from emulation.apigateway.transport import body_length
 
     assert body_length(_head(*pairs), 10_000) == expected
 
@@ -300,7 +300,7 @@ def test_body_length_accepts_one_decimal_count_or_chunked(pairs, expected):
     ([("Transfer-Encoding", "identity")], "not supported"),
 ])
 def test_body_length_refuses_framing_that_cannot_be_trusted(pairs, needle):
-    from emulation.api_transport import BadFraming, body_length
+    from emulation.apigateway.transport import BadFraming, body_length
 
     with pytest.raises(BadFraming, match=needle):
         body_length(_head(*pairs), 10_000)
@@ -308,7 +308,7 @@ def test_body_length_refuses_framing_that_cannot_be_trusted(pairs, needle):
 
 @pytest.mark.parametrize("length", ["10001", "9" * 40])
 def test_body_length_over_the_limit_is_request_too_long(length):
-    from emulation.api_transport import RequestTooLong, body_length
+    from emulation.apigateway.transport import RequestTooLong, body_length
 
     with pytest.raises(RequestTooLong):
         body_length(_head(("Content-Length", length)), 10_000)
@@ -324,7 +324,7 @@ def test_body_length_over_the_limit_is_request_too_long(length):
 def test_read_chunked_refuses_bad_chunks(wire, needle):
     import io
 
-    from emulation.api_transport import BadFraming, read_chunked
+    from emulation.apigateway.transport import BadFraming, read_chunked
 
     with pytest.raises(BadFraming, match=needle):
         read_chunked(io.BytesIO(wire), 10_000)
@@ -333,7 +333,7 @@ def test_read_chunked_refuses_bad_chunks(wire, needle):
 def test_read_chunked_joins_chunks_and_skips_extensions_and_trailers():
     import io
 
-    from emulation.api_transport import read_chunked
+    from emulation.apigateway.transport import read_chunked
 
     wire = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
     assert read_chunked(io.BytesIO(wire), 10_000) == b"hello world"

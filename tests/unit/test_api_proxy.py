@@ -1,12 +1,18 @@
-"""emulation.api_proxy: the REST proxy event and the proxy response mapping."""
+"""emulation.apigateway.proxy: the REST proxy event and the proxy response mapping."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from emulation.api_proxy import ApiIdentity, Caller, MalformedProxyResponse, proxy_event, proxy_response
-from emulation.api_routing import RouteMatch, RouteSpec
+from emulation.apigateway.proxy import (
+    ApiIdentity,
+    Caller,
+    MalformedProxyResponse,
+    proxy_event,
+    proxy_response,
+)
+from emulation.apigateway.routing import RouteMatch, RouteSpec
 
 # AWS's documented sample of the REST API proxy event ("Input format of a Lambda function for proxy
 # integration", API Gateway developer guide), with `clientCert` null as sent without mutual TLS.

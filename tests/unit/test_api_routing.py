@@ -1,8 +1,8 @@
-"""emulation.api_routing: API Gateway's resource matching."""
+"""emulation.apigateway.routing: API Gateway's resource matching."""
 
 import pytest
 
-from emulation.api_routing import RouteSpec, RouteTable
+from emulation.apigateway.routing import RouteSpec, RouteTable
 from pipeline.openapi import build_openapi
 from tests.integration.test_resources_api import MODELS, RESOURCES
 

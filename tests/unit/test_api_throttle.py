@@ -1,6 +1,6 @@
-"""emulation.api_throttle: usage-plan token bucket and quota, on a fake clock."""
+"""emulation.apigateway.throttle: usage-plan token bucket and quota, on a fake clock."""
 
-from emulation.api_throttle import PlanLimits, UsagePlanLimiter, Verdict, quota_window
+from emulation.apigateway.throttle import PlanLimits, UsagePlanLimiter, Verdict, quota_window
 
 
 class Clock:

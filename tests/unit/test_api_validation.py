@@ -1,10 +1,10 @@
-"""emulation.api_validation: model checks with field paths a client can read."""
+"""emulation.apigateway.validation: model checks with field paths a client can read."""
 
 import json
 
 import pytest
 
-from emulation.api_validation import ModelValidator
+from emulation.apigateway.validation import ModelValidator
 from tests.integration.test_resources_api import MODELS
 
 GOOD = {"orders": [{"order_id": "536365", "quantity": 6, "price": "2.55"}]}

@@ -1,4 +1,4 @@
-"""`emulation.attached`: a running stack from its `make env` variables, and clear refusals.
+"""`emulation.control.attached`: a running stack from its `make env` variables, and clear refusals.
 
 The refusals are checked against real sockets: a free port where nothing listens, and a small
 HTTP server standing in for a runtime that answers but is not ready.
@@ -13,9 +13,9 @@ from typing import ClassVar
 
 import pytest
 
-from emulation import attached, compose
-from emulation.attached import AttachedCloud, AttachError, require_answer
 from emulation.config import free_ports
+from emulation.control import attached, compose
+from emulation.control.attached import AttachedCloud, AttachError, require_answer
 from tests.integration import stack
 
 # What `python -m emulation env --stack compose` prints once the harness is up.

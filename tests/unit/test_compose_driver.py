@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from emulation import compose
 from emulation.config import CloudConfig
+from emulation.control import compose
 
 
 def test_without_docker_the_error_names_docker_and_the_default_stack(monkeypatch):
@@ -28,7 +28,7 @@ def test_without_the_compose_plugin_the_error_says_so(monkeypatch):
 
 
 def test_cli_exits_2_and_writes_nothing_when_compose_is_unavailable(monkeypatch, capsys, tmp_path):
-    from emulation.cli import main
+    from emulation.control.cli import main
 
     monkeypatch.setattr(compose, "SECRET_DIR", tmp_path / "compose")
     monkeypatch.setattr(compose, "SUPERUSER_PASSWORD", tmp_path / "compose" / "pw")

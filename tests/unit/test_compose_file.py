@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 import yaml
 
-from emulation.compose import GLUE_PORT
 from emulation.config import CloudConfig
+from emulation.control.compose import GLUE_PORT
 from pipeline.resources import PIPELINE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulation.cost import render, report
+from emulation.redshift.cost_report import render, report
 from pipeline import cost
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from emulation.kinesis_events import PAYLOAD_LIMIT, EventRenderer, build_event, event_size
-from emulation.shard_poller import _take_batch
-from emulation.stream_batch import BatchDelivery, classify
+from emulation.awslambda.events import PAYLOAD_LIMIT, EventRenderer, build_event, event_size
+from emulation.awslambda.shard_poller import _take_batch
+from emulation.awslambda.stream_batch import BatchDelivery, classify
 from pipeline.resources import EventSourceMapping
 
 RENDER = EventRenderer(

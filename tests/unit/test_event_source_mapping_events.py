@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulation.checkpoints import CheckpointStore, ShardCheckpoint, StreamIdentity
-from emulation.kinesis_events import EventRenderer, build_event, event_size, on_failure_record
+from emulation.awslambda.events import EventRenderer, build_event, event_size, on_failure_record
+from emulation.kinesis.checkpoints import CheckpointStore, ShardCheckpoint, StreamIdentity
 
 RENDER = EventRenderer(
     "shardId-000000000006",

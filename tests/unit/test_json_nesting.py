@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from emulation.api_proxy import MalformedProxyResponse, proxy_response
-from emulation.api_validation import ModelValidator
+from emulation.apigateway.proxy import MalformedProxyResponse, proxy_response
+from emulation.apigateway.validation import ModelValidator
 from pipeline.events import InvalidEvent, SaleEvent
 from pipeline.ingest import BatchRejected, parse_batch
 from tests.integration.test_resources_api import MODELS

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from emulation.faults import NO_FAULT, FaultSwitchError, FaultSwitches
+from emulation.awslambda.faults import NO_FAULT, FaultSwitchError, FaultSwitches
 
 
 def kinesis_event(*datas: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""emulation.lambda_logs with a fake CloudWatch Logs client (tests/integration/test_aws_clients.py
+"""emulation.awslambda.logs with a fake CloudWatch Logs client (tests/integration/test_aws_clients.py
 reads the real one through the AWS CLI)."""
 
 from __future__ import annotations
@@ -8,7 +8,13 @@ import threading
 
 import pytest
 
-from emulation.lambda_logs import EVENT_OVERHEAD, MAX_BATCH_BYTES, LogShipper, WorkerLog, _batches
+from emulation.awslambda.logs import (
+    EVENT_OVERHEAD,
+    MAX_BATCH_BYTES,
+    LogShipper,
+    WorkerLog,
+    _batches,
+)
 
 
 class Refused(Exception):

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from emulation.lambda_api import _function_name, log_tail
-from emulation.lambda_context import LambdaContext
-from emulation.lambda_worker import InitError, load_handler
+from emulation.awslambda.context import LambdaContext
+from emulation.awslambda.invoke_api import _function_name, log_tail
+from emulation.awslambda.worker import InitError, load_handler
 
 
 def test_handler_strings_resolve_like_the_aws_python_runtime():

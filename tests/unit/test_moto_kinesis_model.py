@@ -1,4 +1,4 @@
-"""moto 5.2.1's Kinesis shard model, stock vs patched (emulation.moto_patches.kinesis), in-process.
+"""moto 5.2.1's Kinesis shard model, stock vs patched (emulation.moto.patches.kinesis), in-process.
 
 Deterministic proofs of the two bugs the patch fixes: the lost record under concurrent producers
 (forced interleaving, no timing luck) and the per-put / per-read work growing with the shard's size
@@ -15,7 +15,7 @@ from collections import OrderedDict
 import pytest
 from moto.kinesis.models import KinesisBackend, Shard
 
-from emulation.moto_patches import kinesis as patch
+from emulation.moto.patches import kinesis as patch
 
 
 @pytest.fixture(params=["stock", "patched"])

@@ -1,8 +1,8 @@
 """moto 5.2.1's response writing, stock vs patched, in-process with `mock_aws`.
 
-DynamoDB (emulation.moto_patches.dynamodb): the same calls on the same data must give equivalent
+DynamoDB (emulation.moto.patches.dynamodb): the same calls on the same data must give equivalent
 JSON bodies from moto's serializer and from orjson (compared parsed, as every SDK reads them).
-Every response (emulation.moto_patches.responses): the request-id regex is skipped only where it
+Every response (emulation.moto.patches.responses): the request-id regex is skipped only where it
 cannot match."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from emulation.moto_patches import dynamodb as patch
+from emulation.moto.patches import dynamodb as patch
 
 EVERY_TYPE = {
     "pk": {"S": "k1"}, "sk": {"N": "1"},
@@ -113,13 +113,13 @@ def test_binary_and_datetime_are_encoded_as_the_json_protocol_does():
 
 
 def test_the_patch_is_in_the_server_list():
-    from emulation.moto_patches import PATCHES
+    from emulation.moto.patches import PATCHES
 
-    assert "emulation.moto_patches.dynamodb" in PATCHES
+    assert "emulation.moto.patches.dynamodb" in PATCHES
 
 
 def test_request_id_regex_runs_only_where_it_can_match():
-    from emulation.moto_patches import responses
+    from emulation.moto.patches import responses
 
     responses.apply()
     try:

@@ -1,11 +1,11 @@
-"""emulation.provisioning: which provision steps may run side by side."""
+"""emulation.provision.runner: which provision steps may run side by side."""
 
 from __future__ import annotations
 
 import pytest
 
 from emulation.provision import STEPS
-from emulation.provisioning import waves
+from emulation.provision.runner import waves
 
 
 def test_the_pipeline_steps_run_in_two_waves_core_and_warehouse_first():
@@ -37,7 +37,7 @@ def test_trivial_step_lists(steps):
 def _schedule(steps, run):
     from concurrent.futures import ThreadPoolExecutor
 
-    from emulation.provisioning import _needs, _run_as_ready
+    from emulation.provision.runner import _needs, _run_as_ready
 
     with ThreadPoolExecutor(max_workers=len(steps)) as pool:
         _run_as_ready(steps, _needs(steps), pool, run)
@@ -80,7 +80,7 @@ def test_a_failing_step_raises_and_its_dependents_never_run():
 def test_client_cache_builds_one_client_per_identical_call(monkeypatch):
     import boto3
 
-    from emulation.provisioning import ClientCache
+    from emulation.provision.runner import ClientCache
 
     built = []
     monkeypatch.setattr(boto3, "client", lambda *a, **k: built.append((a, k)) or object())

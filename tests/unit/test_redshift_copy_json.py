@@ -1,4 +1,4 @@
-"""The direct JSON path's conversion (emulation.redshift_copy_json), without PostgreSQL: what it
+"""The direct JSON path's conversion (emulation.redshift.copy_json), without PostgreSQL: what it
 writes is read back with Python's csv module using the same quote and delimiter bytes."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from emulation.redshift_copy_json import (
+from emulation.redshift.copy_json import (
     DELIMITER,
     QUOTE,
     JsonLines,

@@ -1,4 +1,4 @@
-"""emulation.redshift_serverless: the local warehouse described in Redshift Serverless's shapes
+"""emulation.redshift.serverless: the local warehouse described in Redshift Serverless's shapes
 (tests/integration/test_aws_clients.py asks it through the AWS CLI and connects to the endpoint)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from emulation.config import CloudConfig
-from emulation.redshift_serverless import StandIn
+from emulation.redshift.serverless import StandIn
 from pipeline.resources import PIPELINE
 
 

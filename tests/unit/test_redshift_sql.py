@@ -7,8 +7,8 @@ import sqlglot
 from sqlglot import exp
 
 from emulation.config import REPO_ROOT
-from emulation.redshift_copy_options import CopyError, parse_copy
-from emulation.redshift_sql import RedshiftSqlError, parse, reduce_script, to_postgres
+from emulation.redshift.copy_options import CopyError, parse_copy
+from emulation.redshift.dialect import RedshiftSqlError, parse, reduce_script, to_postgres
 from pipeline.resources import PIPELINE
 
 SCHEMA = (REPO_ROOT / "pipeline/warehouse/schema.sql").read_text()

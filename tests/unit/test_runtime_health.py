@@ -1,4 +1,4 @@
-"""emulation.runtime: `/health` before and after start, and its `Prefer: wait=N` long poll."""
+"""emulation.control.runtime: `/health` before and after start, and its `Prefer: wait=N` long poll."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 import pytest
 
 from emulation.config import CloudConfig
-from emulation.runtime import Runtime, _preferred_wait
-from emulation.supervisor import http_json, http_status
+from emulation.control.runtime import Runtime, _preferred_wait
+from emulation.control.supervisor import http_json, http_status
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""emulation.warehouse_dirs: who can reach a folder, and clean-up of relocated data."""
+"""emulation.redshift.dirs: who can reach a folder, and clean-up of relocated data."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from emulation import warehouse, warehouse_dirs
 from emulation.config import CloudConfig
+from emulation.redshift import dirs as warehouse_dirs
+from emulation.redshift import server as warehouse
 
 
 def _user(uid: int, gid: int) -> pwd.struct_passwd:

@@ -1,0 +1,408 @@
+"""The embedded local cloud as one object: `LocalCloud(config).start()`, `.status()`, `.stop()`.
+
+`start()` launches at once, each detached with its log in `<state>/logs/`:
+  moto       `python -m emulation.moto.server --port <aws_port>` (patched moto, every AWS API)
+  runtime    `python -m emulation.control.runtime --state-dir <state> --provision` (Lambda, mappings, API,
+             Firehose, Glue): imports and builds its services while the others start, provisions
+             the description (`emulation.provision.runner.provision_for_up`: each step as soon as moto,
+             and for the warehouse step PostgreSQL, answers), then starts the services
+  warehouse  PostgreSQL 16 (`emulation.redshift.server`), unless `WAREHOUSE_DSN` names an external one
+The runtime provisions rather than `up` itself because it imports boto3, the description and the
+API models anyway: one process pays for them, not two. It returns only when moto answers,
+PostgreSQL accepts connections, provisioning is done and the runtime's `/health` is 200;
+otherwise it stops what it started and raises `CloudStartError` naming the part (or the failed
+provision step), the reason and its log file. A second `start()` on a healthy cloud does nothing.
+
+The CLI (`python -m emulation`) and the integration tests' fixture are thin layers over this class.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from emulation.config import REPO_ROOT, CloudConfig, load_resources
+from emulation.moto.server import HEALTH_PATH
+from emulation.naming import DescribedCloud
+from emulation.provision.runner import PROVISION_FAILED, WAREHOUSE_READY
+from emulation.redshift import server as warehouse
+
+from . import preflight
+from .preflight import CloudStartError
+from .supervisor import (
+    PartRecord,
+    PidFile,
+    http_json,
+    http_status,
+    is_alive,
+    port_owner,
+    spawn,
+    stop_part,
+    tail,
+)
+
+START_TIMEOUT_S = float(os.environ.get("LOCALCLOUD_START_TIMEOUT", "60"))
+POLL_S = 0.02  # readiness polling: a refused connection or a 503 costs well under a millisecond
+PARTS = ("moto", "warehouse", "runtime")
+
+
+@dataclass
+class PartStatus:
+    name: str
+    pid: int | None
+    port: int | None
+    running: bool
+    answering: bool
+    detail: str = ""
+
+
+class LocalCloud(DescribedCloud):
+    def __init__(self, config: CloudConfig, out: Callable[[str], None] | None = None):
+        self.config = config
+        self.pids = PidFile(config.state_dir)
+        self.out = out or (lambda line: print(line, flush=True))
+        self.started_in_this_call: list[PartRecord] = []
+
+    # -------------------------------------------------------------------------------- handles
+    @property
+    def runtime_url(self) -> str:
+        return self.config.runtime_url
+
+    @property
+    def aws_endpoint(self) -> str:
+        return self.config.aws_endpoint
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the REST API's stage: `http://127.0.0.1:<api_port>/<stage>`."""
+        return f"{self.config.api_url}/{self.resources.api.stage}"
+
+    @property
+    def api_key(self) -> str | None:
+        path = Path(self.config.state_dir) / "api_key"
+        return path.read_text().strip() if path.exists() else None
+
+    @property
+    def warehouse_dsn(self) -> str:
+        return warehouse.superuser_dsn(self.config)
+
+    def log_path(self, part: str) -> Path:
+        return self.config.logs_dir / f"{part}.log"
+
+    def client(self, service: str, **kwargs):
+        """A boto3 client pointed at this cloud's AWS endpoint with its dummy credentials."""
+        import boto3
+
+        env = self.config.aws_env()
+        return boto3.client(
+            service,
+            endpoint_url=self.config.aws_endpoint,
+            region_name=self.config.region,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            **kwargs,
+        )
+
+    def env(self) -> dict[str, str]:
+        """What `python -m emulation env` exports (boto3/AWS CLI endpoint, API URL and key, DSN)."""
+        values = dict(self.config.aws_env())
+        values["API_URL"] = self.api_url
+        if self.api_key:
+            values["API_KEY"] = self.api_key
+        try:
+            values["WAREHOUSE_DSN"] = self.warehouse_dsn
+        except warehouse.WarehouseError:
+            pass
+        return values
+
+    # -------------------------------------------------------------------------------- status
+    def status(self) -> list[PartStatus]:
+        records = self.pids.read()
+        result = []
+        moto = records.get("moto")
+        result.append(
+            PartStatus("moto", moto and moto.pid, self.config.aws_port, bool(moto and is_alive(moto)),
+                       self._moto_answers(), self.config.aws_endpoint)
+        )  # fmt: skip
+        wh = records.get("warehouse")
+        external = bool(self.config.warehouse_dsn)
+        result.append(
+            PartStatus("warehouse", wh and wh.pid, None if external else self.config.warehouse_port,
+                       external or bool(wh and is_alive(wh)), self._warehouse_answers(),
+                       "external WAREHOUSE_DSN" if external else f"{self.config.host}:{self.config.warehouse_port}")
+        )  # fmt: skip
+        rt = records.get("runtime")
+        result.append(
+            PartStatus("runtime", rt and rt.pid, self.config.runtime_port, bool(rt and is_alive(rt)),
+                       self._runtime_ready(), self.config.runtime_url)
+        )  # fmt: skip
+        return result
+
+    def healthy(self) -> bool:
+        return all(part.running and part.answering for part in self.status())
+
+    def _moto_answers(self) -> bool:
+        return http_status(self.config.aws_endpoint + HEALTH_PATH, timeout=1.0) is not None
+
+    def _runtime_ready(self) -> bool:
+        return http_status(self.config.runtime_url + "/health", timeout=2.0) == 200
+
+    def _warehouse_answers(self) -> bool:
+        try:
+            dsn = warehouse.superuser_dsn(self.config)
+        except warehouse.WarehouseError:
+            return False
+        import psycopg
+
+        try:
+            with psycopg.connect(dsn, connect_timeout=2):
+                return True
+        except psycopg.Error:
+            return False
+
+    # -------------------------------------------------------------------------------- start
+    def start(self) -> LocalCloud:
+        began = time.monotonic()
+        self.started_in_this_call = []
+        if self.pids.read():
+            if self.healthy():
+                self.out(f"already running ({self.config.state_dir}); nothing to do")
+                return self
+            self.out("a previous start is partly running or unhealthy: stopping it first")
+            self.stop(quiet=True)
+        try:
+            self._start_parts(began)
+        except BaseException:
+            self._stop_started()
+            raise
+        self.out(
+            f'local cloud ready in {time.monotonic() - began:.1f} s  (eval "$(make -s env)" to use it)'
+        )
+        return self
+
+    def _start_parts(self, began: float) -> None:
+        """Start moto, the runtime and PostgreSQL at once; the runtime provisions as soon as moto
+        answers (the warehouse step once PostgreSQL does), then starts its services."""
+        config = self.config
+        only = preflight.runtime_only_arg(config)
+        preflight.check_ports(config, only, self.log_path)
+        config.logs_dir.mkdir(parents=True, exist_ok=True)
+        config.save()
+        for marker in (WAREHOUSE_READY, PROVISION_FAILED):  # left by an earlier `up`
+            (Path(config.state_dir) / marker).unlink(missing_ok=True)
+        # moto is the longest to start and needs nothing else: first, then the rest meanwhile.
+        moto_proc = self._spawn("moto", [sys.executable, "-m", "emulation.moto.server",
+                                         "--port", str(config.aws_port), "--runtime-url", config.runtime_url])  # fmt: skip
+        command = [sys.executable, "-m", "emulation.control.runtime", "--state-dir", str(config.state_dir),
+                   "--provision"]  # fmt: skip
+        if only is not None:
+            command += ["--only", only]
+        runtime_proc = self._spawn("runtime", command)
+        resources = self._load_resources()
+        java_warning = preflight.missing_java(only)
+        if java_warning:
+            self.out(f"  WARNING: {java_warning}")
+        warehouse_ready = self._start_warehouse(resources, began)
+
+        self._wait("moto", moto_proc, self._moto_answers, f"moto did not answer on {config.aws_endpoint}")
+        self.out(f"  moto       ready  {config.aws_endpoint}  pid {moto_proc.pid}  "
+                 f"({time.monotonic() - began:.1f} s)")  # fmt: skip
+        warehouse_ready()
+        (Path(config.state_dir) / WAREHOUSE_READY).write_text(f"{time.time()}\n")
+        self._wait_runtime(runtime_proc, began)
+        self.out(f"  runtime    ready  {config.runtime_url}  pid {runtime_proc.pid}  services: "
+                 f"{only or 'all'}  ({time.monotonic() - began:.1f} s)")  # fmt: skip
+
+    def _wait_runtime(self, proc, began: float) -> None:
+        """Until `/health` is 200, saying when provisioning is done; a failed step is reported as
+        `provision step <name>` with provision.log."""
+        deadline, provisioned = time.monotonic() + START_TIMEOUT_S, False
+        while time.monotonic() < deadline:
+            # The runtime holds the answer until its state changes (up to 1 s: then check its pid).
+            health = http_json(self.config.runtime_url + "/health", timeout=5.0,
+                               headers={"Prefer": "wait=1"})  # fmt: skip
+            if health and health.get("provisioned") and not provisioned:
+                provisioned = True
+                self.out(f"  provision  done  ({time.monotonic() - began:.1f} s)")
+            if health and health.get("ready"):
+                return
+            if proc.poll() is not None:
+                failed = Path(self.config.state_dir) / PROVISION_FAILED
+                if failed.exists():
+                    info = json.loads(failed.read_text())
+                    raise CloudStartError(f"provision step {info['step']}", info["message"],
+                                          self.log_path("provision"))  # fmt: skip
+                reason = f"exited with code {proc.returncode} during start"
+                if "Address already in use" in tail(self.log_path("runtime"), 5):
+                    reason += preflight.taken_meanwhile(self.config, "runtime")
+                raise CloudStartError("runtime", reason, self.log_path("runtime"))
+            if health is None:  # not listening yet (still importing)
+                time.sleep(POLL_S)
+        what = "provisioning did not finish" if not provisioned else "GET /health did not answer 200"
+        raise CloudStartError("runtime", f"{what} within {START_TIMEOUT_S:.0f} s (see also "
+                              f"{self.log_path('provision')})", self.log_path("runtime"))  # fmt: skip
+
+    def _start_warehouse(self, resources, began: float) -> Callable[[], None]:
+        """Start PostgreSQL (or check the external DSN) in the background; returns a function
+        that blocks until it accepts connections (raising CloudStartError if it does not)."""
+        config = self.config
+        if config.warehouse_dsn:
+            warehouse.prepare_info(config, warehouse.database_name(resources), None)
+            check = self._external_warehouse_check
+        else:
+            try:
+                pg_alive, record, wp = warehouse.start(config, self.log_path("warehouse"))
+            except warehouse.WarehouseError as exc:
+                raise CloudStartError("warehouse", str(exc), self.log_path("warehouse")) from exc
+            self._record(record)
+            warehouse.prepare_info(config, warehouse.database_name(resources), wp)
+
+            def check() -> None:
+                try:
+                    warehouse.wait_ready(config, wp, pg_alive, timeout=START_TIMEOUT_S)
+                except warehouse.WarehouseError as exc:
+                    raise CloudStartError("warehouse", str(exc), self.log_path("warehouse")) from exc
+                self.out(f"  warehouse  ready  {config.host}:{config.warehouse_port}  pid {record.pid}  "
+                         f"({time.monotonic() - began:.1f} s)")  # fmt: skip
+
+        return _Background(check, name="warehouse-ready").result
+
+    def _external_warehouse_check(self) -> None:
+        if not self._warehouse_answers():
+            raise CloudStartError("warehouse", "the external WAREHOUSE_DSN does not accept connections")
+        self.out("  warehouse  external WAREHOUSE_DSN accepts connections")
+
+    def _load_resources(self):
+        try:
+            return load_resources(self.config.resources)
+        except Exception as exc:  # a bad spec or an invalid description: say which
+            raise CloudStartError(
+                "resources", f"cannot load {self.config.resources!r}: {exc}"
+            ) from exc
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.config.aws_env())
+        env.update(self.config.extra_env)
+        env["LOCALCLOUD_STATE_DIR"] = str(self.config.state_dir)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _spawn(self, name: str, command: list[str]):
+        port = {"moto": self.config.aws_port, "runtime": self.config.runtime_port}[name]
+        proc, record = spawn(
+            name, command, self.log_path(name), env=self._child_env(), cwd=REPO_ROOT, port=port
+        )
+        self._record(record)
+        return proc
+
+    def _record(self, record: PartRecord) -> None:
+        self.pids.add(record)
+        self.started_in_this_call.append(record)
+
+    def _wait(self, part: str, proc, ready: Callable[[], bool], reason: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            if proc.poll() is not None:
+                reason = f"exited with code {proc.returncode} during start"
+                if "Address already in use" in tail(self.log_path(part), 5):
+                    reason += preflight.taken_meanwhile(self.config, part)
+                raise CloudStartError(part, reason, self.log_path(part))
+            time.sleep(POLL_S)
+        raise CloudStartError(part, f"{reason} within {START_TIMEOUT_S:.0f} s", self.log_path(part))
+
+    # -------------------------------------------------------------------------------- stop
+    def _stop_started(self) -> None:
+        for record in reversed(self.started_in_this_call):
+            self._stop_record(record)
+            self.pids.remove(record.name)
+
+    def _stop_record(self, record: PartRecord) -> bool:
+        if record.name == "warehouse":
+            return warehouse.stop(self.config, record)
+        return stop_part(record)
+
+    def stop(self, quiet: bool = False) -> list[str]:
+        """Stop exactly the recorded parts (runtime first, the warehouse last). Safe when none runs."""
+        records = self.pids.read()
+        stopped = []
+        for name in ("runtime", "moto", "warehouse"):
+            record = records.get(name)
+            if record is None:
+                continue
+            if self._stop_record(record):
+                stopped.append(f"{name} (pid {record.pid})")
+            self.pids.remove(name)
+        if not quiet:
+            self.out("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+        return stopped
+
+    def destroy(self) -> None:
+        """Stop and delete the warehouse's data, including a copy relocated under /tmp (tests)."""
+        self.stop(quiet=True)
+        if not self.config.warehouse_dsn:
+            warehouse.destroy(self.config)
+
+    # -------------------------------------------------------------------------------- warehouse
+    def warehouse_stop(self) -> bool:
+        """Stop the embedded PostgreSQL only (fault tests: "the warehouse is down")."""
+        self._require_embedded()
+        record = self.pids.read().get("warehouse")
+        stopped = warehouse.stop(self.config, record)
+        self.pids.remove("warehouse")
+        return stopped
+
+    def warehouse_start(self) -> int:
+        """Start the embedded PostgreSQL again (same data, port and password); returns its pid."""
+        self._require_embedded()
+        record = self.pids.read().get("warehouse")
+        if record is not None and is_alive(record) and self._warehouse_answers():
+            return record.pid
+        owner = port_owner(self.config.warehouse_port, self.config.host)
+        if owner and warehouse.postmaster_pid(self.config) is None:
+            raise CloudStartError("warehouse", f"port {self.config.warehouse_port} (warehouse_port) is "
+                                  f"already in use by {owner}", self.log_path("warehouse"))  # fmt: skip
+        alive, record, wp = warehouse.start(self.config, self.log_path("warehouse"))
+        self.pids.add(record)
+        try:
+            warehouse.wait_ready(self.config, wp, alive, timeout=START_TIMEOUT_S)
+        except warehouse.WarehouseError as exc:
+            raise CloudStartError("warehouse", str(exc), self.log_path("warehouse")) from exc
+        return record.pid
+
+    def _require_embedded(self) -> None:
+        if self.config.warehouse_dsn:
+            raise CloudStartError(
+                "warehouse", "WAREHOUSE_DSN is external: the local cloud does not run it"
+            )
+
+
+class _Background:
+    """Run `fn` in a daemon thread now; `result()` waits for it and re-raises its exception."""
+
+    def __init__(self, fn: Callable[[], None], name: str):
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # handed to whoever waits
+            self._error = exc
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
