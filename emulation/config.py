@@ -14,6 +14,8 @@ import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from emulation.registry import PIPELINE_RESOURCES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".localcloud"
 
@@ -40,7 +42,7 @@ class CloudConfig:
     """An external PostgreSQL to use instead of the embedded one (`WAREHOUSE_DSN`)."""
     aws_endpoint_url: str | None = None
     """An AWS endpoint the cloud does not run itself (the Docker harness's LocalStack)."""
-    resources: str = "pipeline.resources:PIPELINE"
+    resources: str = PIPELINE_RESOURCES
     """`module:attribute` of the resource description to provision (tests pass their own)."""
     extra_env: dict[str, str] = field(default_factory=dict)
     services: list[str] | None = None

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from emulation.config import REPO_ROOT
+from emulation.registry import LAMBDA_WORKER
 
 from .logs import LogShipper, WorkerLog
 
@@ -40,7 +41,7 @@ class WorkerProcess:
         self.output = output
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "emulation.awslambda.worker", str(req_r), str(resp_w)],
+                [sys.executable, "-m", LAMBDA_WORKER, str(req_r), str(resp_w)],
                 pass_fds=(req_r, resp_w),
                 env=env,
                 cwd=str(REPO_ROOT),

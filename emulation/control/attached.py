@@ -26,10 +26,11 @@ from urllib.parse import urlsplit
 
 from emulation.config import DUMMY_CREDENTIALS, CloudConfig
 from emulation.naming import DescribedCloud
+from emulation.registry import PIPELINE_RESOURCES
 
 from .supervisor import http_json, http_status
 
-REAL_RESOURCES = "pipeline.resources:PIPELINE"
+REAL_RESOURCES = PIPELINE_RESOURCES
 # The variables `make env` prints; nothing else is kept (os.environ may be the source).
 CONTRACT = (
     "AWS_ENDPOINT_URL",

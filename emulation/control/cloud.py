@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulation import registry
 from emulation.config import REPO_ROOT, CloudConfig, load_resources
 from emulation.moto.server import HEALTH_PATH
 from emulation.naming import DescribedCloud
@@ -197,9 +198,9 @@ class LocalCloud(DescribedCloud):
         for marker in (WAREHOUSE_READY, PROVISION_FAILED):  # left by an earlier `up`
             (Path(config.state_dir) / marker).unlink(missing_ok=True)
         # moto is the longest to start and needs nothing else: first, then the rest meanwhile.
-        moto_proc = self._spawn("moto", [sys.executable, "-m", "emulation.moto.server",
+        moto_proc = self._spawn("moto", [sys.executable, "-m", registry.MOTO_SERVER,
                                          "--port", str(config.aws_port), "--runtime-url", config.runtime_url])  # fmt: skip
-        command = [sys.executable, "-m", "emulation.control.runtime", "--state-dir", str(config.state_dir),
+        command = [sys.executable, "-m", registry.RUNTIME, "--state-dir", str(config.state_dir),
                    "--provision"]  # fmt: skip
         if only is not None:
             command += ["--only", only]

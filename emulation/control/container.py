@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from emulation.config import CloudConfig, load_resources, parse_services
 from emulation.naming import LocalNames
+from emulation.registry import PIPELINE_RESOURCES
 
 log = logging.getLogger("localcloud.container")
 
@@ -64,7 +65,7 @@ def config_from(env: dict[str, str], state_dir: Path) -> CloudConfig:
         region=env.get("AWS_DEFAULT_REGION", "us-east-1"),
         aws_endpoint_url=endpoint,
         warehouse_dsn=warehouse_dsn_from(env),
-        resources=env.get("LOCALCLOUD_RESOURCES", "pipeline.resources:PIPELINE"),
+        resources=env.get("LOCALCLOUD_RESOURCES", PIPELINE_RESOURCES),
         services=parse_services(env.get("LOCALCLOUD_SERVICES")),
     )
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from emulation.config import CloudConfig
 from emulation.redshift import server as warehouse
+from emulation.registry import SERVICES
 
 from .supervisor import port_owner, tail
 
@@ -40,8 +41,6 @@ def runtime_only_arg(config: CloudConfig) -> str | None:
     services = config.services
     if services is None:
         return None
-    from .runtime import SERVICES
-
     known = [name for name, _ in SERVICES]
     unknown = [name for name in services if name not in known]
     if unknown:

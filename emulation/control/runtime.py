@@ -35,19 +35,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from emulation.config import CloudConfig, load_resources
+from emulation.registry import SERVICES
 
 if TYPE_CHECKING:
     from emulation.naming import LocalNames
 
 log = logging.getLogger("localcloud.runtime")
-
-SERVICES: tuple[tuple[str, str], ...] = (
-    ("lambda", "emulation.awslambda.service:LambdaService"),
-    ("mappings", "emulation.awslambda.mappings:MappingService"),
-    ("api", "emulation.apigateway.service:ApiGatewayService"),
-    ("firehose", "emulation.firehose.service:FirehoseService"),
-    ("glue", "emulation.glue.runner:GlueRunnerService"),
-)
 
 # (status, headers, body) returned by control routes; body is JSON-encoded when not bytes.
 Reply = tuple[int, dict[str, str], Any]

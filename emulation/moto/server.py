@@ -1,7 +1,7 @@
 """The local cloud's AWS API endpoint: moto in threaded server mode, with our patches applied.
 
 `python -m emulation.moto.server --port P [--runtime-url URL]` imports every module listed in
-`emulation.moto.patches.PATCHES`, calls its `apply(runtime_url)`, then serves every AWS API moto
+`emulation.registry.MOTO_PATCHES`, calls its `apply(runtime_url)`, then serves every AWS API moto
 emulates on `127.0.0.1:P` (one thread per connection, as `moto_server` does), plus
 `GET /_localcloud/health` (200 as soon as it listens; what `up` and `status` probe).
 
@@ -27,7 +27,7 @@ import logging
 import sys
 import threading
 
-from .patches import PATCHES
+from emulation.registry import MOTO_PATCHES
 
 log = logging.getLogger("localcloud.moto")
 
@@ -44,9 +44,9 @@ HEALTH_PATH = "/_localcloud/health"
 
 
 def apply_patches(runtime_url: str | None, only: list[str] | None = None) -> list[str]:
-    """Apply the patches (all of `PATCHES`, or the ones whose last name part is in `only`)."""
+    """Apply the patches (all of `MOTO_PATCHES`, or the ones whose last name part is in `only`)."""
     applied = []
-    for module_name in PATCHES:
+    for module_name in MOTO_PATCHES:
         short = module_name.rsplit(".", 1)[-1]
         if only is not None and short not in only:
             continue

@@ -1,11 +1,11 @@
-"""Run the provision steps of `emulation.provision.STEPS` for `up`, each as soon as it may start.
+"""Run the provision steps (`emulation.registry.PROVISION_STEPS`) for `up`, each as soon as it may start.
 
 A step starts when the steps it depends on (`DEPENDS`) are done and its gate (if any: `up` gates
 `warehouse` on PostgreSQL accepting connections) has passed, so steps that do not depend on each
 other run side by side: `core` next to `warehouse`; `api` as soon as `core` is done, without
 waiting for PostgreSQL; `firehose` and `glue` once both are done. `waves()` shows the same order
-grouped in rounds. A step missing from `DEPENDS` waits for every step listed before it in STEPS,
-so a new step is safe by default. A step raising NotImplementedError is reported as skipped (its
+grouped in rounds. A step missing from `DEPENDS` waits for every step listed before it, so a new
+step is safe by default. A step raising NotImplementedError is reported as skipped (its
 owner has not written it yet); any other exception fails `up`, with the traceback in
 `<state>/logs/provision.log`.
 
@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
+
+from emulation.registry import PROVISION_STEPS as STEPS
 
 # What each step reads that another step creates.
 DEPENDS: dict[str, tuple[str, ...]] = {
@@ -135,8 +137,6 @@ def run_steps(
     clients: ClientCache | None = None,
 ) -> None:
     """Run every step; `gates[short]()` is called (and may block or raise) before that step."""
-    from . import STEPS
-
     waves(STEPS)  # refuse a dependency cycle before starting anything
     with open(log, "a") as f:
         f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} provisioning {config.resources}\n")

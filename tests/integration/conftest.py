@@ -59,11 +59,12 @@ import pytest
 
 from emulation.config import CloudConfig, parse_services
 from emulation.control.cloud import LocalCloud
+from emulation.registry import PIPELINE_RESOURCES
 
 from . import stack
 
 log = logging.getLogger("tests.local_cloud")
-REAL_RESOURCES = "pipeline.resources:PIPELINE"
+REAL_RESOURCES = PIPELINE_RESOURCES
 EMBEDDED_ONLY = "embedded_only"
 PRIVATE_CLOUDS = ("cloud_factory starts private embedded clouds; --stack=compose only attaches "
                   "to the running stack")

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from emulation.config import REPO_ROOT, CloudConfig, free_ports
-from emulation.control.runtime import SERVICES as RUNTIME_SERVICES
+from emulation.registry import SERVICES as RUNTIME_SERVICES
 
 pytestmark = pytest.mark.embedded_only(
     reason=(

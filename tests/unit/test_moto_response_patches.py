@@ -113,9 +113,9 @@ def test_binary_and_datetime_are_encoded_as_the_json_protocol_does():
 
 
 def test_the_patch_is_in_the_server_list():
-    from emulation.moto.patches import PATCHES
+    from emulation.registry import MOTO_PATCHES
 
-    assert "emulation.moto.patches.dynamodb" in PATCHES
+    assert "emulation.moto.patches.dynamodb" in MOTO_PATCHES
 
 
 def test_request_id_regex_runs_only_where_it_can_match():

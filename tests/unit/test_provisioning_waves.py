@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulation.provision import STEPS
 from emulation.provision.runner import waves
+from emulation.registry import PROVISION_STEPS as STEPS
 
 
 def test_the_pipeline_steps_run_in_two_waves_core_and_warehouse_first():
