@@ -23,12 +23,20 @@ import threading
 import uuid
 from urllib.parse import unquote
 
-from .service import SYNC_PAYLOAD_LIMIT, FunctionNotFound
-
 log = logging.getLogger("localcloud.lambda")
 
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6 MB request and response for synchronous invocations
 ASYNC_PAYLOAD_LIMIT = 256 * 1024
 LOG_TAIL_BYTES = 4096
+
+
+class FunctionNotFound(KeyError):
+    def __init__(self, arn: str):
+        super().__init__(arn)
+        self.message = f"Function not found: {arn}"
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def _error(status: int, code: str, message: str, request_id: str):
@@ -51,6 +59,8 @@ def _function_name(raw: str) -> tuple[str, str | None]:
 
 
 def register_invoke_api(control, service) -> None:
+    """Serve the Invoke API for `service` (the LambdaService: `has_function`, `invoke_bytes`,
+    `names`, `pools`), which calls this from its `start()`; this module never imports it."""
     def invoke_route(params, headers, body: bytes):
         request_id = str(uuid.uuid4())
         h = {k.lower(): v for k, v in headers.items()}

@@ -44,12 +44,12 @@ from emulation.config import REPO_ROOT
 
 from . import logs as lambda_logs
 from .faults import NO_FAULT, FaultPlan, FaultSwitches
+from .invoke_api import SYNC_PAYLOAD_LIMIT, FunctionNotFound, register_invoke_api
 from .workers import FunctionPool, WorkerProcess
 
 log = logging.getLogger("localcloud.lambda")
 
 DEFAULT_CONCURRENCY = 4
-SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # 6 MB request and response for synchronous invocations
 
 # Keys Lambda defines itself; a function may not set them (AWS rejects such a configuration).
 RESERVED_VARIABLES = frozenset(
@@ -75,15 +75,6 @@ RESERVED_VARIABLES = frozenset(
         "TZ",
     }
 )
-
-
-class FunctionNotFound(KeyError):
-    def __init__(self, arn: str):
-        super().__init__(arn)
-        self.message = f"Function not found: {arn}"
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass
@@ -126,8 +117,6 @@ class LambdaService:
                 self.names.function_arn(name),
                 self.log_shipper,
             )
-        from .invoke_api import register_invoke_api
-
         register_invoke_api(self.ctx.control, self)
         self.faults.register_routes(self.ctx.control)
         self.ctx.control.register("GET", r"/functions", lambda *_: (200, {}, self.status()))
