@@ -20,8 +20,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from emulation.kinesis.checkpoints import ShardCheckpoint, StreamIdentity
-from emulation.kinesis.reader import MAX_GET_RECORDS
+from emulation.kinesis.reader import MAX_GET_RECORDS, ShardReader
 
 from .events import PAYLOAD_LIMIT, EventRenderer, StreamRecord
 from .stream_batch import BatchDelivery
@@ -44,14 +43,14 @@ class ShardPoller:
         self.mapping = mapping
         self.shard_id = shard_id
         self.parent_id = parent_id
-        self.checkpoint: str | None = None
+        self.shard = ShardReader(mapping.reader, mapping.store, mapping.spec.stream, shard_id,
+                                 mapping.spec.starting_position, consumer=f"mapping {mapping.id}")
         self.buffered = 0
         self.in_flight = 0
         self.millis_behind_latest = 0
         self.caught_up_at: float | None = None
         self.finished = False
         self.last_error: str | None = None
-        self._identity: StreamIdentity | None = None
         spec = mapping.spec
         self.delivery = BatchDelivery(
             spec, mapping.invoke, self._checkpoint, self._discard, mapping.wait
@@ -79,43 +78,15 @@ class ShardPoller:
                     return
                 m.refresh_identity()
 
+    @property
+    def checkpoint(self) -> str | None:
+        return self.shard.checkpoint
+
     def _open(self) -> str:
-        m = self.mapping
-        identity = m.identity
+        identity = self.mapping.identity
         if identity is None:
-            raise RuntimeError(f"stream {m.spec.stream} is not available")
-        self._identity = identity
-        cp = m.store.load(self.shard_id)
-        if cp is not None and not cp.belongs_to(identity):
-            log.warning(
-                "mapping %s: stream %s was recreated; shard %s starts over from %s",
-                m.id,
-                m.spec.stream,
-                self.shard_id,
-                m.spec.starting_position,
-            )
-            m.store.forget(self.shard_id)
-            cp = None
-        self.checkpoint = cp.sequence_number if cp else None
-        if cp is not None and cp.sequence_number is not None:
-            return m.reader.iterator(
-                m.spec.stream,
-                self.shard_id,
-                "AFTER_SEQUENCE_NUMBER",
-                sequence_number=cp.sequence_number,
-            )
-        if cp is not None and cp.latest_from is not None:
-            return m.reader.iterator(
-                m.spec.stream, self.shard_id, "AT_TIMESTAMP", timestamp=cp.latest_from
-            )
-        if m.spec.starting_position == "TRIM_HORIZON":
-            m.store.save(self.shard_id, ShardCheckpoint(identity.arn, identity.created))
-            return m.reader.iterator(m.spec.stream, self.shard_id, "TRIM_HORIZON")
-        started = time.time()
-        m.store.save(
-            self.shard_id, ShardCheckpoint(identity.arn, identity.created, latest_from=started)
-        )
-        return m.reader.iterator(m.spec.stream, self.shard_id, "LATEST")
+            raise RuntimeError(f"stream {self.mapping.spec.stream} is not available")
+        return self.shard.open(identity)
 
     def _consume(self) -> None:
         m, spec = self.mapping, self.mapping.spec
@@ -133,7 +104,7 @@ class ShardPoller:
         pending: tuple[Future, float] | None = None
         try:
             while not m.stopping():
-                if m.identity != self._identity:
+                if m.identity != self.shard.identity:
                     raise StreamReset()
                 full = len(buffer) >= spec.batch_size or buffered_bytes >= PAYLOAD_LIMIT
                 # Read ahead up to one page beyond a full batch, so reading overlaps invoking.
@@ -143,7 +114,7 @@ class ShardPoller:
                     and buffered_bytes < 2 * PAYLOAD_LIMIT
                     and len(buffer) < spec.batch_size + MAX_GET_RECORDS
                 ):
-                    pending = (fetcher.submit(self._read, renderer, iterator), time.time())
+                    pending = (fetcher.submit(self._read, renderer), time.time())
                 waited = time.monotonic() - gather_started if gather_started is not None else 0.0
                 ready = bool(buffer) and (
                     full or iterator is None or waited >= spec.maximum_batching_window_s
@@ -187,8 +158,8 @@ class ShardPoller:
         finally:
             fetcher.shutdown(wait=False, cancel_futures=True)
 
-    def _read(self, renderer: EventRenderer, iterator: str):
-        page = self.mapping.reader.get_records(iterator, MAX_GET_RECORDS)
+    def _read(self, renderer: EventRenderer):
+        page = self.shard.read(MAX_GET_RECORDS)
         records = [
             renderer.render(
                 r["PartitionKey"],
@@ -201,11 +172,7 @@ class ShardPoller:
         return records, page.next_iterator, page.millis_behind_latest
 
     def _checkpoint(self, record: StreamRecord) -> None:
-        identity = self._identity
-        self.mapping.store.save(
-            self.shard_id, ShardCheckpoint(identity.arn, identity.created, record.sequence_number)
-        )
-        self.checkpoint = record.sequence_number
+        self.shard.commit(record.sequence_number)
 
     def _discard(
         self, records: list[StreamRecord], condition: str, invoke_count: int, last

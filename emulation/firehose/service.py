@@ -3,9 +3,9 @@
 moto records delivery streams but never reads a Kinesis source and drops Redshift-bound data, so
 `FirehoseService` does the delivery itself, for each `firehoses` entry of the description:
 
-1. reads every shard of the source stream (its own position per shard, checkpointed in
-   `<state>/checkpoints/firehose-<name>.json` only after the records are loaded or recorded as a
-   failed load, so a restart of the runtime loses nothing);
+1. reads every shard of the source stream with the mappings' reader (`emulation.kinesis`: its own
+   position per shard, checkpointed in `<state>/checkpoints/firehose-<name>/<shardId>.json` only
+   after the records are loaded or recorded as a failed load, so a restart loses nothing);
 2. buffers records until `buffer_size_mb` or `buffer_interval_s` since the oldest buffered record,
    whichever comes first;
 3. writes the S3 intermediate object (gzip, `<prefix>YYYY/MM/dd/HH/<name>-1-<time>-<uuid>.gz`) and a
@@ -41,11 +41,13 @@ import argparse
 import base64
 import json
 import logging
-import os
 import sys
 import threading
 import time
 from pathlib import Path
+
+from emulation.kinesis.checkpoints import CheckpointStore
+from emulation.kinesis.reader import KinesisReader, ShardReader
 
 log = logging.getLogger("localcloud.firehose")
 
@@ -53,36 +55,9 @@ IDLE_POLL_S = 0.25
 MAX_BACKOFF_S = 30.0
 
 
-class Checkpoint:
-    """`<state>/checkpoints/firehose-<name>.json`: the stream's identity and, per shard, the last
-    sequence number that is loaded (or recorded as a skipped load)."""
-
-    def __init__(self, state_dir: Path, name: str):
-        self.path = Path(state_dir) / "checkpoints" / f"firehose-{name}.json"
-
-    def load(self, identity) -> dict[str, str]:
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-        if data.get("stream_arn") != identity.arn or data.get("stream_created") != identity.created:
-            log.warning("%s: the source stream was recreated; reading it from the start", self.path.name)
-            return {}
-        return dict(data.get("shards", {}))
-
-    def save(self, identity, shards: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"stream_arn": identity.arn, "stream_created": identity.created,
-                                   "shards": shards}))
-        os.replace(tmp, self.path)
-
-
 class Delivery(threading.Thread):
     def __init__(self, ctx, spec):
         super().__init__(name=f"firehose-{spec.name}", daemon=True)
-        from emulation.kinesis.reader import KinesisReader
-
         from .delivery import StagingWriter
 
         self.ctx, self.spec = ctx, spec
@@ -91,7 +66,7 @@ class Delivery(threading.Thread):
         self.s3 = ctx.boto("s3")
         self.bucket = ctx.names.bucket(spec.staging_bucket)
         self.writer = StagingWriter(self.s3, self.bucket, spec.prefix, spec.errors_prefix, spec.name)
-        self.checkpoint = Checkpoint(ctx.config.state_dir, spec.name)
+        self.store = CheckpointStore(Path(ctx.config.state_dir) / "checkpoints", f"firehose-{spec.name}")
         self.warehouse = None
         self.lock = threading.Lock()
         self.stats = {"records_read": 0, "records_delivered": 0, "bytes_delivered": 0, "objects_written": 0,
@@ -111,18 +86,15 @@ class Delivery(threading.Thread):
     def _deliver_forever(self) -> None:
         stream = self.spec.source_stream
         identity = self.reader.identity(stream)
-        positions = self.checkpoint.load(identity)
-        iterators = {}
+        shards = {}
         for shard in self.reader.shards(stream):
             sid = shard["ShardId"]
-            if sid in positions:
-                iterators[sid] = self.reader.iterator(stream, sid, "AFTER_SEQUENCE_NUMBER",
-                                                      sequence_number=positions[sid])
-            else:
-                iterators[sid] = self.reader.iterator(stream, sid, "TRIM_HORIZON")
+            shards[sid] = ShardReader(self.reader, self.store, stream, sid, "TRIM_HORIZON",
+                                      consumer=f"firehose {self.spec.name}")
+            shards[sid].open(identity)
         buffer: list[bytes] = []
         buffered_bytes, oldest, oldest_arrival = 0, None, None
-        pending = dict(positions)
+        pending: dict[str, str] = {}  # per shard, the last buffered record's sequence number
         limit = self.spec.buffer_size_mb * 1024 * 1024
 
         def flush() -> bool:
@@ -130,18 +102,19 @@ class Delivery(threading.Thread):
             nonlocal buffer, buffered_bytes, oldest, oldest_arrival
             if not self._flush(buffer, oldest_arrival):
                 return False  # stopping mid-retry: the checkpoint did not move, nothing is lost
-            self.checkpoint.save(identity, pending)
+            for sid, sequence_number in pending.items():
+                shards[sid].commit(sequence_number)
+            pending.clear()
             buffer, buffered_bytes, oldest, oldest_arrival = [], 0, None, None
             self._set(buffered_records=0)
             return True
 
         while not self.stop_event.is_set():
             round_started, found = time.time(), 0
-            for sid, it in list(iterators.items()):
-                if it is None:
+            for sid, shard in shards.items():
+                if shard.closed:
                     continue
-                page = self.reader.get_records(it)
-                iterators[sid] = page.next_iterator
+                page = shard.read()
                 for record in page.records:
                     data = base64.b64decode(record["Data"])
                     buffer.append(data)
@@ -155,7 +128,7 @@ class Delivery(threading.Thread):
                     if buffered_bytes >= limit and not flush():
                         return
                 found += len(page.records)
-                self._shard_stat(sid, page.millis_behind_latest, pending.get(sid))
+                self._shard_stat(sid, page.millis_behind_latest, pending.get(sid) or shard.checkpoint)
             self._set(records_read=self.stats["records_read"] + found, buffered_records=len(buffer))
             due = oldest is not None and time.monotonic() - oldest >= self.spec.buffer_interval_s
             if buffer and due and not flush():

@@ -1,14 +1,15 @@
-"""Where each event-source mapping stands in each shard, kept on disk so a restart of the runtime
-resumes where it stopped, as a Lambda event-source mapping does.
+"""Where each stream consumer stands in each shard, kept on disk so a restart of the runtime resumes
+where it stopped, as a Lambda event-source mapping and a Firehose delivery stream do.
 
-One small JSON file per mapping and shard: `<state>/checkpoints/<mapping>/<shardId>.json` with the
-stream's identity (ARN and creation time) and the last sequence number whose processing is
-finished (delivered, or discarded to the on-failure destination). A restart reads the shard from
-`AFTER_SEQUENCE_NUMBER` of it: no record is skipped and at most the batch that was in flight is
-delivered again. If the stream was deleted and created again (e.g. the moto server restarted, which
-starts sequence numbers over), the identity no longer matches and the mapping starts over from its
-StartingPosition. For LATEST the time the mapping first started is kept, so records written while
-the runtime was down are still read after a restart.
+One small JSON file per consumer and shard: `<state>/checkpoints/<consumer>/<shardId>.json`
+(consumer: a mapping's `<stream>--<function>`, or `firehose-<name>`) with the stream's identity (ARN
+and creation time) and the last sequence number whose processing is finished (a mapping: delivered,
+or discarded to the on-failure destination; Firehose: loaded, or recorded as a skipped load). A
+restart reads the shard from `AFTER_SEQUENCE_NUMBER` of it: no record is skipped and at most what
+was in flight is delivered again. If the stream was deleted and created again (e.g. the moto server
+restarted, which starts sequence numbers over), the identity no longer matches and the consumer
+starts over from its starting position. For LATEST the time the consumer first started is kept, so
+records written while the runtime was down are still read after a restart.
 
 Files are replaced atomically (write a temporary file, then rename), so a crash never leaves a
 torn checkpoint.
@@ -46,8 +47,8 @@ class ShardCheckpoint:
 
 
 class CheckpointStore:
-    def __init__(self, root: Path, mapping_id: str):
-        self.dir = Path(root) / mapping_id
+    def __init__(self, root: Path, consumer: str):
+        self.dir = Path(root) / consumer
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def _path(self, shard_id: str) -> Path:

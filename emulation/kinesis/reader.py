@@ -1,5 +1,10 @@
-"""Kinesis calls of the event-source mapping pollers: boto3 for the control calls, and a plain
-signed HTTP request for `GetRecords`.
+"""Reading a Kinesis shard where a consumer left it: the one reader of the event-source mappings
+and Firehose.
+
+`ShardReader` is one consumer's position in one shard: opened after its checkpoint (else at its
+starting position), read page by page in order, committed by sequence number to the consumer's
+`CheckpointStore`. `KinesisReader` makes the calls: boto3 for the control calls, and a plain signed
+HTTP request for `GetRecords`.
 
 Why not boto3 for GetRecords: botocore parses every record of the response into Python objects
 (a datetime per timestamp, bytes per Data field), about 100 µs per record; the poller only needs
@@ -11,7 +16,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +26,10 @@ from urllib.parse import urlsplit
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from .checkpoints import CheckpointStore, ShardCheckpoint, StreamIdentity
+
+log = logging.getLogger("localcloud.kinesis")
 
 MAX_GET_RECORDS = 10_000  # GetRecords' maximum Limit
 
@@ -92,9 +103,7 @@ class KinesisReader:
         return conn
 
     # -- control calls through boto3 ------------------------------------------------------------
-    def identity(self, stream: str):
-        from .checkpoints import StreamIdentity
-
+    def identity(self, stream: str) -> StreamIdentity:
         summary = self.client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
         return StreamIdentity(summary["StreamARN"], summary["StreamCreationTimestamp"].timestamp())
 
@@ -130,3 +139,66 @@ class KinesisReader:
         if timestamp is not None:
             args["Timestamp"] = timestamp
         return self.client.get_shard_iterator(**args)["ShardIterator"]
+
+
+class ShardReader:
+    """One consumer's position in one shard of a stream.
+
+    `open(identity)` starts after the consumer's checkpoint; without one (or with one of an older
+    stream of the same name, which is forgotten) at `starting_position`: TRIM_HORIZON, or LATEST,
+    whose start time is kept so a restart does not skip what was written meanwhile. `read()` returns
+    the next page (records in order) and advances; `commit(sequence_number)` records that the
+    consumer is done with every record up to it. One thread reads a shard at a time.
+    """
+
+    def __init__(self, reader: KinesisReader, store: CheckpointStore, stream: str, shard_id: str,
+                 starting_position: str = "TRIM_HORIZON", consumer: str = ""):
+        self.reader, self.store = reader, store
+        self.stream, self.shard_id = stream, shard_id
+        self.starting_position = starting_position
+        self.consumer = consumer or store.dir.name
+        self.identity: StreamIdentity | None = None
+        self.iterator: str | None = None
+        self.checkpoint: str | None = None
+        """The last committed sequence number (None before the first commit)."""
+
+    def open(self, identity: StreamIdentity) -> str:
+        """Position the reader for `identity`'s stream; returns the first shard iterator."""
+        self.identity = identity
+        cp = self.store.load(self.shard_id)
+        if cp is not None and not cp.belongs_to(identity):
+            log.warning("%s: stream %s was recreated; shard %s starts over from %s", self.consumer,
+                        self.stream, self.shard_id, self.starting_position)
+            self.store.forget(self.shard_id)
+            cp = None
+        self.checkpoint = cp.sequence_number if cp else None
+        if cp is not None and cp.sequence_number is not None:
+            self.iterator = self.reader.iterator(self.stream, self.shard_id, "AFTER_SEQUENCE_NUMBER",
+                                                 sequence_number=cp.sequence_number)
+        elif cp is not None and cp.latest_from is not None:
+            self.iterator = self.reader.iterator(self.stream, self.shard_id, "AT_TIMESTAMP",
+                                                 timestamp=cp.latest_from)
+        elif self.starting_position == "TRIM_HORIZON":
+            self.store.save(self.shard_id, ShardCheckpoint(identity.arn, identity.created))
+            self.iterator = self.reader.iterator(self.stream, self.shard_id, "TRIM_HORIZON")
+        else:
+            self.store.save(self.shard_id, ShardCheckpoint(identity.arn, identity.created,
+                                                           latest_from=time.time()))
+            self.iterator = self.reader.iterator(self.stream, self.shard_id, "LATEST")
+        return self.iterator
+
+    @property
+    def closed(self) -> bool:
+        """The shard is closed (resharded) and read to its end."""
+        return self.iterator is None
+
+    def read(self, limit: int = MAX_GET_RECORDS) -> Page:
+        page = self.reader.get_records(self.iterator, limit)
+        self.iterator = page.next_iterator
+        return page
+
+    def commit(self, sequence_number: str) -> None:
+        identity = self.identity
+        self.store.save(self.shard_id,
+                        ShardCheckpoint(identity.arn, identity.created, sequence_number))
+        self.checkpoint = sequence_number
