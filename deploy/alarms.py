@@ -17,7 +17,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
 
-from pipeline.resources import Resources
+from pipeline.resource_schema import Resources
 
 ITERATOR_AGE_ALARM_MS = 5 * 60 * 1000
 """Records older than 5 minutes mean the consumer is not keeping up (or is retrying a poison batch)."""

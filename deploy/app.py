@@ -10,7 +10,8 @@ from __future__ import annotations
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from pipeline.resources import PIPELINE, Resources
+from pipeline.resource_schema import Resources
+from pipeline.resources import PIPELINE
 
 from .settings import DeploySettings
 from .stack import PipelineStack

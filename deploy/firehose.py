@@ -15,7 +15,7 @@ from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from pipeline.resources import Resources
+from pipeline.resource_schema import Resources
 
 from .compliance import acknowledge, checkov_skip
 from .storage import Storage

@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from pipeline.resources import Resources, resolve_placeholders
+from pipeline.resource_schema import Resources, resolve_placeholders
 
 from .bundling import build_code, build_layer
 from .compliance import acknowledge, checkov_skip

@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
-from pipeline.resources import Resources
+from pipeline.resource_schema import Resources
 
 from .bundling import REPO_ROOT, build_glue_libs
 from .compliance import acknowledge, checkov_skip

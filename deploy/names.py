@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aws_cdk import Aws
 
-from pipeline.resources import Resources
+from pipeline.resource_schema import Resources
 
 
 def bucket_name(resources: Resources, ident: str) -> str:

@@ -18,7 +18,7 @@ import re
 import time
 from pathlib import Path
 
-from pipeline.resources import Resources
+from pipeline.resource_schema import Resources
 
 from .bundling import REPO_ROOT
 

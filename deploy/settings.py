@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from pipeline.resources import Resources
+from pipeline.resource_schema import Resources
 
 _AZ = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
 

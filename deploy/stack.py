@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
-from pipeline.resources import Resources
+from pipeline.resource_schema import Resources
 
 from .alarms import Alarms
 from .api import RestApi

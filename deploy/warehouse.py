@@ -18,7 +18,7 @@ from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from pipeline.resources import Resources
+from pipeline.resource_schema import Resources
 
 from .compliance import acknowledge, checkov_skip
 from .names import warehouse_name

@@ -6,7 +6,7 @@ the strings moto knows (account 123456789012, the configured region).
 
 from __future__ import annotations
 
-from pipeline.resources import Resources, resolve_placeholders
+from pipeline.resource_schema import Resources, resolve_placeholders
 
 from .config import ACCOUNT_ID, load_resources
 

@@ -26,7 +26,7 @@ import re
 import sys
 from typing import Any, Callable
 
-from .resources import Api, Resources, Route
+from .resource_schema import Api, Resources, Route
 
 API_KEY_HEADER = "x-api-key"
 BODY_VALIDATOR = "validate-body"

@@ -24,7 +24,7 @@ import json
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
-from pipeline.resources import PLACEHOLDER
+from pipeline.resource_schema import PLACEHOLDER
 
 LAMBDA_TRUST_POLICY = {
     "Version": "2012-10-17",

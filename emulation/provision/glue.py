@@ -2,11 +2,12 @@
 the Glue job, through boto3 against moto, as a user could with `aws glue ...`.
 
 - Table: EXTERNAL_TABLE over `s3://<bucket>/<prefix>`, JSON SerDe, gzip, partitioned as described
-  (event_date). Partitions are registered by `python -m emulation.glue.runner crawl`.
+  (event_date). The job registers new partitions itself at the start of each run
+  (pipeline/glue/catalog_partitions.py).
 - Connection: JDBC, `JDBC_CONNECTION_URL=jdbc:redshift://<warehouse host>:<port>/<database>` and
   `SECRET_ID=<admin secret>`; its name is the job's `--REDSHIFT_CONNECTION` argument.
-- Job: script uploaded to S3 (`pipeline.glue.job_arguments.script_location`), DefaultArguments
-  from `pipeline.glue.job_arguments.job_arguments`, MaxConcurrentRuns 1.
+- Job: script uploaded to S3 (`pipeline.glue_job_arguments.script_location`), DefaultArguments
+  from `pipeline.glue_job_arguments.job_arguments`, MaxConcurrentRuns 1.
 
 Idempotent: an existing database and connection are kept (moto 5.2.1 has no UpdateConnection),
 the table is updated in place, the job recreated (which clears moto's run history, not the
@@ -22,7 +23,7 @@ import json
 import logging
 
 from emulation.config import REPO_ROOT
-from pipeline.glue.job_arguments import job_arguments, script_location
+from pipeline.glue_job_arguments import job_arguments, script_location
 
 log = logging.getLogger("localcloud.provision")
 SERDE = "org.openx.data.jsonserde.JsonSerDe"

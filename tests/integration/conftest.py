@@ -26,7 +26,7 @@ parts); under `--stack=compose` they are skipped with that reason. A test that u
                               services=["lambda", "mappings"])
         kinesis = cloud.client("kinesis")
 
-  - `resources`: `module:attribute` of a `pipeline.resources.Resources` (default: the real one);
+  - `resources`: `module:attribute` of a `pipeline.resource_schema.Resources` (default: the real one);
   - `services`: runtime services to start, a list (`[]` = none) or None for all;
   - `warehouse_dsn`: use this PostgreSQL instead of starting one; `extra_env`: added to every
     process's environment;

@@ -7,7 +7,7 @@ nested), a route without a key, and functions that fail or answer malformed prox
 
 from __future__ import annotations
 
-from pipeline.resources import Api, Function, Resources, Route, UsagePlan
+from pipeline.resource_schema import Api, Function, Resources, Route, UsagePlan
 
 HANDLERS = "tests.integration.api_handlers"
 

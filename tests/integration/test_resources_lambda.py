@@ -5,7 +5,7 @@ it the same way), with its own streams, functions, mappings and queues: one stre
 the scenarios never see each other's records.
 """
 
-from pipeline.resources import (
+from pipeline.resource_schema import (
     Api,
     EventSourceMapping,
     Function,

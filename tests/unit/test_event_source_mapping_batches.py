@@ -11,7 +11,7 @@ import pytest
 from emulation.awslambda.events import PAYLOAD_LIMIT, EventRenderer, build_event, event_size
 from emulation.awslambda.shard_poller import _take_batch
 from emulation.awslambda.stream_batch import BatchDelivery, classify
-from pipeline.resources import EventSourceMapping
+from pipeline.resource_schema import EventSourceMapping
 
 RENDER = EventRenderer(
     "shardId-000000000000",

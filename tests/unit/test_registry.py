@@ -57,7 +57,7 @@ def test_every_moto_patch_has_apply(module):
 
 
 def test_the_default_resource_description_resolves():
-    from pipeline.resources import Resources
+    from pipeline.resource_schema import Resources
 
     assert isinstance(pkgutil.resolve_name(registry.PIPELINE_RESOURCES), Resources)
 

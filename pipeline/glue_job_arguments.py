@@ -1,4 +1,5 @@
-"""The Glue job's full DefaultArguments, derived once from the resource description.
+"""The Glue job's full DefaultArguments and script location, derived once from the resource
+description (`pipeline.resources`).
 
 Both targets call this (emulation/provision/glue.py locally, the CDK app on AWS), so the arguments
 the script reads cannot drift: the description's `default_arguments` plus what follows from other
