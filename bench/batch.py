@@ -4,9 +4,10 @@
 
 1. Setup (not timed): read the dataset, write it to the archive as the archiver does (gzip JSON
    lines, `event_date=` partitions, N lines per object) in a private local cloud (moto + PostgreSQL
-   + the runtime's glue service, free ports, temporary state), register the partitions.
+   + the runtime's glue service, free ports, temporary state).
 2. The job: StartJobRun -> SUCCEEDED, wall time from StartJobRun to the final state, split into
-   Spark start, read, transform and load from the job's own `timings:` log line.
+   Spark start, catalog (registering the new partitions), read, transform and load from the job's
+   own `timings:` log line.
 3. Baseline, in the same run: one Python process doing the same work without Spark (boto3 get
    + gunzip + json + typed parse + dedupe by event_id + psycopg COPY into a scratch table).
 4. Both results must agree (row count and revenue to the cent) or the benchmark fails.
@@ -79,7 +80,6 @@ def run(data_path: Path, rows: int | None = None, per_object: int = 2000) -> dic
     from emulation.config import CloudConfig
     from emulation.control.cloud import LocalCloud
     from emulation.glue.runner import run_job_and_wait
-    from pipeline.glue.catalog_partitions import register_new_partitions
 
     t0 = time.perf_counter()
     objects = build_archive(Path(data_path), rows, per_object)
@@ -94,7 +94,6 @@ def run(data_path: Path, rows: int | None = None, per_object: int = 2000) -> dic
             bucket, s3 = cloud.names.bucket(table.bucket), cloud.client("s3")
             for suffix, body in objects.items():
                 s3.put_object(Bucket=bucket, Key=table.prefix + suffix, Body=body)
-            register_new_partitions(cloud.client("glue"), s3, table.database, table.name)
 
             started = time.perf_counter()
             result = run_job_and_wait(cloud.client("glue"), JOB, {}, timeout_s=1800, poll_s=0.5)

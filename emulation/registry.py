@@ -24,7 +24,7 @@ SERVICES: tuple[tuple[str, str], ...] = (
     ("mappings", "emulation.awslambda.mappings:MappingService"),
     ("api", "emulation.apigateway.service:ApiGatewayService"),
     ("firehose", "emulation.firehose.service:FirehoseService"),
-    ("glue", "emulation.glue.runner:GlueRunnerService"),
+    ("glue", "emulation.glue.service:GlueRunnerService"),
 )
 """The runtime's services, started in this order (`--only` / LOCALCLOUD_SERVICES pick by name)."""
 
@@ -49,6 +49,10 @@ MOTO_PATCHES: tuple[str, ...] = (
 )
 """Modules exposing `apply(runtime_url)`, applied by the moto server before it serves."""
 
+GLUE_WAREHOUSE_CONNECT = "emulation.redshift.connection:connect"
+"""The Redshift stand-in a Glue job on local Spark loads through (glue_local reads the name from
+GLUE_LOCAL_WAREHOUSE, which the Glue runner sets: glue_local imports nothing of emulation)."""
+
 PIPELINE_RESOURCES = "pipeline.resources:PIPELINE"
 """The resource description a cloud provisions unless told otherwise (tests pass their own)."""
 
@@ -57,5 +61,5 @@ CLIS: tuple[str, ...] = (
     "emulation",                      # up, down, status, env, logs, faults, warehouse
     "emulation.firehose.service",     # recover: load the deliveries Firehose skipped
     "emulation.redshift.cost_report",  # make cost
-    "emulation.glue.runner",          # run a Glue job and wait
+    "emulation.glue.runner",          # run: start a Glue job run and wait for it
 )

@@ -1,13 +1,13 @@
 """The runtime process of the local cloud: everything that *runs code*, which moto does not.
 
-`python -m emulation.control.runtime --state-dir DIR` reads `DIR/cloud.json` and the resource description,
-then starts its services in order:
+`python -m emulation.control.runtime --state-dir DIR` reads `DIR/cloud.json` and the resource
+description, then starts its services (`emulation.registry.SERVICES`) in order:
 
-    lambda         emulation.awslambda.service.LambdaService       worker process per function
-    mappings       emulation.awslambda.mappings.MappingService Kinesis pollers -> Lambda
-    api            emulation.apigateway.service.ApiGatewayService      REST API stage on api_port
-    firehose       emulation.firehose.service.FirehoseService           Kinesis -> S3 -> warehouse COPY
-    glue           emulation.glue.runner.GlueRunnerService      StartJobRun on local Spark
+    lambda     emulation.awslambda.service.LambdaService       worker process per function
+    mappings   emulation.awslambda.mappings.MappingService     Kinesis pollers -> Lambda
+    api        emulation.apigateway.service.ApiGatewayService  REST API stage on api_port
+    firehose   emulation.firehose.service.FirehoseService      Kinesis -> S3 -> warehouse COPY
+    glue       emulation.glue.service.GlueRunnerService        StartJobRun on local Spark
 
 Each service is a class taking a `RuntimeContext` with `start()` and `stop()`. The control plane
 (`runtime_port`) is a small HTTP server services register routes on; `GET /health` answers once

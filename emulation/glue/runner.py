@@ -1,23 +1,15 @@
 """Glue job runs on local PySpark: what `StartJobRun` does on AWS, which moto does not.
 
-`GlueRunnerService(ctx)` is the runtime's `glue` service. moto's StartJobRun (patched by
-emulation/moto/patches/glue.py) posts here; GetJobRun/GetJobRuns read the state from here, so
-`aws glue start-job-run --job-name sales-batch-load --endpoint-url http://localhost:4566` runs the
-job and `aws glue get-job-run` reports RUNNING, then SUCCEEDED or FAILED with ErrorMessage.
-
 A run: the script is fetched from its S3 ScriptLocation, then run as
 `python <script> --JOB_NAME <job> --JOB_ID <id> --JOB_RUN_ID <run> <arguments...>` in a
 subprocess with `glue_local/` and the repository first on PYTHONPATH (so `awsglue` is
-glue_local's), the local cloud's AWS_ENDPOINT_URL, and GLUE_LOCAL_STATE_DIR (bookmarks, S3
-mirror). Its stdout/stderr go to `<state>/logs/glue/<job>/<run-id>.log`. One run at a time per
-job (MaxConcurrentRuns 1 -> ConcurrentRunsExceededException, as on AWS).
+glue_local's), the local cloud's AWS_ENDPOINT_URL, GLUE_LOCAL_STATE_DIR (bookmarks, S3 mirror)
+and GLUE_LOCAL_WAREHOUSE (the Redshift stand-in glue_local loads through). Its stdout/stderr go to
+`<state>/logs/glue/<job>/<run-id>.log`. One run at a time per job (MaxConcurrentRuns 1 ->
+ConcurrentRunsExceededException, as on AWS). `service.GlueRunnerService` serves it to moto.
 
-Control routes (runtime_port): POST /glue/jobs/{job}/runs  {"arguments", "script_location",
-"timeout_min"}; GET /glue/jobs/{job}/runs[/{run_id}].
-
-CLI: `python -m emulation.glue.runner crawl` registers new archive partitions (see
-pipeline/glue/catalog_partitions.py); `python -m emulation.glue.runner run <job> [--ARG value...]`
-starts a run through the AWS API and waits for it (what `make e2e` does, see docs/batch.md).
+CLI: `python -m emulation.glue.runner run <job> [--ARG value...]` starts a run through the AWS
+API and waits for it (see docs/batch.md); the job registers the archive's new partitions itself.
 
 Known gaps vs AWS:
 - No workers/DPUs: one local Spark driver; WorkerType/NumberOfWorkers are recorded, not used.
@@ -41,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from emulation.config import REPO_ROOT, CloudConfig
+from emulation.registry import GLUE_WAREHOUSE_CONNECT
 
 FINAL_STATES = ("SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR")
 
@@ -159,6 +152,7 @@ class GlueRunner:
             paths.append(env["PYTHONPATH"])
         env["PYTHONPATH"] = os.pathsep.join(paths)
         env["GLUE_LOCAL_STATE_DIR"] = str(self.root)
+        env["GLUE_LOCAL_WAREHOUSE"] = GLUE_WAREHOUSE_CONNECT
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -209,44 +203,6 @@ def _error_of(log_path: Path, code: int) -> str:
     return f"job script exited with code {code}"
 
 
-class GlueRunnerService:
-    """The runtime service: a GlueRunner behind control routes."""
-
-    def __init__(self, ctx):
-        self.ctx = ctx
-        self.runner = GlueRunner(ctx.config, s3_client=ctx.boto("s3"))
-
-    def start(self) -> None:
-        control = self.ctx.control
-        control.register("POST", r"/glue/jobs/(?P<job>[^/]+)/runs", self._start_run)
-        control.register("GET", r"/glue/jobs/(?P<job>[^/]+)/runs", self._list_runs)
-        control.register("GET", r"/glue/jobs/(?P<job>[^/]+)/runs/(?P<run>[^/]+)", self._get_run)
-
-    def stop(self) -> None:
-        self.runner.stop()
-
-    def _start_run(self, params, _headers, body):
-        try:
-            request = json.loads(body or b"{}")
-            run = self.runner.start_run(params["job"], request.get("arguments") or {},
-                                        request.get("script_location", ""),
-                                        request.get("timeout_min"))
-        except RunnerError as exc:
-            return exc.status, {}, {"__type": exc.code, "message": str(exc)}
-        except (ValueError, TypeError) as exc:
-            return 400, {}, {"__type": "InvalidInputException", "message": str(exc)}
-        return 200, {}, run.public()
-
-    def _get_run(self, params, _headers, _body):
-        try:
-            return 200, {}, self.runner.get_run(params["job"], params["run"]).public()
-        except RunnerError as exc:
-            return 404, {}, {"__type": exc.code, "message": str(exc)}
-
-    def _list_runs(self, params, _headers, _body):
-        return 200, {}, {"JobRuns": [r.public() for r in self.runner.list_runs(params["job"])]}
-
-
 def run_job_and_wait(glue, job_name: str, arguments: dict[str, str] | None = None,
                      timeout_s: float = 900, poll_s: float = 2.0) -> dict:
     """StartJobRun + GetJobRun polling with a boto3 `glue` client (works on AWS too).
@@ -270,28 +226,23 @@ def main(argv: list[str] | None = None) -> int:
 
     import boto3
 
-    from emulation.config import load_resources
-
     parser = argparse.ArgumentParser(prog="python -m emulation.glue.runner",
                                      description="Glue jobs on the local cloud")
     parser.add_argument("--state-dir", default=None, help="local cloud state (default .localcloud)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("crawl", help="register new archive partitions in the Data Catalog")
     run = sub.add_parser("run", help="start a job run and wait for it")
     run.add_argument("job")
     args, extra = parser.parse_known_args(argv)
-    config = CloudConfig.load(args.state_dir)
-    client = lambda s: boto3.client(s, endpoint_url=config.aws_endpoint, region_name=config.region, aws_access_key_id="testing", aws_secret_access_key="testing")
-    if args.command == "crawl":
-        from pipeline.glue.catalog_partitions import register_new_partitions
-
-        for table in load_resources(config.resources).glue_tables:
-            new = register_new_partitions(client("glue"), client("s3"), table.database, table.name)
-            print(f"{table.database}.{table.name}: {len(new)} new partition(s)")
-        return 0
     if len(extra) % 2:
         parser.error("job arguments come in pairs: --NAME value")
-    result = run_job_and_wait(client("glue"), args.job, dict(zip(extra[::2], extra[1::2])))
+    try:
+        config = CloudConfig.load(args.state_dir)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    glue = boto3.client("glue", endpoint_url=config.aws_endpoint, region_name=config.region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    result = run_job_and_wait(glue, args.job, dict(zip(extra[::2], extra[1::2])))
     print(json.dumps({k: result.get(k) for k in ("Id", "JobRunState", "ExecutionTime",
                                                  "ErrorMessage")}, default=str))
     return 0 if result["JobRunState"] == "SUCCEEDED" else 1

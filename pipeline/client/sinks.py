@@ -247,15 +247,8 @@ def run_batch_job(*, endpoint: str | None, region: str, job_name: str = "sales-b
 
     `glue_endpoint` (`AWS_ENDPOINT_URL_GLUE`) serves the Glue API where it is not at `endpoint`:
     the compose harness's LocalStack has no Glue, its `glue-catalog` service has."""
-    from pipeline.glue.catalog_partitions import register_new_partitions
-    from pipeline.resources import PIPELINE
-
     glue = _client("glue", glue_endpoint or endpoint, region)
-    # The job reads through the Data Catalog: partitions the archive gained since the last crawl
-    # would otherwise be invisible to it.
-    for table in PIPELINE.glue_tables:
-        new = register_new_partitions(glue, _client("s3", endpoint, region), table.database, table.name)
-        log(f"batch: registered {len(new)} new partitions of {table.database}.{table.name}")
+    # The job registers the archive's new partitions itself (its log says how many).
     run_id = glue.start_job_run(JobName=job_name)["JobRunId"]
     log(f"batch: started Glue job {job_name} run {run_id}")
     deadline = time.monotonic() + timeout_s

@@ -5,10 +5,12 @@ puts glue_local/ first on PYTHONPATH so `awsglue` resolves to it). Arguments (th
 default_arguments in pipeline/resources.py, overridable per run):
 
     --JOB_NAME --DATABASE --TABLE --TARGET_TABLE --QUARANTINE_TABLE --REDSHIFT_CONNECTION
-    --WAREHOUSE_DATABASE --TempDir (the last two derived by pipeline.glue.job_arguments)
+    --WAREHOUSE_DATABASE --TempDir (the last two derived by pipeline.glue_job_arguments)
     optional: --FROM_DATE / --TO_DATE (YYYY-MM-DD): only those event_date partitions
 
-Steps: read the catalog table (job bookmark: only objects not yet processed), resolve choice types
+Steps: register the archive's new event_date partitions in the Data Catalog (a Glue job reads
+only registered partitions; pipeline/glue/catalog_partitions.py), read the catalog table (job
+bookmark: only objects not yet processed), resolve choice types
 to strings, type every line under the null policy (pipeline/glue/transforms.py, docs/batch.md),
 dedupe by event_id, map to the warehouse columns, and load through a staging table and a MERGE on
 event_id so a re-run adds nothing. Unparseable and untypable lines go to the quarantine table with
@@ -17,9 +19,11 @@ their reason. No new data -> no warehouse statement at all (Redshift bills a 60 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
+import boto3
 from awsglue.context import GlueContext
 from awsglue.dynamicframe import DynamicFrame
 from awsglue.job import Job
@@ -28,6 +32,7 @@ from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
 
 from pipeline.glue import transforms
+from pipeline.glue.catalog_partitions import register_new_partitions
 
 REQUIRED = ["JOB_NAME", "DATABASE", "TABLE", "TARGET_TABLE", "QUARANTINE_TABLE",
             "REDSHIFT_CONNECTION", "WAREHOUSE_DATABASE", "TempDir"]
@@ -65,6 +70,13 @@ def quarantine_actions(target: str, staging: str) -> tuple[str, str]:
     return pre, post
 
 
+def aws_client(service: str):
+    """A boto3 client in AWS_REGION (or AWS_DEFAULT_REGION), else in boto3's own default region;
+    locally the runner sets both, and AWS_ENDPOINT_URL, which points boto3 at the local cloud."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return boto3.client(service, region_name=region)
+
+
 def write_to_warehouse(glue_context, frame, args, table: str, actions, ctx: str) -> None:
     pre, post = actions
     glue_context.write_dynamic_frame.from_jdbc_conf(
@@ -94,6 +106,9 @@ def main(argv: list[str]) -> None:
     phases = {"spark_start": time.monotonic() - started}
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
+    new = register_new_partitions(aws_client("glue"), aws_client("s3"), args["DATABASE"], args["TABLE"])
+    logger.info(f"batch: registered {len(new)} new partition(s) of {args['DATABASE']}.{args['TABLE']}")
+    phases["catalog"] = time.monotonic() - started - sum(phases.values())
 
     archive = glue_context.create_dynamic_frame.from_catalog(
         database=args["DATABASE"],
