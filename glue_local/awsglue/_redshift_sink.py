@@ -5,8 +5,10 @@
    USERNAME/PASSWORD properties.
 2. `preactions` run (statements split on `;`), the frame is written as JSON lines under
    `redshift_tmp_dir/<uuid>/` in S3, one `COPY dbtable (columns) FROM 's3://...' FORMAT AS JSON
-   'auto'` loads it, then `postactions` run. The warehouse side is `emulation.redshift.connection`
-   (COPY read from S3, statements logged for `make cost`).
+   'auto'` loads it, then `postactions` run, on the warehouse connection that `connect(dsn)` of
+   `GLUE_LOCAL_WAREHOUSE` (`module:callable`) opens: glue_local knows no warehouse itself; the
+   local cloud's Glue runner names its Redshift stand-in there (COPY read from S3, statements
+   logged for `make cost`).
 
 Known gaps vs AWS:
 - The COPY, actions and temp files are ours, not the Glue connector's (which writes CSV/Avro);
@@ -21,6 +23,8 @@ Known gaps vs AWS:
 from __future__ import annotations
 
 import json
+import os
+import pkgutil
 import re
 import shutil
 import tempfile
@@ -32,6 +36,9 @@ from pyspark.sql.types import TimestampType
 
 from ._s3_source import boto_client, split_s3
 
+WAREHOUSE_ENV = "GLUE_LOCAL_WAREHOUSE"
+"""`module:callable` of `connect(dsn)`, returning a connection with `transaction()` and
+`execute(sql, label=...) -> result(.kind, .rows)`: the Redshift stand-in a write loads."""
 _JDBC = re.compile(r"^jdbc:(redshift|postgresql)://([^:/?]+)(?::(\d+))?/([^?;]+)")
 ROLE = "arn:aws:iam::123456789012:role/glue-local"
 
@@ -82,10 +89,25 @@ def split_statements(sql_text: str) -> list[str]:
     return [p for p in parts if p]
 
 
+def warehouse_connect():
+    """The `connect(dsn)` named by GLUE_LOCAL_WAREHOUSE, or an error saying how to name one."""
+    name = os.environ.get(WAREHOUSE_ENV, "").strip()
+    if not name:
+        raise RuntimeError(f"from_jdbc_conf: no warehouse to load: set {WAREHOUSE_ENV} to the "
+                           "`module:callable` of a Redshift connect(dsn) (the local cloud's Glue "
+                           "runner sets it)")
+    try:
+        connect = pkgutil.resolve_name(name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise RuntimeError(f"{WAREHOUSE_ENV}={name!r} does not name a callable: {exc}") from None
+    if not callable(connect):
+        raise RuntimeError(f"{WAREHOUSE_ENV}={name!r} names {type(connect).__name__}, not a callable")
+    return connect
+
+
 def write_jdbc_conf(glue_context, frame, catalog_connection: str, connection_options: dict,
                     redshift_tmp_dir: str, catalog_id=None) -> None:
-    from emulation.redshift.connection import connect
-
+    connect = warehouse_connect()
     table = connection_options.get("dbtable")
     if not table:
         raise ValueError("from_jdbc_conf: connection_options['dbtable'] is required")

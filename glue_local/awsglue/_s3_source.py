@@ -2,7 +2,8 @@
 
 Spark here cannot read s3:// (no hadoop-aws), so the objects are copied through boto3 into a
 local mirror, `<state>/glue/glue-s3-mirror/<bucket>/<key>.staged` (decompressed), and Spark
-reads the copies. The Hive layout (`.../event_date=2010-12-01/...`) is kept, so partition columns
+reads the copies; `input_file_name()` still names the S3 object, as on Glue
+(`name_files_as_s3`). The Hive layout (`.../event_date=2010-12-01/...`) is kept, so partition columns
 come from the path as on Glue. Every object is checked before Spark sees it: a corrupt gzip
 object becomes one error record (the other objects load); a line that is not a JSON object
 becomes one error record with the line, and is left out of the copy.
@@ -21,6 +22,7 @@ import gzip
 import json
 import logging
 import os
+import re
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +45,25 @@ def boto_client(service: str):
     # No endpoint_url: boto3 reads AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL, itself (the
     # compose harness serves Glue apart from LocalStack).
     return boto3.client(service, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+
+
+def name_files_as_s3() -> None:
+    """Make `pyspark.sql.functions.input_file_name()` give the S3 object a row was read from (on
+    Glue it is the `s3://` URI), not the path of its staged copy; a job's code then needs no idea
+    of the mirror. Installed by GlueContext; idempotent."""
+    from pyspark.sql import functions
+
+    if getattr(functions.input_file_name, "names_s3_objects", False):
+        return
+    spark_input_file_name = functions.input_file_name
+    staged = rf"^file:(//)?.*/{MIRROR}/([^/]+)/(.*){re.escape(STAGED_SUFFIX)}$"
+
+    def input_file_name():
+        return functions.regexp_replace(spark_input_file_name(), staged, "s3://$2/$3")
+
+    input_file_name.__doc__ = spark_input_file_name.__doc__
+    input_file_name.names_s3_objects = True
+    functions.input_file_name = input_file_name
 
 
 def split_s3(uri: str) -> tuple[str, str]:

@@ -106,6 +106,7 @@ class DynamicFrameWriter:
 
 class GlueContext:
     def __init__(self, sparkContext, **options):
+        _s3_source.name_files_as_s3()
         self._sc = sparkContext
         self.spark_session = SparkSession(sparkContext)
         self.spark_session.conf.set("spark.sql.session.timeZone", "UTC")

@@ -63,9 +63,6 @@ _DECIMAL = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"  # plain notation: no exponent, no
 _TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$"
 _DIGITS = r"^[0-9]{1,16}$"
 _BOOLEAN = r"^(true|false)$"
-# A locally staged copy of an S3 object (glue_local: `.../glue-s3-mirror/<bucket>/<key>.staged`)
-# is shown as the object it copies; on AWS input_file_name() is already an s3:// URI.
-_LOCAL_MIRROR = r"^file:(//)?.*/glue-s3-mirror/([^/]+)/(.*)\.staged$"
 
 
 def _text(name: str) -> Column:
@@ -162,7 +159,7 @@ def type_sales(raw: DataFrame) -> DataFrame:
 
 def source_object() -> Column:
     """The S3 object a row was read from (empty when the reader does not say)."""
-    return F.regexp_replace(F.input_file_name(), _LOCAL_MIRROR, "s3://$2/$3")
+    return F.input_file_name()
 
 
 def valid_sales(typed: DataFrame) -> DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -159,3 +160,30 @@ def test_actions_are_split_on_semicolons_outside_quotes():
     assert split_statements("TRUNCATE a; INSERT INTO a VALUES ('x;y');;") == [
         "TRUNCATE a", "INSERT INTO a VALUES ('x;y')"
     ]
+
+
+def test_the_warehouse_connector_is_named_by_the_environment_never_imported(monkeypatch):
+    from awsglue import _redshift_sink
+
+    monkeypatch.delenv(_redshift_sink.WAREHOUSE_ENV, raising=False)
+    with pytest.raises(RuntimeError, match="set GLUE_LOCAL_WAREHOUSE"):
+        _redshift_sink.warehouse_connect()
+    monkeypatch.setenv(_redshift_sink.WAREHOUSE_ENV, "no_such_module:connect")
+    with pytest.raises(RuntimeError, match="'no_such_module:connect' does not name a callable"):
+        _redshift_sink.warehouse_connect()
+    monkeypatch.setenv(_redshift_sink.WAREHOUSE_ENV, "json:__doc__")
+    with pytest.raises(RuntimeError, match="names str, not a callable"):
+        _redshift_sink.warehouse_connect()
+    monkeypatch.setenv(_redshift_sink.WAREHOUSE_ENV, "json:loads")
+    assert _redshift_sink.warehouse_connect() is json.loads
+
+
+def test_input_file_name_names_the_s3_object_not_its_staged_copy(glue_context, tmp_path):
+    from pyspark.sql import functions as F
+
+    staged = tmp_path / "glue-s3-mirror" / "raw-archive" / "raw" / "event_date=2010-12-01"
+    staged.mkdir(parents=True)
+    (staged / "batch-1.json.gz.staged").write_text('{"a": 1}\n')
+    df = glue_context.spark_session.read.json(str(staged / "batch-1.json.gz.staged"))
+    (name,) = [r[0] for r in df.select(F.input_file_name()).collect()]
+    assert name == "s3://raw-archive/raw/event_date=2010-12-01/batch-1.json.gz"
