@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from deploy.bundling import (
-    CODE_EXCLUDES,
     build_code,
     build_glue_libs,
     build_layer,
@@ -42,12 +41,12 @@ def test_layer_pins_the_tested_versions_and_holds_linux_pydantic_core(package):
     assert list(layer.glob("pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so"))
 
 
-def test_code_asset_leaves_out_client_glue_and_sql(package):
+def test_code_asset_leaves_out_client_glue_sql_and_tooling(package):
     code, _, _ = package
     assert (code / "pipeline" / "handlers").is_dir()
-    for excluded in ("client", "glue", "warehouse"):
+    for excluded in ("client", "glue", "warehouse", "source.py", "reconcile.py", "openapi.py"):
         assert not (code / "pipeline" / excluded).exists(), excluded
-    assert "__pycache__" in CODE_EXCLUDES and not list(code.rglob("__pycache__"))
+    assert not list(code.rglob("__pycache__"))
 
 
 @pytest.mark.parametrize("handler", sorted({f.handler for f in PIPELINE.functions}))
