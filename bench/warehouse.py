@@ -12,7 +12,7 @@
    gzip): the ceiling the stand-in is measured against. The load average is printed with it: the
    build machines are shared, so compare ratios, not rows/s.
 4. Statements per 100,000 events through Firehose buffering (the description's settings) and the
-   implied Redshift Serverless charge vs one INSERT per event (pipeline.cost).
+   implied Redshift Serverless charge vs one INSERT per event (pipeline.redshift_billing).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def run(data: Path = DEFAULT_DATA, rows: int | None = None, objects: int = 8, sq
     from emulation.control.scratch import ScratchMoto, ScratchPostgres
     from emulation.redshift.connection import connect, install_bookkeeping
     from emulation.redshift.dialect import reduce_script
-    from pipeline import cost
+    from pipeline import redshift_billing
     from pipeline.resources import PIPELINE
 
     firehose = PIPELINE.firehoses[0]
@@ -116,12 +116,12 @@ def run(data: Path = DEFAULT_DATA, rows: int | None = None, objects: int = 8, sq
         pg.close()
 
     rate = 1000.0  # events/s the replay client sustains through the API (order of magnitude)
-    per_100k = cost.firehose_copies(100_000, event_bytes, rate, firehose.buffer_size_mb, firehose.buffer_interval_s)
+    per_100k = redshift_billing.firehose_copies(100_000, event_bytes, rate, firehose.buffer_size_mb, firehose.buffer_interval_s)
     span = n / rate
-    copies = cost.firehose_copies(n, event_bytes, rate, firehose.buffer_size_mb, firehose.buffer_interval_s)
+    copies = redshift_billing.firehose_copies(n, event_bytes, rate, firehose.buffer_size_mb, firehose.buffer_interval_s)
     interval = span / max(copies, 1)
-    firehose_usage = cost.usage([(i * interval, 2.0) for i in range(copies)])
-    row_usage = cost.row_by_row(n, span)
+    firehose_usage = redshift_billing.usage([(i * interval, 2.0) for i in range(copies)])
+    row_usage = redshift_billing.row_by_row(n, span)
     return {
         "rows": n,
         "loaded": result.rows,

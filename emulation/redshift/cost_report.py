@@ -3,10 +3,10 @@
     python -m emulation.redshift.cost_report [--state-dir DIR] [--rpu 8] [--price-per-rpu-hour 0.375]
                              [--seconds-per-insert 0.05] [--json]
 
-Reads `localcloud.statement_log` (every statement `emulation.redshift.connection` sent), prints statements by
-kind and label with their rows, the billed time and charge under Redshift Serverless's per-second
-billing with its 60-second minimum (model in `pipeline.cost`), and what one INSERT per loaded event
-would have cost over the same span instead.
+Reads `localcloud.statement_log` (every statement `emulation.redshift.connection` sent), prints
+statements by kind and label with their rows, the billed time and charge under Redshift
+Serverless's per-second billing with its 60-second minimum (the model: `pipeline.redshift_billing`),
+and what one INSERT per loaded event would have cost over the same span instead.
 
 Known gaps vs AWS: durations are the stand-in's (PostgreSQL on this machine), not Redshift's;
 statements the stand-in never saw (e.g. the Glue job's own JDBC writes, if any bypass
@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline import cost
+from pipeline import redshift_billing
 
 
 def read_log(dsn: str) -> list[dict]:
@@ -39,8 +39,8 @@ def report(statements: list[dict], rpu: int, price: float, seconds_per_insert: f
     events = sum(s["rows"] for s in loads)
     span = (max(s["start"] + s["duration_s"] for s in statements) - min(s["start"] for s in statements)
             if statements else 0.0)
-    actual = cost.usage([(s["start"], s["duration_s"]) for s in statements], rpu, price)
-    naive = cost.row_by_row(events, span, rpu, price, seconds_per_insert)
+    actual = redshift_billing.usage([(s["start"], s["duration_s"]) for s in statements], rpu, price)
+    naive = redshift_billing.row_by_row(events, span, rpu, price, seconds_per_insert)
     groups: dict[tuple[str, str], dict] = {}
     for s in statements:
         g = groups.setdefault((s["kind"], s["label"]), {"kind": s["kind"], "label": s["label"], "statements": 0,
@@ -82,9 +82,9 @@ def render(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulation.redshift.cost_report", description=__doc__.split("\n")[0])
     parser.add_argument("--state-dir", type=Path, default=None, help="the local cloud's state folder")
-    parser.add_argument("--rpu", type=int, default=cost.DEFAULT_RPU, help="base capacity (multiple of 8, >= 8)")
-    parser.add_argument("--price-per-rpu-hour", type=float, default=cost.DEFAULT_PRICE_PER_RPU_HOUR)
-    parser.add_argument("--seconds-per-insert", type=float, default=cost.DEFAULT_SECONDS_PER_INSERT,
+    parser.add_argument("--rpu", type=int, default=redshift_billing.DEFAULT_RPU, help="base capacity (multiple of 8, >= 8)")
+    parser.add_argument("--price-per-rpu-hour", type=float, default=redshift_billing.DEFAULT_PRICE_PER_RPU_HOUR)
+    parser.add_argument("--seconds-per-insert", type=float, default=redshift_billing.DEFAULT_SECONDS_PER_INSERT,
                         help="assumed duration of one single-row INSERT on Redshift")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)

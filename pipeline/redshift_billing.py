@@ -1,4 +1,6 @@
-"""Redshift Serverless compute cost arithmetic (pure: no AWS, no database).
+"""The Redshift Serverless billing model: what statements cost (pure arithmetic: no AWS, no
+database). `make cost` applies it to the local warehouse's statements (emulation/redshift/
+cost_report.py); the warehouse benchmark to COPY vs row-by-row loads.
 
 AWS bills Redshift Serverless compute in RPU-hours on a per-second basis while queries run, with
 a 60-second minimum charge. The model used here, and documented in docs/warehouse.md:
