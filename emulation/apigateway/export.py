@@ -15,10 +15,7 @@ same one the gateway routes by), as AWS exports a deployed stage:
 The moto server forwards GetExport here (`emulation.moto.patches.apigateway`); the runtime's
 `api` service registers `GET /apigateway/export` on its control port.
 
-Known gaps vs AWS: no `swagger` (2.0) or `postman`/`authorizers` variants; `info.version` is the
-document's, not the deployment date; the export is of the description, so a method added by hand
-with `put-method` is not in it (moto's own export is used for REST APIs the description does not
-name).
+Known gaps vs AWS: in the package docstring (`emulation.apigateway`).
 """
 
 from __future__ import annotations

@@ -10,9 +10,7 @@ Sources, in order: moto's API Gateway (what `emulation.provision.api` created, o
 the key files `emulation.provision.api` keeps in the state folder with the plan in the resource
 description (when moto has no such API, e.g. a runtime started without provisioning).
 
-Known gaps vs AWS:
-- A key disabled or detached in moto keeps working until an unknown key triggers a refresh.
-- Key values are matched exactly; AWS's 20-character minimum is enforced only at creation.
+Known gaps vs AWS: in the package docstring (`emulation.apigateway`).
 """
 
 from __future__ import annotations

@@ -13,12 +13,7 @@ The function's result must be `{"statusCode", "headers"?, "multiValueHeaders"?, 
 body, unknown keys) is a malformed proxy response: 502 `{"message": "Internal server error"}`,
 as is an unhandled function error (including a function timeout).
 
-Known gaps vs AWS:
-- Binary media types are not configured: request bodies are passed as text when they are UTF-8,
-  base64 (`isBase64Encoded: true`) otherwise.
-- `requestContext.identity` has no Cognito/IAM caller data (no authorizers here); `sourceIp` is
-  the TCP peer, not `X-Forwarded-For`.
-- API Gateway adds CloudFront/X-Forwarded-* headers; we pass only what the client sent.
+Known gaps vs AWS: in the package docstring (`emulation.apigateway`).
 """
 
 from __future__ import annotations

@@ -5,9 +5,7 @@ greedy `{proxy+}` at the end) and one of its methods; a literal segment wins ove
 one, as on API Gateway. No match (unknown stage, path or method) is API Gateway's
 403 `Missing Authentication Token`, which the gateway answers.
 
-Known gaps vs AWS:
-- `x-amazon-apigateway-any-method` (ANY) and HEAD/OPTIONS auto-answers (CORS mock) are not served.
-- A trailing slash is not folded onto the resource (`/events/` does not match `/events`).
+Known gaps vs AWS: in the package docstring (`emulation.apigateway`).
 """
 
 from __future__ import annotations

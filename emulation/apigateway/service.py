@@ -23,12 +23,7 @@ The server is a ThreadingHTTPServer speaking HTTP/1.1 with keep-alive and TCP_NO
 per client connection; `emulation.apigateway.transport` answers what never reaches a route (framing,
 request line and header limits, unknown methods, HTTP versions), in JSON as well.
 
-Known gaps vs AWS (see also routing, throttle, validation, proxy, keys):
-- No custom domain names, authorizers, CORS, caching, stage variables, canary or WAF.
-- The 29 s integration timeout answers 504 but the function keeps running to its own timeout.
-- The `Request Too Long` check uses Content-Length (or the bytes read of a chunked body).
-- Request bodies are JSON-parsed only on routes with a model: a body nested deeper than Python's
-  parser allows there is 400 `Invalid request body` (see api_validation).
+Known gaps vs AWS: in the package docstring (`emulation.apigateway`).
 """
 
 from __future__ import annotations

@@ -5,11 +5,7 @@ Emulates: each key attached to a usage plan gets a token bucket (`rateLimit` tok
 rate is 429 `Too Many Requests`; over the quota, 429 `Limit Exceeded`. A throttled request does not
 use quota.
 
-Known gaps vs AWS:
-- Quota periods are calendar periods in UTC (day; ISO week from Monday; month) without the plan's
-  `offset`, and usage lives in memory: a restart of the runtime resets it (AWS keeps it).
-- Only usage-plan limits apply: no account-level (10,000 rps) or stage/method-level throttles.
-- AWS's token bucket is distributed and approximate; this one is exact.
+Known gaps vs AWS: in the package docstring (`emulation.apigateway`).
 """
 
 from __future__ import annotations

@@ -31,11 +31,7 @@ server does it: the answer is sent, the write side shut down, then what the clie
 read and discarded (up to `LINGER_BYTES` / `LINGER_S`), so the client receives the answer instead
 of a TCP reset that would destroy it unread ("lingering close").
 
-Known gaps vs AWS:
-- AWS sits behind CloudFront/ELB, whose own answers to some malformed requests are not JSON; here
-  every answer is the gateway's JSON.
-- Which AWS status a CONNECT or a bad chunk size gets is not documented; this module's choices
-  follow RFC 9110/9112 and are listed above.
+Known gaps vs AWS: in the package docstring (`emulation.apigateway`).
 """
 
 from __future__ import annotations

@@ -20,12 +20,7 @@ kill the connection's thread. A body the model refuses is measured before jsonsc
 violations (jsonschema quotes the instance, recursing through it): deeper than `MAX_DEPTH`, it is
 refused with the same message. (A model's own depth bounds what it accepts.)
 
-Known gaps vs AWS:
-- AWS validates with its own draft-4 validator; edge cases may differ: `format` is not checked
-  here, Python's `re` runs `pattern` (its `$` also matches before a final newline), and AWS's
-  detail string (`validationErrorString`) is not reproduced.
-- Models referencing other models by URL (`$ref` to `https://apigateway.amazonaws.com/...`) are
-  not resolved.
+Known gaps vs AWS: in the package docstring (`emulation.apigateway`).
 """
 
 from __future__ import annotations

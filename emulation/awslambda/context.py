@@ -4,7 +4,7 @@ Attribute names and types follow `awslambdaric.lambda_context.LambdaContext`: th
 version, memory and log names come from the environment Lambda sets; the request id, invoked ARN,
 deadline and client context come with each invocation.
 
-Known gaps vs AWS: `identity` (Cognito) is always None; `tenant_id` is None.
+Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
 
 from __future__ import annotations

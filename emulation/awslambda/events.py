@@ -17,7 +17,7 @@ On-failure record ("Retain discarded batch records for a Kinesis Data Streams ev
 {shardId, startSequenceNumber, endSequenceNumber, approximateArrivalOfFirstRecord,
 approximateArrivalOfLastRecord, batchSize, streamArn}`.
 
-Known gaps vs AWS: `encryptionType` is never set (the local streams are unencrypted).
+Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
 
 from __future__ import annotations

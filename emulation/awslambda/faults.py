@@ -14,8 +14,9 @@ Control routes (runtime control port): `POST /faults` with
 merges the given switches for that function; `DELETE /faults` clears all (or one function's, with
 `{"function": name}`); `GET /faults` lists them.
 
-Known gaps vs AWS: none to speak of; AWS has no such switches (this is a testing aid). The
-probability uses Python's `random`, seeded per runtime unless `seed` is given.
+The probability uses Python's `random`, seeded per runtime unless `seed` is given.
+
+Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
 
 from __future__ import annotations

@@ -10,8 +10,7 @@ Errors carry AWS's codes in `X-Amzn-ErrorType`: ResourceNotFoundException (404),
 InvalidRequestContentException (400), RequestTooLargeException (413),
 InvalidParameterValueException (400).
 
-Known gaps vs AWS: qualifiers other than `$LATEST` are unknown functions; Event invocations are
-run once (AWS retries asynchronous failures twice and supports async destinations).
+Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
 
 from __future__ import annotations

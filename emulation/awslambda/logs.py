@@ -15,13 +15,7 @@ when `FLUSH_EVENTS` lines wait), within PutLogEvents' limits (10,000 events, 1 M
 and each stream are created on first use. `LOCALCLOUD_LAMBDA_LOGS=file` keeps the files only
 (the baseline of `python -m bench lambda_logs`).
 
-Known gaps vs AWS:
-- Lines are timestamped when the runtime reads them (within milliseconds of the write).
-- A handler thread that writes between invocations is read at the next invocation (or when the
-  environment stops); past 64 KiB such output blocks that thread until then.
-- While moto is unreachable lines wait in memory, at most `MAX_QUEUED` (the oldest are dropped and
-  counted; the file keeps every line). No log retention, subscription filters or metric filters.
-- Line events are cut at 256 KB (AWS's event size); no JSON log format / log level controls.
+Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
 
 from __future__ import annotations

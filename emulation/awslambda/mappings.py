@@ -21,10 +21,7 @@ records buffered and in flight, MillisBehindLatest, and `caught_up_at` (the star
 GetRecords that found nothing new while nothing was buffered or in flight: every record written
 before that time has been handled). `MappingService.wait_caught_up(since)` waits on the same.
 
-Known gaps vs AWS: `ParallelizationFactor` > 1 is treated as 1; idle shards are polled every
-0.25 s (AWS: once a second); shard read throughput limits (5 GetRecords/s, 2 MB/s) are not
-enforced; enhanced fan-out, filter criteria and tumbling windows are not supported; a child shard
-waits for its parent only when both are known to the same runtime.
+Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
 
 from __future__ import annotations

@@ -21,10 +21,7 @@ What it emulates (AWS Lambda, Python runtime):
   (see `emulation.awslambda.invoke_api`), so `boto3.client("lambda", endpoint_url=runtime_url)` works.
 - Fault switches (`emulation.awslambda.faults`) apply to every invocation.
 
-Known gaps vs AWS: invocations beyond the concurrency limit wait for a free environment instead of
-being throttled (429); idle environments are never reclaimed while the runtime runs; memory size
-is not enforced; versions/aliases are not modelled (everything is `$LATEST`); `AWS_LAMBDA_FUNCTION_TIMEOUT`
-is not set (AWS does not set it either; moto does).
+Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Where a shard starts: its checkpoint (`AFTER_SEQUENCE_NUMBER`), else the mapping
 StartingPosition (LATEST remembers when it started, so a restart does not skip records written
 while the runtime was down); a checkpoint of an older stream of the same name is ignored.
 
-Known gaps vs AWS: see `emulation.awslambda.mappings`.
+Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
 
 from __future__ import annotations

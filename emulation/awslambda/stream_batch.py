@@ -15,9 +15,7 @@ AWS Lambda developer guide documents for Kinesis event-source mappings.
   record describing them (conditions `RetryAttemptsExhausted`, `RecordAgeExceeded`) and the
   checkpoint moves past them.
 
-Known gaps vs AWS: retries back off 0.1 s doubling up to 2 s (AWS does not document its backoff);
-a response that is valid JSON but not an object (e.g. a string) counts as success; records
-expire only by MaximumRecordAgeInSeconds (the stream's retention is not applied).
+Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
 
 from __future__ import annotations

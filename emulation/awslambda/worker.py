@@ -13,8 +13,7 @@ function's log file, with the START / END / REPORT lines CloudWatch shows.
 Frames: worker -> parent once `{"ready": true, "init_ms"}` or `{"init_error": {...}}`; then per
 invocation parent -> worker `header` + `payload` and worker -> parent `header` + `payload` bytes.
 
-Known gaps vs AWS: memory size is reported, not enforced; no /tmp isolation or read-only code
-directory; X-Ray trace ids are not set.
+Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
 
 from __future__ import annotations

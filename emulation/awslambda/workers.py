@@ -6,7 +6,7 @@ lines go to the function's log file and to CloudWatch Logs. A `FunctionPool` cre
 environments on demand up to the function's concurrency limit, hands an idle (warm) one to each
 invocation, and forgets the ones that timed out or crashed, so the next invocation cold-starts.
 
-Known gaps vs AWS: see `emulation.awslambda.service`.
+Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
 
 from __future__ import annotations

@@ -9,13 +9,13 @@ handles `emulation.control.cloud.LocalCloud` gives a client: `config`, `client()
 integration tests use it for `--stack=compose`; `AttachedCloud(os.environ)` works in a shell where
 `eval "$(make -s env STACK=compose)"` ran.
 
-Gaps, by design: it starts, stops and deletes nothing; there are no local logs (`docker compose
-logs <service>`) and no warehouse stop/start (`log_path`, `warehouse_stop`, `warehouse_start` say
-so). The resource description is assumed to be the one the stack provisioned (the real one unless
-told). The harness's Glue Data Catalog (service `glue-catalog`, patched moto: LocalStack community
-has no Glue API) has its own endpoint, `AWS_ENDPOINT_URL_GLUE`; `client("glue")` uses it when the
+The harness's Glue Data Catalog (service `glue-catalog`, patched moto: LocalStack community has no
+Glue API) has its own endpoint, `AWS_ENDPOINT_URL_GLUE`; `client("glue")` uses it when the
 environment names one, the AWS endpoint otherwise. Credentials are always the dummy ones: a local
-stack accepts any, and a wrong endpoint must never meet real ones.
+stack accepts any, and a wrong endpoint must never meet real ones. `log_path`, `warehouse_stop`
+and `warehouse_start` say why they cannot.
+
+Known gaps: in the package docstring (`emulation.control`).
 """
 
 from __future__ import annotations

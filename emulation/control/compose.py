@@ -12,9 +12,7 @@ Glue API; boto3 and the AWS CLI pick the variable up for Glue calls by themselve
 The integration tests attach to a running harness through `env_vars()` (`pytest --stack=compose`,
 `emulation.control.attached`); they start nothing.
 
-Known gaps: the build machines have no Docker engine, so this path is validated statically
-(tests/unit/test_compose_file.py) and its entry point is run against the embedded moto server
-(tests/integration/test_compose_runtime.py), never as containers in CI.
+Known gaps: in the package docstring (`emulation.control`).
 """
 
 from __future__ import annotations

@@ -6,8 +6,7 @@ Where the embedded target starts moto and PostgreSQL itself, here both are given
 It provisions the same resource description with the same code as `make up`, then runs the
 runtime's services in this process until SIGTERM.
 
-Known gaps vs the embedded target: no moto patches apply to LocalStack (it has its own Kinesis);
-LocalStack community has no Glue API, so compose points `AWS_ENDPOINT_URL_GLUE` at a patched moto.
+Known gaps: in the package docstring (`emulation.control`).
 """
 
 from __future__ import annotations

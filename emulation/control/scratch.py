@@ -6,8 +6,7 @@ and started again on the same data folder (the Firehose tests take the warehouse
 by `close()`. Not part of the local cloud itself: `emulation.redshift.server` and `emulation.moto.server`
 run those.
 
-Known gaps vs AWS: emulates nothing itself; ScratchMoto is stock moto without the local cloud's
-patches (emulation.moto.patches), which the warehouse tests and benchmark do not need.
+Known gaps: in the package docstring (`emulation.control`).
 """
 
 from __future__ import annotations

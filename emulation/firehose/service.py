@@ -23,16 +23,7 @@ objects written, COPYs, failed attempts, skipped loads, buffered records, per-sh
 `caught_up_at` (see MappingService: the start of the last poll round that found nothing new
 while the buffer was empty).
 
-Known gaps vs AWS:
-- Reads the source from TRIM_HORIZON on first start (AWS: from LATEST at creation time).
-- One intermediate object, one manifest and one COPY per buffer flush (AWS may COPY several
-  objects per manifest); the delivery stream version in object names is always 1.
-- Delivery is at least once, as on AWS: a crash between a committed COPY and the checkpoint
-  loads that buffer again on restart (stream.sales_events_dedup hides the copies).
-- No data transformation (Lambda), no format conversion, no CloudWatch metrics or logs, no
-  S3 backup of source records; record aggregation (KPL) is not de-aggregated.
-- The size hint is exact (a flush as soon as the buffered uncompressed bytes reach it); AWS treats
-  it as a hint and may deliver somewhat larger or smaller objects.
+Known gaps vs AWS: in the package docstring (`emulation.firehose`).
 """
 
 from __future__ import annotations

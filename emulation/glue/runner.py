@@ -11,12 +11,7 @@ ConcurrentRunsExceededException, as on AWS). `service.GlueRunnerService` serves 
 CLI: `python -m emulation.glue.runner run <job> [--ARG value...]` starts a run through the AWS
 API and waits for it (see docs/batch.md); the job registers the archive's new partitions itself.
 
-Known gaps vs AWS:
-- No workers/DPUs: one local Spark driver; WorkerType/NumberOfWorkers are recorded, not used.
-- Run history lives in the runtime (and `<state>/glue/runs/`), not in moto; a restarted moto
-  forgets runs it was told about, the runtime does not.
-- No retries (MaxRetries), no job queuing, no CloudWatch: the log is a file.
-- Timeout kills the process and reports TIMEOUT, as on AWS.
+Known gaps vs AWS: in the package docstring (`emulation.glue`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ records written while the runtime was down are still read after a restart.
 Files are replaced atomically (write a temporary file, then rename), so a crash never leaves a
 torn checkpoint.
 
-Known gaps vs AWS: none for checkpoints themselves; AWS stores them in the Lambda service.
+Known gaps vs AWS: in the package docstring (`emulation.kinesis`).
 """
 
 from __future__ import annotations

@@ -15,8 +15,7 @@ Two per-request costs of moto 5.2.1's server that never change between requests 
 for each service model it reads (each re-scans botocore's data folders: ~25,000 `stat` calls),
 and it matches every request's host against ~400 URL patterns after listing its own package folder.
 
-Known gaps vs AWS: those of moto 5.2.1 itself (see docs/internals.md and each patch's docstring);
-requests are not signed-checked and every account id is accepted.
+Known gaps vs AWS: in the package docstring (`emulation.moto`).
 """
 
 from __future__ import annotations

@@ -11,10 +11,7 @@ KinesisEventSource adds), and the Lambda functions themselves, so `aws lambda li
 Idempotent: a resource that exists is left alone (functions get their configuration updated, so an
 edited environment reaches moto on the next `up`).
 
-Known gaps vs AWS: the functions' code in moto is a placeholder zip (the runtime runs the
-repository's code, `emulation.awslambda.service`); moto does not enforce the IAM policies (see
-docs/internals.md); staging buckets get no lifecycle expiry locally; moto's own event-source
-mappings are deliberately not created (the runtime's pollers implement them).
+Known gaps vs AWS: in the package docstring (`emulation.provision`).
 """
 
 from __future__ import annotations

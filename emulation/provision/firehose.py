@@ -8,10 +8,7 @@ Firehose never reads a Kinesis source and drops Redshift-bound data.
 
 Idempotent: an existing delivery stream is left as it is.
 
-Known gaps vs AWS: moto requires Username/Password for a Redshift destination even when a
-secret is configured; the loader's username is given and the password field holds a
-placeholder, never the real password (which lives only in Secrets Manager). The JDBC URL points
-at the local warehouse port.
+Known gaps vs AWS: in the package docstring (`emulation.provision`).
 """
 
 from __future__ import annotations

@@ -13,8 +13,7 @@ Idempotent: an existing database and connection are kept (moto 5.2.1 has no Upda
 the table is updated in place, the job recreated (which clears moto's run history, not the
 runner's) and the script re-uploaded.
 
-Known gaps vs AWS: no IAM role is checked; no VPC settings on the connection (PhysicalConnection
-Requirements) since the local warehouse is on 127.0.0.1.
+Known gaps vs AWS: in the package docstring (`emulation.provision`).
 """
 
 from __future__ import annotations

@@ -17,8 +17,7 @@ Firehose target table exists, so a warm `make up` neither imports sqlglot nor re
 
 No password is ever printed or logged.
 
-Known gaps vs AWS: the roles are PostgreSQL roles, not Redshift users (no IAM authentication);
-the superuser (not a Redshift superuser) runs CREATE ROLE; secrets are not rotated.
+Known gaps vs AWS: in the package docstring (`emulation.provision`).
 """
 
 from __future__ import annotations

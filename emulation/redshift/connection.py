@@ -12,12 +12,7 @@ Bad COPY records go to `localcloud.stl_load_errors` (Redshift's STL_LOAD_ERRORS,
 where they apply). Both are written on a separate autocommit connection, so they survive a
 rolled-back load, as Redshift's system tables do.
 
-Known gaps vs AWS:
-- One PostgreSQL; no slices, no sort/dist keys, no WLM queues, no concurrency scaling.
-- Redshift SQL that sqlglot cannot parse is refused; SQL that sqlglot parses but PostgreSQL
-  lacks (e.g. Redshift-only functions) fails on PostgreSQL with PostgreSQL's message.
-- Durations in the statement log are the stand-in's, not what Redshift would take.
-- System tables are `localcloud.*` tables, not STL/SVL views; only the two above exist.
+Known gaps vs AWS: in the package docstring (`emulation.redshift`).
 """
 
 from __future__ import annotations

@@ -17,19 +17,7 @@ How a COPY runs (one transaction, as on Redshift: all of it loads or none of it)
    when the COPY then fails, as Redshift keeps STL_LOAD_ERRORS), and the good rows load when the
    number of bad records is within MAXERROR (Redshift's default 0: any bad record fails the COPY).
 
-Known gaps vs AWS:
-- JSON: one object per line (Redshift also accepts objects spanning lines); only JSON 'auto'
-  (no JSONPaths file, no 'auto ignorecase'); nested values load as their JSON text.
-- CSV: a structurally broken object (wrong field count, bad quoting, invalid UTF-8) is re-read in
-  Python to find its bad lines, slower than the normal path; raw_line for a CSV type error is the
-  fields re-joined, not the original bytes.
-- Pipe-delimited text without CSV/JSON, SSH/EMR/DynamoDB sources, ACCEPTINVCHARS, FILLRECORD,
-  TRUNCATECOLUMNS, ENCRYPTED, LZOP/BZIP2/ZSTD are refused by name.
-- Credentials are not checked (moto does not authorise); TIMEFORMAT patterns go to PostgreSQL's
-  `to_timestamp`, whose pattern language is close to, not identical with, Redshift's.
-- A JSON line that is not valid UTF-8 is a load error (1220, as Redshift without ACCEPTINVCHARS),
-  counted against MAXERROR; the line is staged blank so the others keep their line numbers.
-- Error codes in stl_load_errors are coarse (1200 type/format, 1201 JSON, 1202 structure).
+Known gaps vs AWS: in the package docstring (`emulation.redshift`).
 """
 
 from __future__ import annotations

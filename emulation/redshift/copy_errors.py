@@ -6,9 +6,7 @@ and written to `localcloud.stl_load_errors` through the connection's error sink 
 the COPY then fails, as Redshift keeps STL_LOAD_ERRORS). Within MAXERROR the other rows load;
 beyond it the COPY fails with `LoadError` and nothing loads.
 
-Known gaps vs AWS: error codes are coarse (1200 type/format, 1201 JSON, 1202 structure, 1220
-UTF-8); err_reason is PostgreSQL's message, not Redshift's wording; only the first bad column of
-a record is reported.
+Known gaps vs AWS: in the package docstring (`emulation.redshift`).
 """
 
 from __future__ import annotations

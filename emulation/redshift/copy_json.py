@@ -18,9 +18,7 @@ Numbers keep their exact text: orjson reads an integer exactly, but turns a frac
 exponent or a huge integer into a float, and -0 into 0; such a chunk is parsed again with every
 number kept as its text, so a DECIMAL given as a JSON number never goes through a float.
 
-Known gaps vs AWS: those of the SQL path (emulation.redshift.copy: one object per line, JSON
-'auto' only), which this path never widens: what it loads, the SQL path loads the same way
-(tests/integration/test_redshift_copy.py compares both on edge values).
+Known gaps vs AWS: in the package docstring (`emulation.redshift`).
 """
 
 from __future__ import annotations

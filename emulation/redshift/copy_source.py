@@ -4,9 +4,7 @@
 bytes (never the whole object in memory); `read_ahead` does that for every object in a background
 thread, so the next chunk is fetched and gunzipped while the caller converts the current one.
 
-Known gaps vs AWS: a manifest's `meta.content_length` is not checked; objects are read in key
-order one after another (Redshift reads them in parallel across slices); LZOP/BZIP2/ZSTD are
-refused by the option parser.
+Known gaps vs AWS: in the package docstring (`emulation.redshift`).
 """
 
 from __future__ import annotations

@@ -8,9 +8,7 @@ statements by kind and label with their rows, the billed time and charge under R
 Serverless's per-second billing with its 60-second minimum (the model: `pipeline.redshift_billing`),
 and what one INSERT per loaded event would have cost over the same span instead.
 
-Known gaps vs AWS: durations are the stand-in's (PostgreSQL on this machine), not Redshift's;
-statements the stand-in never saw (e.g. the Glue job's own JDBC writes, if any bypass
-`emulation.redshift.connection`) are not counted.
+Known gaps vs AWS: in the package docstring (`emulation.redshift`).
 """
 
 from __future__ import annotations

@@ -5,13 +5,7 @@ has no use for (DISTSTYLE, DISTKEY, SORTKEY, ENCODE, BACKUP, WITH NO SCHEMA BIND
 from the syntax tree, and the tree is generated as "postgres" (GETDATE() becomes CURRENT_TIMESTAMP,
 and so on). `COPY ... FROM 's3://...'` is not reduced here: `emulation.redshift.copy` runs it.
 
-Known gaps vs AWS:
-- Only what sqlglot parses as Redshift is accepted; a statement it cannot parse fails with the
-  parser's message rather than Redshift's.
-- The removed clauses change performance on Redshift only; PostgreSQL never sees them, so a typo
-  inside a DISTKEY column list is caught by the parse, not by a "column does not exist" error.
-- VARCHAR(n) counts bytes on Redshift and characters on PostgreSQL: a value of n characters with
-  multi-byte characters loads here and can be too long on Redshift.
+Known gaps vs AWS: in the package docstring (`emulation.redshift`).
 """
 
 from __future__ import annotations

@@ -11,8 +11,7 @@ DSN is used as it is.
 As root, PostgreSQL runs as the system user `pgserver`; where its files live and why is in
 `emulation.redshift.dirs`.
 
-Known gaps vs AWS (Redshift Serverless): PostgreSQL 16 SQL, not Redshift's (see emulation.redshift.connection
-for the COPY/DDL reduction); no RPU billing, workgroups, or IAM authentication.
+Known gaps vs AWS: in the package docstring (`emulation.redshift`).
 """
 
 from __future__ import annotations

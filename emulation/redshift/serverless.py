@@ -16,9 +16,7 @@ Every other operation (CreateWorkgroup, GetCredentials, usage limits, snapshots,
 `ResourceNotFoundException` (400). The Redshift Data API (ExecuteStatement, ...) is a separate
 service and module.
 
-Known gaps vs AWS: read-only; no VPC endpoints, subnets or security groups (empty lists); the
-endpoint is plain TCP without TLS; ids and ARNs are derived from the names (stable, not random);
-`creationDate` is the runtime's start.
+Known gaps vs AWS: in the package docstring (`emulation.redshift`).
 """
 
 from __future__ import annotations

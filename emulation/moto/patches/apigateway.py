@@ -10,8 +10,7 @@ forwards (its name, the stage, the export type, `extensions`, Accept) to the run
 answers with the document the local stage serves. A REST API the description does not name gets
 moto's own export, as before.
 
-Known gaps vs AWS: see `emulation.apigateway.export`; with the runtime down, GetExport of the described
-API fails with a ServiceException naming the fix instead of answering moto's skeleton.
+Known gaps vs AWS: in the package docstring (`emulation.moto`).
 """
 
 from __future__ import annotations

@@ -15,9 +15,7 @@ The fix, applied inside the moto server process by `apply(runtime_url)`:
 - `LambdaBackend.send_kinesis_message` does nothing: Kinesis mappings are run by the runtime's
   pollers (`emulation.awslambda.mappings`), so a record is never delivered twice.
 
-Known gaps vs AWS: only functions of the resource description run (the runtime knows no others: a
-function created ad hoc in moto answers ResourceNotFoundException from the runtime); a mapping
-created ad hoc with `create-event-source-mapping` is listed by moto but not run.
+Known gaps vs AWS: in the package docstring (`emulation.moto`).
 """
 
 from __future__ import annotations

@@ -13,8 +13,7 @@ only, bytes (B, BS) as base64 text, datetimes as epoch seconds, the JSON protoco
 (tables, TTL, backups, ...) keep moto's serializer. tests/unit/test_moto_response_patches.py holds
 both serializers to the same output for every attribute type and every patched operation.
 
-Known gaps vs AWS: unchanged by this patch (moto's DynamoDB semantics, request parsing and
-validation all still run; only the output writing changed).
+Known gaps vs AWS: in the package docstring (`emulation.moto`).
 """
 
 from __future__ import annotations

@@ -10,9 +10,7 @@ server process):
 - GetJobRun / GetJobRuns return the runtime's state (RUNNING/SUCCEEDED/FAILED/TIMEOUT),
   ErrorMessage, ExecutionTime, StartedOn/CompletedOn.
 
-Known gaps vs AWS: BatchStopJobRun does not stop the local process; Attempt is always 0;
-without a runtime URL (or with the runtime down) StartJobRun fails with an error naming it,
-rather than pretending to run.
+Known gaps vs AWS: in the package docstring (`emulation.moto`).
 """
 
 from __future__ import annotations

@@ -21,10 +21,7 @@ The fix, applied inside the moto server process by `apply()`:
   and writes its response with orjson; a call's records share one arrival time (moto read
   the clock twice per record) and their sizes come from the base64 length (moto decoded each).
 
-Known gaps vs AWS (unchanged by this patch): sequence numbers are small consecutive integers per
-shard (AWS: large, unique across the stream); records never expire with the retention period;
-no per-shard write throughput limit (AWS: 1 MB/s or 1,000 records/s, else
-ProvisionedThroughputExceededException).
+Known gaps vs AWS: in the package docstring (`emulation.moto`).
 """
 
 from __future__ import annotations

@@ -13,8 +13,7 @@ bisect, retries, record age, function response types, last processing result), f
 moto are listed after them. Update and delete of a runtime mapping are refused with an
 InvalidParameterValueException naming the resource description as the place to change it.
 
-Known gaps vs AWS: no paging (`Marker`/`MaxItems` are ignored: a handful of mappings); a mapping
-made by hand with create-event-source-mapping is listed but not run (see awslambda.py).
+Known gaps vs AWS: in the package docstring (`emulation.moto`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ the runtime's `POST /redshift-serverless` (`emulation.redshift.serverless`), whi
 local warehouse as a namespace and workgroup. The answer is AWS's JSON 1.1 protocol either way:
 with the runtime down, a `ServiceUnavailableException` naming the fix.
 
-Known gaps vs AWS: see `emulation.redshift.serverless`.
+Known gaps vs AWS: in the package docstring (`emulation.moto`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ The fix, applied inside the moto server process by `apply()`: the regex runs onl
 is text containing `<RequestId>` (a plain substring search); otherwise nothing can match, so
 the result is the same: the status cast to text and the request id header, as moto does.
 
-Known gaps vs AWS: none added (the XML request id is still rewritten exactly as moto does).
+Known gaps vs AWS: in the package docstring (`emulation.moto`).
 """
 
 from __future__ import annotations
