@@ -39,6 +39,8 @@ CODE_INCLUDES = (
     "pipeline/resource_schema.py",
     "pipeline/resources.py",
 )
+FIRST_PARTY = ("pipeline",)
+"""Packages of this repository a Glue script may import (bundled into --extra-py-files)."""
 
 
 class BundlingError(RuntimeError):
@@ -73,21 +75,35 @@ def build_code(dest: Path = BUILD_DIR / "code") -> Path:
     return dest
 
 
-def build_glue_libs(dest: Path = BUILD_DIR / "glue" / "pipeline_glue.zip") -> Path:
-    """Zip `pipeline/__init__.py` + `pipeline/glue/` for the job's `--extra-py-files` (the script
-    imports `pipeline.glue.transforms`); stable timestamps so the asset hash changes only with code."""
+def build_glue_libs(
+    script: Path | None = None, dest: Path = BUILD_DIR / "glue" / "pipeline_glue.zip"
+) -> Path:
+    """Zip every first-party module the Glue script imports (computed, `deploy.import_closure`)
+    for the job's `--extra-py-files`; stable timestamps so the asset hash changes only with code."""
     import zipfile
 
+    from .import_closure import first_party_closure
+
+    script = script or REPO_ROOT / _glue_script()
+    files = first_party_closure(script, REPO_ROOT, FIRST_PARTY)
+    if not files:
+        raise BundlingError(f"{script} imports nothing from {FIRST_PARTY}: is it the job script?")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    files = [
-        REPO_ROOT / "pipeline" / "__init__.py",
-        *sorted((REPO_ROOT / "pipeline" / "glue").glob("*.py")),
-    ]
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in files:
             info = zipfile.ZipInfo(str(f.relative_to(REPO_ROOT)), date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, f.read_bytes())
     return dest
+
+
+def _glue_script() -> str:
+    from pipeline.resources import PIPELINE
+
+    scripts = {job.script for job in PIPELINE.glue_jobs}
+    if len(scripts) != 1:
+        raise BundlingError(f"pass the script: the description has {len(scripts)} Glue scripts")
+    return scripts.pop()
 
 
 def build_layer(requirements: list[str] | None = None, root: Path = BUILD_DIR) -> Path:

@@ -13,7 +13,7 @@ from constructs import Construct
 
 from pipeline.resource_schema import Resources
 
-from .bundling import REPO_ROOT, build_glue_libs
+from .bundling import BUILD_DIR, REPO_ROOT, build_glue_libs
 from .compliance import acknowledge, checkov_skip
 from .network import Network
 from .storage import Storage
@@ -142,7 +142,8 @@ class GlueBatch(Construct):
                 f"glue job {spec.name}: script {spec.script} (pipeline/resources.py) does not exist"
             )
         script = assets.Asset(self, f"Script-{spec.name}", path=str(script_path))
-        libs = assets.Asset(self, f"Libs-{spec.name}", path=str(build_glue_libs()))
+        bundle = build_glue_libs(script_path, BUILD_DIR / "glue" / f"{spec.name}.zip")
+        libs = assets.Asset(self, f"Libs-{spec.name}", path=str(bundle))
         temp = storage.buckets[spec.temp_bucket]
         sources = {storage.buckets[t.bucket] for t in resources.glue_tables}
         catalog = f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}"

@@ -73,10 +73,25 @@ def test_handler_imports_from_the_package_alone(package, handler):
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-def test_glue_libs_zip_holds_the_modules_the_job_imports():
-    names = set(zipfile.ZipFile(build_glue_libs()).namelist())
-    assert {
-        "pipeline/__init__.py",
-        "pipeline/glue/__init__.py",
-        "pipeline/glue/transforms.py",
-    } <= names
+def test_glue_libs_zip_holds_the_computed_import_closure(tmp_path):
+    """Absolute, relative and function-level imports count; third-party and unused modules don't."""
+    pkg = tmp_path / "pipeline"
+    (pkg / "glue").mkdir(parents=True)
+    files = {
+        "pipeline/__init__.py": "",
+        "pipeline/glue/__init__.py": "",
+        "pipeline/glue/job.py": "import pyspark\nfrom pipeline.glue import steps\n",
+        "pipeline/glue/steps.py": "def f():\n    from ..fields import NAMES\n    return NAMES\n",
+        "pipeline/fields.py": "NAMES = ()\n",
+        "pipeline/unused.py": "",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).write_text(text)
+    from deploy.import_closure import first_party_closure
+
+    found = first_party_closure(tmp_path / "pipeline/glue/job.py", tmp_path, ("pipeline",))
+    assert [str(p.relative_to(tmp_path)) for p in found] == sorted(
+        set(files) - {"pipeline/unused.py", "pipeline/glue/job.py"}
+    )
+    bundle = zipfile.ZipFile(build_glue_libs(dest=tmp_path / "libs.zip")).namelist()
+    assert {"pipeline/__init__.py", "pipeline/fields.py", "pipeline/glue/transforms.py"} <= set(bundle)
