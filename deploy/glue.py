@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as assets
 from constructs import Construct
 
+from pipeline.glue_job_arguments import job_arguments
 from pipeline.resource_schema import Resources
 
 from .bundling import BUILD_DIR, REPO_ROOT, build_glue_libs
@@ -32,6 +33,12 @@ GLUE_ENI_ACTIONS = (
     "ec2:CreateTags",
     "ec2:DeleteTags",
 )
+AWS_ONLY_ARGUMENTS = {
+    "--extra-py-files": "the first-party modules the script imports, as a zip asset (Glue runs the "
+    "script alone; the local runner is given the same zip by template mode)",
+    "--enable-continuous-cloudwatch-log": "stream the driver's log to CloudWatch while it runs",
+}
+"""DefaultArguments only the AWS job has, beyond the shared `job_arguments` (drift-tested)."""
 CATALOG_READ = (
     "glue:GetDatabase",
     "glue:GetTable",
@@ -239,12 +246,10 @@ class GlueBatch(Construct):
             "CKV_AWS_99",
             "S3 output is encrypted; CloudWatch and bookmark encryption in Glue need a customer KMS key (see AwsSolutions-GL1/GL3)",
         )
-        args = {
-            **spec.default_arguments,
-            "--TempDir": f"s3://{temp.bucket_name}/temporary/",
-            "--extra-py-files": libs.s3_object_url,
-            "--enable-continuous-cloudwatch-log": "true",
-        }
+        # The one function both targets call, then only the AWS-only extras.
+        args = job_arguments(resources, spec, lambda ident: storage.buckets[ident].bucket_name)
+        args.update({"--extra-py-files": libs.s3_object_url,
+                     "--enable-continuous-cloudwatch-log": "true"})
         job = glue.CfnJob(
             self,
             f"Job-{spec.name}",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from deploy.glue import AWS_ONLY_ARGUMENTS
 from emulation.naming import LocalNames
+from pipeline.glue_job_arguments import job_arguments
 from pipeline.resources import PIPELINE
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -52,6 +54,12 @@ def ev(synthesized):
             return evaluate(res["Properties"][NAME_PROPERTY[res["Type"]]])
         if fn == "Fn::Join":
             return arg[0].join(str(evaluate(v)) for v in arg[1])
+        if fn == "Fn::Sub":  # CDK asset URLs: the bootstrap bucket, account and region
+            text = arg if isinstance(arg, str) else arg[0]
+            for name, value in pseudo.items():
+                text = text.replace("${" + name + "}", value)
+            assert "${" not in text, text
+            return text
         if fn == "Fn::GetAtt":
             res = resources[arg[0]]
             name = evaluate(res["Properties"][NAME_PROPERTY[res["Type"]]])
@@ -205,10 +213,13 @@ def test_glue_catalog_and_job(synthesized, ev, local):
             job.number_of_workers,
             job.timeout_min,
         )
-        for k, v in job.default_arguments.items():
-            assert p["DefaultArguments"][k] == v, k
-        assert "--TempDir" in p["DefaultArguments"]
-        assert p["DefaultArguments"]["--job-bookmark-option"] == "job-bookmark-enable"
+        # The whole argument set: what the local cloud provisions (the one shared function),
+        # plus only the AWS-only arguments deploy/glue.py documents.
+        deployed = {k: ev(v) for k, v in p["DefaultArguments"].items()}
+        aws_only = {k: deployed.pop(k, None) for k in AWS_ONLY_ARGUMENTS}
+        assert deployed == job_arguments(PIPELINE, job, local.bucket), job.name
+        assert all(aws_only.values()), aws_only
+        assert deployed["--job-bookmark-option"] == "job-bookmark-enable"
     conns = {
         c["Properties"]["ConnectionInput"]["Name"]
         for c in synthesized.resources("AWS::Glue::Connection").values()
