@@ -39,12 +39,15 @@ AWS_ONLY_ARGUMENTS = {
     "--enable-continuous-cloudwatch-log": "stream the driver's log to CloudWatch while it runs",
 }
 """DefaultArguments only the AWS job has, beyond the shared `job_arguments` (drift-tested)."""
-CATALOG_READ = (
+CATALOG_ACCESS = (
     "glue:GetDatabase",
     "glue:GetTable",
     "glue:GetTables",
     "glue:GetPartition",
     "glue:GetPartitions",
+    # The job registers the archive's new event_date partitions itself before reading
+    # (pipeline/glue/catalog_partitions.py): nothing else does on AWS.
+    "glue:BatchCreatePartition",
 )
 
 
@@ -58,8 +61,10 @@ class GlueBatch(Construct):
         storage: Storage,
         network: Network,
         warehouse: Warehouse,
+        schedule: str,
     ):
         super().__init__(scope, id)
+        self.schedule = schedule
         self.databases = {}
         self.tables = {}
         for db in sorted({t.database for t in resources.glue_tables}):
@@ -158,7 +163,7 @@ class GlueBatch(Construct):
         log_groups = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws-glue/*"
         statements = [
             iam.PolicyStatement(
-                actions=list(CATALOG_READ),
+                actions=list(CATALOG_ACCESS),
                 resources=[f"{catalog}:catalog"]
                 + [f"{catalog}:database/{d}" for d in self.databases]
                 + [f"{catalog}:table/{t.database}/{t.name}" for t in resources.glue_tables],
@@ -272,6 +277,18 @@ class GlueBatch(Construct):
         job.node.add_dependency(security)
         if conn_name:
             job.node.add_dependency(self.connections[conn_name])
+        # What starts the job on AWS: a run with no new data ends without a warehouse statement.
+        trigger = glue.CfnTrigger(
+            self,
+            f"Schedule-{spec.name}",
+            name=f"{spec.name}-schedule",
+            type="SCHEDULED",
+            schedule=self.schedule,
+            start_on_creation=True,
+            description=f"start {spec.name} on a schedule (context batch_schedule; docs/deploy.md)",
+            actions=[glue.CfnTrigger.ActionProperty(job_name=spec.name)],
+        )
+        trigger.add_dependency(job)
         acknowledge(
             job,
             "AwsSolutions-GL1",

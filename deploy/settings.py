@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pipeline.resource_schema import Resources
 
 _AZ = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
+_CRON = re.compile(r"cron\((\S+ ){5}\S+\)")
 
 
 class SettingsError(ValueError):
@@ -31,6 +32,9 @@ class DeploySettings:
     """How many of those zones hold interface endpoints: each endpoint costs $0.01/h per zone;
     one zone is enough for a dev pipeline (other zones reach it), three survive a zone outage."""
     stack_name: str = "EcommercePipeline"
+    batch_schedule: str = "cron(15 * * * ? *)"
+    """When the Glue trigger starts the batch job (Glue cron syntax, UTC): hourly at :15 by default,
+    so the analytics tables trail the archive by at most about an hour (cost: docs/deploy.md)."""
 
     @classmethod
     def from_context(cls, get, resources: Resources, env=os.environ) -> DeploySettings:
@@ -53,6 +57,7 @@ class DeploySettings:
             azs=azs,
             endpoint_azs=endpoint_azs,
             stack_name=get("stack_name") or cls.stack_name,
+            batch_schedule=get("batch_schedule") or cls.batch_schedule,
         )
         settings.validate()
         return settings
@@ -67,6 +72,11 @@ class DeploySettings:
                 raise SettingsError(
                     f"availability zone {az!r} is not a zone of region {self.region!r}; pass -c azs=..."
                 )
+        if not _CRON.fullmatch(self.batch_schedule):
+            raise SettingsError(
+                f"batch_schedule={self.batch_schedule!r} is not a Glue schedule: "
+                "pass -c 'batch_schedule=cron(15 * * * ? *)' (6 fields, UTC)"
+            )
         if not 1 <= self.endpoint_azs <= len(self.azs):
             raise SettingsError(
                 f"endpoint_azs={self.endpoint_azs} must be between 1 and {len(self.azs)}"

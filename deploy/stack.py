@@ -76,6 +76,7 @@ class PipelineStack(Stack):
             storage=self.storage,
             network=self.network,
             warehouse=self.warehouse,
+            schedule=settings.batch_schedule,
         )
         self.alarms = Alarms(
             self,

@@ -64,6 +64,7 @@ def test_malformed_context_is_rejected():
         ({"azs": "us-east-1a,us-east-1b,eu-west-1c"}, "is not a zone of region"),
         ({"azs": "us-east-1a,us-east-1b,zone-c"}, "is not a zone of region"),
         ({"endpoint_azs": "4"}, "endpoint_azs=4"),
+        ({"batch_schedule": "rate(1 hour)"}, "is not a Glue schedule"),
     ],
 )
 def test_settings_reject_zones_that_cannot_work(context, problem):

@@ -3,6 +3,7 @@ sink on AWS. Each test names the issue-11 finding it would have caught (docs/dep
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,69 @@ def test_1_glue_script_imports_from_its_bundle_alone(synthesized, glue_runtime, 
                           text=True, timeout=120, cwd=glue_runtime, check=False)
     assert proc.returncode == 0, proc.stderr[-2500:]
     assert "pipeline.glue.transforms" in proc.stdout
+
+
+# IAM action of each API operation the job's own catalog code calls (the rest is service:Operation).
+_IAM_ACTION = {("s3", "ListObjectsV2"): "s3:ListBucket"}
+
+
+def _partition_registration_calls() -> set[tuple[str, str]]:
+    """(service, operation) of every AWS call register_new_partitions makes, recorded by running it
+    on moto in-process against a table with one new partition."""
+    import boto3
+    from moto import mock_aws
+
+    from pipeline.glue.catalog_partitions import register_new_partitions
+
+    calls: set[tuple[str, str]] = set()
+    record = lambda model, **_: calls.add((model.service_model.endpoint_prefix, model.name))  # noqa: E731
+    table = PIPELINE.glue_tables[0]
+    with mock_aws():
+        glue = boto3.client("glue", region_name="us-east-1")
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="archive")
+        s3.put_object(Bucket="archive", Key=f"{table.prefix}event_date=2011-12-09/a.gz", Body=b"")
+        glue.create_database(DatabaseInput={"Name": table.database})
+        glue.create_table(DatabaseName=table.database, TableInput={
+            "Name": table.name,
+            "PartitionKeys": [{"Name": c.name, "Type": c.type} for c in table.partition_keys],
+            "StorageDescriptor": {"Location": f"s3://archive/{table.prefix}", "Columns": []},
+        })
+        for client in (glue, s3):
+            client.meta.events.register("before-call.*.*", record)
+        assert register_new_partitions(glue, s3, table.database, table.name) == [["2011-12-09"]]
+    return calls
+
+
+@pytest.mark.parametrize("job", PIPELINE.glue_jobs, ids=lambda j: j.name)
+def test_3_glue_job_role_may_register_archive_partitions(synthesized, job):
+    """Item 3: only the replay client registered partitions, so on AWS the job saw none. The job
+    registers them itself: its role must allow every call that code makes, on this table."""
+    from .template_eval import ACCOUNT, REGION, allows, role_of
+
+    role = role_of(synthesized.template, "AWS::Glue::Job", "Name", job.name)
+    calls = _partition_registration_calls()
+    assert ("glue", "BatchCreatePartition") in calls and ("s3", "ListObjectsV2") in calls
+    table = PIPELINE.glue_tables[0]
+    bucket = f"{PIPELINE.bucket(table.bucket).physical_name(ACCOUNT, REGION)}"
+    catalog = f"arn:aws:glue:{REGION}:{ACCOUNT}"
+    arns = {
+        "glue": [f"{catalog}:catalog", f"{catalog}:database/{table.database}",
+                 f"{catalog}:table/{table.database}/{table.name}"],
+        "s3": [f"arn:aws:s3:::{bucket}"],
+    }
+    for service, operation in sorted(calls):
+        action = _IAM_ACTION.get((service, operation), f"{service}:{operation}")
+        for arn in arns[service]:
+            assert allows(synthesized.template, role, action, arn), f"{action} on {arn}"
+
+
+@pytest.mark.parametrize("job", PIPELINE.glue_jobs, ids=lambda j: j.name)
+def test_3_a_schedule_starts_the_glue_job(synthesized, job):
+    """Item 3: nothing started the job on AWS. A scheduled trigger, active from creation, does."""
+    triggers = [t["Properties"] for t in synthesized.resources("AWS::Glue::Trigger").values()
+                if {"JobName": job.name} in t["Properties"]["Actions"]]
+    assert len(triggers) == 1, triggers
+    trigger = triggers[0]
+    assert trigger["Type"] == "SCHEDULED" and trigger["StartOnCreation"] is True
+    assert re.fullmatch(r"cron\((\S+ ){5}\S+\)", trigger["Schedule"]), trigger["Schedule"]
