@@ -1,5 +1,10 @@
-"""The private network: isolated subnets (no internet route at all) and the VPC endpoints AWS
-services are reached through, plus the security groups of each tier.
+"""The network: isolated subnets (no internet route at all) for the code, the VPC endpoints AWS
+services are reached through, public subnets holding only the warehouse, and each tier's group.
+
+The warehouse is the one publicly accessible resource: Firehose's Redshift destination connects
+from Firehose's regional public address block, so AWS documents a public workgroup admitting that
+block on its port (deploy/firehose_cidrs.py; the trade-off is in docs/deploy.md). Its subnets are
+routed to an internet gateway; nothing else is placed in them.
 
 Gateway endpoints (free): S3 and DynamoDB. Interface endpoints ($0.01/h per zone each), only for
 what code inside the VPC calls: Kinesis (ingest Lambda's PutRecords), and for the Glue job:
@@ -14,6 +19,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from .compliance import checkov_skip
+from .firehose_cidrs import firehose_cidr
 from .settings import DeploySettings
 
 WAREHOUSE_PORT = 5439
@@ -40,7 +46,14 @@ class Network(Construct):
             subnet_configuration=[
                 ec2.SubnetConfiguration(
                     name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22
-                )
+                ),
+                # Only the workgroup lives here; nothing gets a public IP on launch.
+                ec2.SubnetConfiguration(
+                    name="warehouse",
+                    subnet_type=ec2.SubnetType.PUBLIC,
+                    cidr_mask=24,
+                    map_public_ip_on_launch=False,
+                ),
             ],
             restrict_default_security_group=False,
             gateway_endpoints={
@@ -61,6 +74,7 @@ class Network(Construct):
             "the default security group is attached to nothing; every tier has its own group",
         )
         self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        self.warehouse_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)
 
         self.lambda_sg = self._group(
             "Functions", "Lambda functions: HTTPS out to VPC endpoints only"
@@ -72,7 +86,13 @@ class Network(Construct):
         )
 
         self.warehouse_sg = self._group(
-            "Warehouse", "Redshift Serverless: SQL from the Glue job only"
+            "Warehouse", "Redshift Serverless: SQL from the Glue job and the Firehose block of the region"
+        )
+        self.firehose_cidr = firehose_cidr(settings.region)
+        self.warehouse_sg.add_ingress_rule(
+            ec2.Peer.ipv4(self.firehose_cidr),
+            ec2.Port.tcp(WAREHOUSE_PORT),
+            "Firehose COPY from its regional address block (Firehose developer guide)",
         )
         self.warehouse_sg.add_egress_rule(
             ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "COPY/UNLOAD to S3 through the gateway endpoint"

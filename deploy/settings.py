@@ -72,6 +72,14 @@ class DeploySettings:
                 raise SettingsError(
                     f"availability zone {az!r} is not a zone of region {self.region!r}; pass -c azs=..."
                 )
+        from .firehose_cidrs import FIREHOSE_CIDRS
+
+        if self.region not in FIREHOSE_CIDRS:
+            raise SettingsError(
+                f"region {self.region!r} has no Firehose address block in deploy/firehose_cidrs.py: "
+                "the stream leg could not reach the warehouse there; pick another region or add it "
+                "from the Firehose developer guide"
+            )
         if not _CRON.fullmatch(self.batch_schedule):
             raise SettingsError(
                 f"batch_schedule={self.batch_schedule!r} is not a Glue schedule: "

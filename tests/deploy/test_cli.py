@@ -65,6 +65,8 @@ def test_malformed_context_is_rejected():
         ({"azs": "us-east-1a,us-east-1b,zone-c"}, "is not a zone of region"),
         ({"endpoint_azs": "4"}, "endpoint_azs=4"),
         ({"batch_schedule": "rate(1 hour)"}, "is not a Glue schedule"),
+        ({"region": "mx-central-1", "azs": "mx-central-1a,mx-central-1b,mx-central-1c"},
+         "has no Firehose address block"),
     ],
 )
 def test_settings_reject_zones_that_cannot_work(context, problem):

@@ -123,3 +123,102 @@ def test_3_a_schedule_starts_the_glue_job(synthesized, job):
     trigger = triggers[0]
     assert trigger["Type"] == "SCHEDULED" and trigger["StartOnCreation"] is True
     assert re.fullmatch(r"cron\((\S+ ){5}\S+\)", trigger["Schedule"]), trigger["Schedule"]
+
+
+def _route_tables_of(template: dict, subnet: str) -> list[str]:
+    return [a["Properties"]["RouteTableId"]["Ref"] for a in template["Resources"].values()
+            if a["Type"] == "AWS::EC2::SubnetRouteTableAssociation"
+            and a["Properties"]["SubnetId"] == {"Ref": subnet}]
+
+
+def _internet_routed(template: dict, subnet: str) -> bool:
+    """The subnet's route table sends 0.0.0.0/0 to an internet gateway attached to its VPC."""
+    res = template["Resources"]
+    vpc = res[subnet]["Properties"]["VpcId"]
+    gateways = {a["Properties"]["InternetGatewayId"]["Ref"] for a in res.values()
+                if a["Type"] == "AWS::EC2::VPCGatewayAttachment" and a["Properties"]["VpcId"] == vpc
+                and "InternetGatewayId" in a["Properties"]}
+    for table in _route_tables_of(template, subnet):
+        for route in res.values():
+            p = route.get("Properties", {})
+            if (route["Type"] == "AWS::EC2::Route" and p.get("RouteTableId") == {"Ref": table}
+                    and p.get("DestinationCidrBlock") == "0.0.0.0/0"
+                    and p.get("GatewayId", {}).get("Ref") in gateways):
+                return True
+    return False
+
+
+def _ingress_rules(template: dict, group: str) -> list[dict]:
+    """Every ingress rule of a security group: inline and AWS::EC2::SecurityGroupIngress."""
+    res = template["Resources"]
+    rules = list(res[group]["Properties"].get("SecurityGroupIngress", []))
+    rules += [r["Properties"] for r in res.values() if r["Type"] == "AWS::EC2::SecurityGroupIngress"
+              and r["Properties"]["GroupId"] == {"Fn::GetAtt": [group, "GroupId"]}]
+    return rules
+
+
+def _workgroup(template: dict) -> dict:
+    (wg,) = [r["Properties"] for r in template["Resources"].values()
+             if r["Type"] == "AWS::RedshiftServerless::Workgroup"]
+    return wg
+
+
+def test_4_firehose_can_reach_the_workgroup_and_nothing_else_can(synthesized):
+    """Item 4: the workgroup was private, so Firehose (which connects from its regional public
+    block) could never COPY. Firehose's documented path: a publicly accessible workgroup in
+    subnets routed to an internet gateway, admitting the region's Firehose CIDR on its port only,
+    TLS required."""
+    from deploy.firehose_cidrs import firehose_cidr
+
+    template = synthesized.template
+    wg = _workgroup(template)
+    assert wg["PubliclyAccessible"] is True
+    subnets = [s["Ref"] for s in wg["SubnetIds"]]
+    assert len(subnets) >= 3 and all(_internet_routed(template, s) for s in subnets), subnets
+    port = wg.get("Port", 5439)
+    (group,) = [g["Fn::GetAtt"][0] for g in wg["SecurityGroupIds"]]
+    rules = _ingress_rules(template, group)
+    cidrs = {(r.get("CidrIp"), r["FromPort"], r["ToPort"]) for r in rules if "CidrIp" in r}
+    assert cidrs == {(firehose_cidr(synthesized.stack.region), port, port)}, cidrs
+    assert not [r for r in rules if "CidrIpv6" in r or "SourcePrefixListId" in r]
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in wg["ConfigParameters"]}
+    assert params["require_ssl"] == "true"
+
+
+def test_4_functions_and_glue_stay_in_isolated_subnets(synthesized):
+    """Only the workgroup sits in internet-routed subnets; code runs where nothing reaches it."""
+    template = synthesized.template
+    placed = [fn["Properties"]["VpcConfig"]["SubnetIds"]
+              for fn in synthesized.resources("AWS::Lambda::Function").values()
+              if fn["Properties"].get("FunctionName") in {f.name for f in PIPELINE.functions}]
+    placed += [[c["Properties"]["ConnectionInput"]["PhysicalConnectionRequirements"]["SubnetId"]]
+               for c in synthesized.resources("AWS::Glue::Connection").values()]
+    assert placed
+    for subnets in placed:
+        for subnet in subnets:
+            assert not _internet_routed(template, subnet["Ref"]), subnet
+    for name, subnet in synthesized.resources("AWS::EC2::Subnet").items():
+        assert subnet["Properties"]["MapPublicIpOnLaunch"] is False, name
+
+
+def test_4_glue_reaches_the_workgroup_port(synthesized):
+    """The batch path keeps its private route: the workgroup admits the Glue job's group."""
+    template = synthesized.template
+    wg = _workgroup(template)
+    (group,) = [g["Fn::GetAtt"][0] for g in wg["SecurityGroupIds"]]
+    (conn,) = synthesized.resources("AWS::Glue::Connection").values()
+    glue_groups = conn["Properties"]["ConnectionInput"]["PhysicalConnectionRequirements"][
+        "SecurityGroupIdList"]
+    sources = {r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in _ingress_rules(template, group)
+               if "SourceSecurityGroupId" in r and r["FromPort"] <= wg.get("Port", 5439) <= r["ToPort"]}
+    assert sources == {g["Fn::GetAtt"][0] for g in glue_groups}
+
+
+def test_4_firehose_cidr_table_agrees_with_the_cdk_region_facts():
+    """The table is AWS's (Firehose developer guide); aws-cdk-lib ships its own copy of it."""
+    from aws_cdk.region_info import RegionInfo
+
+    from deploy.firehose_cidrs import FIREHOSE_CIDRS
+
+    cdk = {r.name: r.firehose_cidr_block for r in RegionInfo.regions if r.firehose_cidr_block}
+    assert FIREHOSE_CIDRS == cdk
