@@ -20,7 +20,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
-	@echo "  Variables: STACK=embedded|compose  ROWS=N|all  DATA=path.csv[.gz]  PYTEST_ARGS=..."
+	@echo "  Variables: STACK=embedded|compose  ROWS=N|all  DATA=path.csv[.gz]  PYTEST_ARGS=...  ALARM_EMAIL=..."
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,8 +71,8 @@ cost: install ## Show warehouse statements and the Redshift Serverless charge th
 synth: install ## Synthesize the CDK app offline into cdk.out
 	@$(PY) -m deploy synth
 
-deploy-aws: install ## Deploy to the AWS account of your profile (AWS_PROFILE, AWS_REGION)
-	@$(PY) -m deploy deploy
+deploy-aws: install ## Deploy to the AWS account of your profile (AWS_PROFILE, AWS_REGION; ALARM_EMAIL=you@example.com)
+	@$(PY) -m deploy deploy $(if $(ALARM_EMAIL),-c alarm_email=$(ALARM_EMAIL))
 
 e2e-aws: install ## Replay DATA against the deployed stack and reconcile
 	@$(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack aws

@@ -5,7 +5,8 @@
 - deploy: checks credentials, bootstraps the account/region when needed, deploys with the pinned CDK
   CLI (deploy/package.json, installed on demand with npm), applies the warehouse schema, prints the
   API URL and how to fetch the API key.
-- destroy: deletes the stack (data stores are retained; the command lists them).
+- destroy: deletes the stack; lists what it leaves behind (tables, buckets, the namespace and its
+  secrets) with the command that deletes each.
 - schema: re-apply the warehouse SQL; outputs: print the stack outputs; env: shell exports
   (API_URL, API_KEY, AWS_REGION) for `make e2e-aws`.
 Region: AWS_REGION / AWS_DEFAULT_REGION or `--region`; account: whatever AWS_PROFILE resolves to.
@@ -120,10 +121,13 @@ def deploy(args) -> None:
     from .schema import apply_schema
 
     context = _context(args)  # before any AWS call: a typo fails fast and offline
+    if os.environ.get("ALARM_EMAIL") and "alarm_email" not in context:
+        context["alarm_email"] = os.environ["ALARM_EMAIL"]
     session, account = aws_session(args.region)
     region = session.region_name
     context = {"region": region, **context}
     synth(context)
+    _check_quotas(session, context, PIPELINE)
     ssm = session.client("ssm")
     try:
         ssm.get_parameter(Name=BOOTSTRAP_PARAM)
@@ -163,13 +167,36 @@ def deploy(args) -> None:
     print('replay: eval "$(python -m deploy env)" && make e2e-aws ROWS=1000')
 
 
+def _check_quotas(session, context: dict, resources) -> None:
+    """Refuse, with the numbers and the fix, a deploy the account's quotas cannot hold."""
+    from .quotas import reserved_concurrency_problem
+    from .settings import SettingsError, _flag
+
+    try:
+        reserve = _flag(context.get("reserve_concurrency"), "reserve_concurrency")
+    except SettingsError as exc:
+        raise DeployError(str(exc)) from None
+    if reserve:
+        problem = reserved_concurrency_problem(session.client("lambda"), resources)
+        if problem:
+            raise DeployError(problem)
+
+
 def destroy(args) -> None:
+    from .leftovers import leftovers
+
     context = _context(args)
-    session, _ = aws_session(args.region)
+    session, account = aws_session(args.region)
     context = {"region": session.region_name, **context}
     stack_name = context.get("stack_name", "EcommercePipeline")
-    outputs = stack_outputs(session, stack_name)
-    synth(context)
+    stack_outputs(session, stack_name)  # fails clearly when there is no stack
+    physical = {
+        r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+        for r in session.client("cloudformation").describe_stack_resources(StackName=stack_name)[
+            "StackResources"
+        ]
+    }
+    template = json.loads(synth(context).read_text())
     cdk(
         "destroy",
         "--app",
@@ -178,11 +205,13 @@ def destroy(args) -> None:
         "--force",
         env_extra={"AWS_REGION": session.region_name, "AWS_DEFAULT_REGION": session.region_name},
     )
-    kept = {k: v for k, v in outputs.items() if k.startswith(("Bucket", "Table"))}
-    print("retained (data is never deleted by destroy; delete by hand if you are sure):")
-    for key, value in kept.items():
-        print(f"  {key}: {value}")
-    print("  Redshift Serverless namespace:", outputs.get("WarehouseWorkgroup"))
+    kept = leftovers(template, account, session.region_name, physical)
+    print(
+        "left behind (data is never deleted by destroy; the names are fixed, so the next deploy "
+        "here fails until they are gone; delete by hand if you are sure):"
+    )
+    for item in kept:
+        print(f"  {item.kind} {item.name}\n    {item.delete_command}")
 
 
 def schema(args) -> None:
@@ -245,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         "--context",
         action="append",
         metavar="KEY=VALUE",
-        help="CDK context: region, azs, endpoint_azs, alarm_email, stack_name",
+        help="CDK context: region, azs, endpoint_azs, alarm_email, stack_name, "
+        "reserve_concurrency, batch_schedule (docs/deploy.md)",
     )
     args = parser.parse_args(argv)
     try:

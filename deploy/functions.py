@@ -79,9 +79,11 @@ class Functions(Construct):
         storage: Storage,
         network: Network,
         names: AwsNames,
+        reserve_concurrency: bool = False,
     ):
         super().__init__(scope, id)
         self._storage = storage
+        self._reserve = reserve_concurrency
         code = lambda_.Code.from_asset(str(build_code()))
         self.layer = lambda_.LayerVersion(
             self,
@@ -183,7 +185,7 @@ class Functions(Construct):
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_s),
             environment=env,
-            reserved_concurrent_executions=spec.reserved_concurrency,
+            reserved_concurrent_executions=self._reserved(spec),
             tracing=lambda_.Tracing.ACTIVE,
             vpc=network.vpc,
             vpc_subnets=network.subnets,
@@ -208,7 +210,17 @@ class Functions(Construct):
                 "CKV_AWS_115",
                 "stream consumer: concurrency is bounded by shards x parallelization factor of its mapping",
             )
+        elif not self._reserve:
+            checkov_skip(
+                fn,
+                "CKV_AWS_115",
+                "reservations are opt-in (-c reserve_concurrency=true): an account at the default "
+                "Lambda quota cannot reserve any; the API's usage plan throttles this function's callers",
+            )
         return fn
+
+    def _reserved(self, spec) -> int | None:
+        return spec.reserved_concurrency if self._reserve else None
 
     def _arns(self, grant) -> list[str]:
         kind, ident = grant.resource.strip("{}").split(":", 1)

@@ -32,6 +32,10 @@ class DeploySettings:
     """How many of those zones hold interface endpoints: each endpoint costs $0.01/h per zone;
     one zone is enough for a dev pipeline (other zones reach it), three survive a zone outage."""
     stack_name: str = "EcommercePipeline"
+    reserve_concurrency: bool = False
+    """Apply the description's `reserved_concurrency` (context reserve_concurrency=true). Off by
+    default: AWS keeps 100 executions unreserved, so an account at the default quota of 10 cannot
+    reserve any; `python -m deploy deploy` checks the quota before deploying when it is on."""
     batch_schedule: str = "cron(15 * * * ? *)"
     """When the Glue trigger starts the batch job (Glue cron syntax, UTC): hourly at :15 by default,
     so the analytics tables trail the archive by at most about an hour (cost: docs/deploy.md)."""
@@ -58,6 +62,7 @@ class DeploySettings:
             endpoint_azs=endpoint_azs,
             stack_name=get("stack_name") or cls.stack_name,
             batch_schedule=get("batch_schedule") or cls.batch_schedule,
+            reserve_concurrency=_flag(get("reserve_concurrency"), "reserve_concurrency"),
         )
         settings.validate()
         return settings
@@ -89,3 +94,15 @@ class DeploySettings:
             raise SettingsError(
                 f"endpoint_azs={self.endpoint_azs} must be between 1 and {len(self.azs)}"
             )
+
+
+def _flag(value, key: str) -> bool:
+    """A boolean context value: true/false/1/0 (CDK context from `-c` arrives as a string)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise SettingsError(f"{key}={value!r}: pass true or false")

@@ -64,6 +64,7 @@ class PipelineStack(Stack):
             storage=self.storage,
             network=self.network,
             names=names,
+            reserve_concurrency=settings.reserve_concurrency,
         )
         self.api = RestApi(self, "Api", resources=resources, functions=self.functions.functions)
         self.firehoses = Firehoses(

@@ -3,7 +3,10 @@
 Encryption uses AWS-managed keys (aws/kinesis, aws/dynamodb, aws/s3, SQS-managed): encryption at
 rest with no per-key monthly fee and no KMS grants to manage; a customer key buys cross-account
 sharing and key-policy control, which this single-account pipeline does not use.
-Data (stream aside) is retained when the stack is deleted: `destroy` must never lose data.
+Removal: the stream is deleted with the stack (it holds 24 h of events, all already delivered, and
+bills per shard-hour); tables and buckets are kept (`destroy` must never lose data) with
+RetainExceptOnCreate, so a failed *first* create deletes what it made and can simply be retried
+(docs/deploy.md, "What destroy leaves behind").
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from pipeline.resource_schema import Resources
 from .compliance import acknowledge, checkov_skip
 from .names import bucket_name
 
+KEEP = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+"""DeletionPolicy RetainExceptOnCreate: kept on stack delete and update, deleted when the create
+that made it rolls back (their names are fixed: a retained leftover would fail every retry)."""
 _AWS_MANAGED_KEY = "AWS-managed KMS key encrypts at rest; a customer key adds $1/month/key and grants for no extra control needed here"
 
 
@@ -41,6 +47,7 @@ class Storage(Construct):
             retention_period=Duration.hours(spec.retention_hours),
             stream_mode=kinesis.StreamMode.PROVISIONED,
             encryption=kinesis.StreamEncryption.MANAGED,
+            removal_policy=RemovalPolicy.DESTROY,
         )
         checkov_skip(stream, "CKV_AWS_185", _AWS_MANAGED_KEY)
         return stream
@@ -64,7 +71,7 @@ class Storage(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
         )
         checkov_skip(table, "CKV_AWS_119", _AWS_MANAGED_KEY)
         return table
@@ -105,7 +112,7 @@ class Storage(Construct):
                     expiration=Duration.days(90), noncurrent_version_expiration=Duration.days(1)
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
         )
         acknowledge(
             bucket,
@@ -146,6 +153,6 @@ class Storage(Construct):
             lifecycle_rules=lifecycle,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix=f"{spec.id}/",
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=KEEP,
         )
         return bucket

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Aws, Fn, RemovalPolicy, Stack
+from aws_cdk import Aws, Fn, Stack
 from aws_cdk import aws_redshiftserverless as rs
 from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import custom_resources as cr
@@ -22,6 +22,7 @@ from constructs import Construct
 from pipeline.resource_schema import Resources
 
 from .compliance import acknowledge, checkov_skip
+from .storage import KEEP
 from .names import warehouse_name
 from .network import WAREHOUSE_PORT, Network
 
@@ -48,7 +49,7 @@ class Warehouse(Construct):
             .unsafe_unwrap(),
             log_exports=["userlog", "connectionlog", "useractivitylog"],
         )
-        self.namespace.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.namespace.apply_removal_policy(KEEP)
         subnet_ids = network.vpc.select_subnets(subnet_type=network.warehouse_subnets.subnet_type).subnet_ids
         self.workgroup = rs.CfnWorkgroup(
             self,
@@ -99,7 +100,8 @@ class Warehouse(Construct):
                 require_each_included_type=True,
                 password_length=32,
             ),
-            removal_policy=RemovalPolicy.DESTROY,
+            # Kept as long as the namespace they unlock (its admin password exists nowhere else).
+            removal_policy=KEEP,
         )
         acknowledge(secret, "AwsSolutions-SMG4", _NO_ROTATION)
         checkov_skip(

@@ -98,3 +98,49 @@ def test_loader_user_gets_only_what_copy_needs_and_its_password_is_never_logged(
         f"GRANT INSERT ON {fh.table} TO firehose_loader",
     ]
     assert "Pa" not in _redact(stmts[0])
+
+
+def _lambda_stub(limit: int, unreserved: int, held: dict[str, int]):
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("lambda", region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+    stub = Stubber(client)
+    stub.add_response("get_account_settings", {"AccountLimit": {
+        "ConcurrentExecutions": limit, "UnreservedConcurrentExecutions": unreserved}})
+    for f in PIPELINE.functions:
+        if f.reserved_concurrency:
+            if f.name in held:
+                stub.add_response("get_function_concurrency",
+                                  {"ReservedConcurrentExecutions": held[f.name]},
+                                  {"FunctionName": f.name})
+            else:
+                stub.add_client_error("get_function_concurrency", "ResourceNotFoundException",
+                                      expected_params={"FunctionName": f.name})
+    stub.activate()
+    return client, stub
+
+
+def test_reserved_concurrency_is_refused_on_a_default_quota_account_with_the_numbers():
+    from deploy.quotas import reserved_concurrency_problem
+
+    need = sum(f.reserved_concurrency or 0 for f in PIPELINE.functions)
+    client, stub = _lambda_stub(limit=10, unreserved=10, held={})
+    problem = reserved_concurrency_problem(client, PIPELINE)
+    stub.assert_no_pending_responses()
+    assert problem and f"reserves {need} Lambda executions" in problem
+    assert "limit is 10 with 10 unreserved" in problem and "requires 100" in problem
+    assert "without -c reserve_concurrency=true" in problem and f"at least {100 + need}" in problem
+
+
+def test_reserved_concurrency_fits_a_raised_quota_and_counts_the_stacks_own_reservations():
+    from deploy.quotas import reserved_concurrency_problem
+
+    need = sum(f.reserved_concurrency or 0 for f in PIPELINE.functions)
+    # Exactly 100 unreserved now: the deploy fits only because its own 8 return to the pool.
+    client, _ = _lambda_stub(limit=100 + need, unreserved=100, held={
+        f.name: f.reserved_concurrency for f in PIPELINE.functions if f.reserved_concurrency})
+    assert reserved_concurrency_problem(client, PIPELINE) is None
+    client, _ = _lambda_stub(limit=100 + need - 1, unreserved=100 + need - 1, held={})
+    assert f"to at least {100 + need}" in reserved_concurrency_problem(client, PIPELINE)

@@ -222,3 +222,78 @@ def test_4_firehose_cidr_table_agrees_with_the_cdk_region_facts():
 
     cdk = {r.name: r.firehose_cidr_block for r in RegionInfo.regions if r.firehose_cidr_block}
     assert FIREHOSE_CIDRS == cdk
+
+
+@pytest.fixture(scope="module")
+def reserved(tmp_path_factory):
+    """The template synthesized with `-c reserve_concurrency=true`."""
+    import json
+
+    from deploy.app import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk.out.reserved")
+    app, stack = build_app(context={"reserve_concurrency": "true"}, outdir=str(outdir))
+    app.synth()
+    return json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
+
+
+def _reservations(template: dict) -> dict:
+    return {r["Properties"]["FunctionName"]: r["Properties"].get("ReservedConcurrentExecutions")
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Function"
+            and r["Properties"].get("FunctionName") in {f.name for f in PIPELINE.functions}}
+
+
+def test_5_reserved_concurrency_is_opt_in(synthesized, reserved):
+    """Item 5: 8 reserved executions fail to create on an account with the default quota of 10.
+    By default nothing is reserved; `-c reserve_concurrency=true` reserves what is described."""
+    assert set(_reservations(synthesized.template).values()) == {None}
+    assert _reservations(reserved) == {f.name: f.reserved_concurrency for f in PIPELINE.functions}
+
+
+# Data the stack keeps when it is deleted (docs/deploy.md, "What destroy leaves behind").
+RETAINED_TYPES = {
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::RedshiftServerless::Namespace",
+    "AWS::SecretsManager::Secret",  # as long as the namespace they unlock (item 7)
+}
+
+
+def test_5_a_failed_first_create_deletes_what_it_created(synthesized):
+    """Item 5: Retain kept the fixed-name tables, buckets and namespace of a failed first create, so
+    every retry failed with AlreadyExists. RetainExceptOnCreate deletes them when the create that
+    made them rolls back, and keeps them on every later update or delete."""
+    policies = {}
+    for name, r in synthesized.template["Resources"].items():
+        policies.setdefault(r.get("DeletionPolicy", "Delete"), set()).add(r["Type"])
+        if r["Type"] in RETAINED_TYPES:
+            assert r.get("DeletionPolicy") == "RetainExceptOnCreate", name
+            assert r.get("UpdateReplacePolicy") == "Retain", name
+    assert "Retain" not in policies, policies["Retain"]
+    assert policies["RetainExceptOnCreate"] == RETAINED_TYPES
+
+
+def test_7_the_stream_is_deleted_with_the_stack(synthesized):
+    """Item 7: the Kinesis stream was retained (docs said deleted) and billed after destroy."""
+    for name, s in synthesized.resources("AWS::Kinesis::Stream").items():
+        assert s.get("DeletionPolicy", "Delete") == "Delete", name
+
+
+def test_7_destroy_lists_everything_it_leaves_behind(synthesized):
+    """`python -m deploy destroy` names each retained resource and the command that deletes it."""
+    from deploy.leftovers import leftovers
+
+    from .template_eval import ACCOUNT, REGION
+
+    listed = leftovers(synthesized.template, ACCOUNT, REGION)
+    retained = {n for n, r in synthesized.template["Resources"].items()
+                if r.get("DeletionPolicy") == "RetainExceptOnCreate"}
+    assert {item.logical_id for item in listed} == retained
+    for item in listed:
+        assert item.name in item.delete_command and item.delete_command.startswith("aws "), item
+    names = {i.name for i in listed}
+    assert {b.physical_name(ACCOUNT, REGION) for b in PIPELINE.buckets} <= names
+    assert {t.name for t in PIPELINE.tables} | {s.name for s in PIPELINE.secrets} <= names
+    secrets = [i for i in listed if i.kind == "AWS::SecretsManager::Secret"]
+    assert all("--force-delete-without-recovery" in i.delete_command for i in secrets)
