@@ -1,17 +1,22 @@
 """Alarms on the failure signals of each path, sent to one SNS topic (subscribe with
-`-c alarm_email=you@example.com`):
+`make deploy-aws ALARM_EMAIL=you@example.com`, i.e. `-c alarm_email=...`):
 - iterator age of every stream consumer (the mapping is falling behind or stuck on a poison batch);
 - on-failure queue depth (a batch was discarded after its retries: data needs replaying);
 - Firehose delivery to Redshift and to S3 (records are piling up in the errors prefix);
 - Glue job runs that end FAILED, TIMEOUT or ERROR (EventBridge rule, alarmed on its trigger count).
+
+The topic is encrypted with a customer-managed key (rotated yearly, $1/month) whose policy admits
+cloudwatch.amazonaws.com: CloudWatch cannot publish to a topic under the AWS-managed alias/aws/sns
+key, whose policy cannot be changed.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
@@ -37,11 +42,28 @@ class Alarms(Construct):
         email: str | None,
     ):
         super().__init__(scope, id)
+        # CloudWatch can publish only to a topic whose key admits it; alias/aws/sns never does.
+        self.key = kms.Key(
+            self,
+            "TopicKey",
+            description=f"{resources.project}: encrypts the alarm topic; CloudWatch may use it",
+            enable_key_rotation=True,
+            pending_window=Duration.days(7),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublishToTheTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+            )
+        )
         self.topic = sns.Topic(
             self,
             "Topic",
             topic_name=f"{resources.project}-alarms",
-            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            master_key=self.key,
             enforce_ssl=True,
         )
         if email:

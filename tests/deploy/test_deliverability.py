@@ -224,15 +224,20 @@ def test_4_firehose_cidr_table_agrees_with_the_cdk_region_facts():
     assert FIREHOSE_CIDRS == cdk
 
 
+ALARM_EMAIL = "ops@example.com"
+
+
 @pytest.fixture(scope="module")
 def reserved(tmp_path_factory):
-    """The template synthesized with `-c reserve_concurrency=true`."""
+    """The template synthesized with every option on: `-c reserve_concurrency=true -c
+    alarm_email=...` (what `make deploy-aws ALARM_EMAIL=...` passes)."""
     import json
 
     from deploy.app import build_app
 
     outdir = tmp_path_factory.mktemp("cdk.out.reserved")
-    app, stack = build_app(context={"reserve_concurrency": "true"}, outdir=str(outdir))
+    context = {"reserve_concurrency": "true", "alarm_email": ALARM_EMAIL}
+    app, stack = build_app(context=context, outdir=str(outdir))
     app.synth()
     return json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
 
@@ -297,3 +302,31 @@ def test_7_destroy_lists_everything_it_leaves_behind(synthesized):
     assert {t.name for t in PIPELINE.tables} | {s.name for s in PIPELINE.secrets} <= names
     secrets = [i for i in listed if i.kind == "AWS::SecretsManager::Secret"]
     assert all("--force-delete-without-recovery" in i.delete_command for i in secrets)
+
+
+def test_6_alarms_reach_a_topic_cloudwatch_may_encrypt_for(synthesized):
+    """Item 6: the alarm topic used alias/aws/sns, whose key policy CloudWatch cannot use, so no
+    alarm notification was ever delivered. A customer-managed key admits cloudwatch.amazonaws.com."""
+    res = synthesized.template["Resources"]
+    (topic_id,) = synthesized.resources("AWS::SNS::Topic")
+    key_ref = res[topic_id]["Properties"]["KmsMasterKeyId"]
+    assert "Fn::GetAtt" in key_ref, f"topic key {key_ref!r} is not a key of this stack"
+    key = res[key_ref["Fn::GetAtt"][0]]
+    assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
+    admits = [s for s in key["Properties"]["KeyPolicy"]["Statement"]
+              if s["Effect"] == "Allow"
+              and s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"]
+    actions = {a for s in admits for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= actions, admits
+    for name, alarm in synthesized.resources("AWS::CloudWatch::Alarm").items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}], name
+
+
+def test_6_make_deploy_aws_subscribes_alarm_email(reserved):
+    """`make deploy-aws ALARM_EMAIL=...` passes it as context, which subscribes the address."""
+    proc = subprocess.run(["make", "-n", "deploy-aws", f"ALARM_EMAIL={ALARM_EMAIL}"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert f"-m deploy deploy -c alarm_email={ALARM_EMAIL}" in proc.stdout, proc.stdout + proc.stderr
+    subs = [r["Properties"] for r in reserved["Resources"].values()
+            if r["Type"] == "AWS::SNS::Subscription"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("email", ALARM_EMAIL)]
