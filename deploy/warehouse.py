@@ -26,6 +26,8 @@ from .storage import KEEP
 from .names import warehouse_name
 from .network import WAREHOUSE_PORT, Network
 
+BREACH_ACTION = "deactivate"
+"""Past the daily RPU-hour limit the workgroup stops serving until the next day (cost cap)."""
 _NO_ROTATION = "automatic rotation needs a rotation Lambda inside the VPC that can reach Redshift; docs/deploy.md gives the manual rotation steps"
 # Redshift passwords may not contain these; the rest of printable ASCII is allowed.
 _EXCLUDED = "\"'\\/@ `"
@@ -121,7 +123,19 @@ class Warehouse(Construct):
                 "usageType": "serverless-compute",
                 "amount": rpu_hours_per_day,
                 "period": "daily",
-                "breachAction": "deactivate",
+                "breachAction": BREACH_ACTION,
+            },
+            physical_resource_id=cr.PhysicalResourceId.from_response("usageLimit.usageLimitId"),
+        )
+        # A changed limit (or breach action) is applied to the limit created above; the same
+        # physical id tells CloudFormation it is an update, not a replacement.
+        update = cr.AwsSdkCall(
+            service="RedshiftServerless",
+            action="updateUsageLimit",
+            parameters={
+                "usageLimitId": cr.PhysicalResourceIdReference(),
+                "amount": rpu_hours_per_day,
+                "breachAction": BREACH_ACTION,
             },
             physical_resource_id=cr.PhysicalResourceId.from_response("usageLimit.usageLimitId"),
         )
@@ -134,6 +148,7 @@ class Warehouse(Construct):
             self,
             "UsageLimit",
             on_create=create,
+            on_update=update,
             on_delete=delete,
             policy=cr.AwsCustomResourcePolicy.from_sdk_calls(
                 resources=[
@@ -148,7 +163,7 @@ class Warehouse(Construct):
         acknowledge(
             limit,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:redshift-serverless:<AWS::Region>:<AWS::AccountId>:usagelimit/*]",
-            "deleteUsageLimit names a limit whose id AWS assigns at creation; scoped to this account and region's usage limits",
+            "update/deleteUsageLimit name a limit whose id AWS assigns at creation; scoped to this account and region's usage limits",
         )
         provider = Stack.of(self).node.try_find_child(
             "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")

@@ -330,3 +330,37 @@ def test_6_make_deploy_aws_subscribes_alarm_email(reserved):
     subs = [r["Properties"] for r in reserved["Resources"].values()
             if r["Type"] == "AWS::SNS::Subscription"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("email", ALARM_EMAIL)]
+
+
+def _sdk_call(template: dict, resource: dict, phase: str) -> dict:
+    """A CDK AwsCustomResource's Create/Update/Delete call, evaluated to its JSON document."""
+    import json
+
+    from .template_eval import Evaluator
+
+    value = resource["Properties"].get(phase)
+    return json.loads(Evaluator(template)(value)) if value is not None else {}
+
+
+def test_8_a_changed_usage_limit_is_applied(synthesized):
+    """Item 8: the usage-limit custom resource had no update call, so changing
+    max_rpu_hours_per_day was silently ignored. On update it now calls UpdateUsageLimit on the
+    limit it created, and the provider may."""
+    from .template_eval import allows
+
+    template = synthesized.template
+    (limit,) = synthesized.resources("Custom::AWS").values()
+    create, update = _sdk_call(template, limit, "Create"), _sdk_call(template, limit, "Update")
+    amount = PIPELINE.warehouse.max_rpu_hours_per_day
+    assert create["action"] == "createUsageLimit" and create["parameters"]["amount"] == amount
+    assert update["action"] == "updateUsageLimit", update
+    assert update["parameters"] == {"usageLimitId": "PHYSICAL:RESOURCEID:", "amount": amount,
+                                    "breachAction": create["parameters"]["breachAction"]}
+    # The same physical id before and after: CloudFormation must not take it for a replacement.
+    assert update["physicalResourceId"] == create["physicalResourceId"]
+    provider_role = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+                     and "UsageLimit" in str(r["Properties"]["PolicyName"])]
+    assert provider_role, "no policy for the usage-limit custom resource"
+    role = provider_role[0]["Properties"]["Roles"][0]["Ref"]
+    arn = "arn:aws:redshift-serverless:us-east-1:123456789012:usagelimit/0f8e-limit"
+    assert allows(template, role, "redshift-serverless:UpdateUsageLimit", arn)
