@@ -102,16 +102,6 @@ class RestApi(Construct):
             "CKV_AWS_120",
             "no cache: every POST is a new event and GETs must see the latest upserts",
         )
-        checkov_skip(
-            self.api.deployment_stage,
-            "CKV2_AWS_51",
-            "no client certificate: the backend is Lambda, not an HTTP endpoint that could check one",
-        )
-        checkov_skip(
-            self.api.deployment_stage,
-            "CKV2_AWS_29",
-            "no WAF: API keys, usage-plan throttling and quota bound the callers",
-        )
         self.validator = self.api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True
         )
@@ -140,7 +130,6 @@ class RestApi(Construct):
                 method.node.add_dependency(self.models[route.request_model][1])
             acknowledge(method, "AwsSolutions-APIG4", _NOT_USERS)
             acknowledge(method, "AwsSolutions-COG4", _NOT_USERS)
-            checkov_skip(method, "CKV_AWS_59", _NOT_USERS)
 
         plan = spec.usage_plan
         self.usage_plan = self.api.add_usage_plan(

@@ -174,16 +174,6 @@ class Firehoses(Construct):
             "AwsSolutions-KDF1",
             "a Kinesis-sourced delivery stream cannot set SSE: data is encrypted in the source stream and the SSE-KMS staging bucket",
         )
-        checkov_skip(
-            delivery,
-            "CKV_AWS_241",
-            "a Kinesis-sourced delivery stream cannot set SSE: data is encrypted in the source stream and the SSE-KMS staging bucket",
-        )
-        checkov_skip(
-            delivery,
-            "CKV_AWS_240",
-            "a Kinesis-sourced delivery stream cannot set SSE: data is encrypted in the source stream and the SSE-KMS staging bucket",
-        )
         return delivery
 
     def _resolve(self, token) -> str:

@@ -20,7 +20,7 @@ from pipeline.resource_schema import Resources, resolve_placeholders
 from .bundling import build_code, build_layer
 from .compliance import acknowledge, checkov_skip
 from .names import AwsNames
-from .network import Network
+from .network import ENI_WILDCARD_REASON, ENI_WILDCARD_RULE, Network, eni_statements
 from .storage import Storage
 
 RUNTIME = lambda_.Runtime.PYTHON_3_11
@@ -36,13 +36,17 @@ EXTRAS = {
     "eni": (
         (
             "ec2:CreateNetworkInterface",
-            "ec2:DescribeNetworkInterfaces",
             "ec2:DeleteNetworkInterface",
             "ec2:AssignPrivateIpAddresses",
             "ec2:UnassignPrivateIpAddresses",
         ),
+        "network interfaces of this account and region (create: also the function's subnets and group)",
+        "a function in a VPC creates and deletes its ENIs with its role (deploy.network.eni_statements)",
+    ),
+    "eni_describe": (
+        ("ec2:DescribeNetworkInterfaces",),
         "*",
-        "a function in a VPC attaches ENIs; EC2 has no resource-level permission for creating/describing them",
+        "DescribeNetworkInterfaces works only when allowed on all resources (Lambda developer guide)",
     ),
     "xray": (
         ("xray:PutTraceSegments", "xray:PutTelemetryRecords"),
@@ -126,7 +130,11 @@ class Functions(Construct):
             statements.append(
                 iam.PolicyStatement(actions=list(grant.actions), resources=self._arns(grant))
             )
-        statements.append(iam.PolicyStatement(actions=list(EXTRAS["eni"][0]), resources=["*"]))
+        subnet_ids = network.vpc.select_subnets(subnet_type=network.subnets.subnet_type).subnet_ids
+        statements += eni_statements(subnet_ids, [network.lambda_sg], private_ips=True)
+        statements.append(
+            iam.PolicyStatement(actions=list(EXTRAS["eni_describe"][0]), resources=["*"])
+        )
         statements.append(iam.PolicyStatement(actions=list(EXTRAS["xray"][0]), resources=["*"]))
         if mapping is not None:
             stream = self._storage.streams[mapping.stream]
@@ -149,13 +157,12 @@ class Functions(Construct):
             description=f"{spec.name}: exactly its described permissions plus documented AWS extras",
             inline_policies={"least-privilege": iam.PolicyDocument(statements=statements)},
         )
-        for rule in ("AwsSolutions-IAM5[Resource::*]",):
-            acknowledge(
-                role,
-                rule,
-                "ENI and X-Ray actions have no resource-level permissions: "
-                + "; ".join(WILDCARD_REASON.values()),
-            )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "only actions AWS allows on Resource * alone: " + "; ".join(WILDCARD_REASON.values()),
+        )
+        acknowledge(role, ENI_WILDCARD_RULE, ENI_WILDCARD_REASON)
         for grant in spec.permissions:
             if "{bucket:" in grant.resource:
                 ident = grant.resource.split(":", 1)[1].rstrip("}")
@@ -165,11 +172,6 @@ class Functions(Construct):
                     f"AwsSolutions-IAM5[Resource::<{_resolve_logical(self, logical)}.Arn>/*]",
                     "object-level S3 actions name objects by key; the grant is limited to this one bucket",
                 )
-        checkov_skip(
-            role,
-            "CKV_AWS_111",
-            "the only unconstrained writes are ENI and X-Ray actions, which have no resource-level permissions",
-        )
         self.roles[spec.name] = role
         env = {k: resolve_placeholders(v, names.physical) for k, v in spec.environment.items()}
         fn = lambda_.Function(

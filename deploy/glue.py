@@ -16,23 +16,24 @@ from pipeline.resource_schema import Resources
 
 from .bundling import BUILD_DIR, REPO_ROOT, build_glue_libs
 from .compliance import acknowledge, checkov_skip
-from .network import Network
+from .network import ENI_WILDCARD_REASON, ENI_WILDCARD_RULE, Network, ec2_arn, eni_statements
 from .storage import Storage
 from .warehouse import Warehouse
 
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
-GLUE_ENI_ACTIONS = (
+GLUE_DESCRIBE_ACTIONS = (
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribeRouteTables",
-    "ec2:CreateNetworkInterface",
-    "ec2:DeleteNetworkInterface",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSubnets",
     "ec2:DescribeVpcAttribute",
-    "ec2:CreateTags",
-    "ec2:DeleteTags",
 )
+"""What Glue reads about the connection's network (AWSGlueServiceRole); EC2 Describe* calls
+support no resource-level permissions, so these alone are granted on Resource "*"."""
+GLUE_TAG_ACTIONS = ("ec2:CreateTags", "ec2:DeleteTags")
+GLUE_TAG_KEY = "aws-glue-service-resource"
+"""Glue tags the ENIs it creates with this key only (AWSGlueServiceRole's condition)."""
 AWS_ONLY_ARGUMENTS = {
     "--extra-py-files": "the first-party modules the script imports, as a zip asset (Glue runs the "
     "script alone; the local runner is given the same zip by template mode)",
@@ -85,7 +86,7 @@ class GlueBatch(Construct):
                 self.connections[conn_name] = self._connection(
                     conn_name, resources, network, warehouse
                 )
-            self.jobs[job.name] = self._job(job, resources, storage, warehouse, conn_name)
+            self.jobs[job.name] = self._job(job, resources, storage, network, warehouse, conn_name)
 
     def _table(self, spec, storage: Storage) -> glue.CfnTable:
         col = lambda c: glue.CfnTable.ColumnProperty(name=c.name, type=c.type)
@@ -144,6 +145,7 @@ class GlueBatch(Construct):
         spec,
         resources: Resources,
         storage: Storage,
+        network: Network,
         warehouse: Warehouse,
         conn_name: str | None,
     ) -> glue.CfnJob:
@@ -187,7 +189,15 @@ class GlueBatch(Construct):
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                 resources=[log_groups],
             ),
-            iam.PolicyStatement(actions=list(GLUE_ENI_ACTIONS), resources=["*"]),
+            *eni_statements(
+                [network.vpc.isolated_subnets[0].subnet_id], [network.glue_sg], private_ips=False
+            ),
+            iam.PolicyStatement(
+                actions=list(GLUE_TAG_ACTIONS),
+                resources=[ec2_arn("network-interface", "*")],
+                conditions={"ForAllValues:StringEquals": {"aws:TagKeys": [GLUE_TAG_KEY]}},
+            ),
+            iam.PolicyStatement(actions=list(GLUE_DESCRIBE_ACTIONS), resources=["*"]),
         ]
         if conn_name:
             statements.append(
@@ -209,16 +219,12 @@ class GlueBatch(Construct):
             inline_policies={"least-privilege": iam.PolicyDocument(statements=statements)},
         )
         self.roles[spec.name] = role
-        checkov_skip(
-            role,
-            "CKV_AWS_111",
-            "the only unconstrained writes are Glue's ENI actions, which have no resource-level permissions",
-        )
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
-            "Glue's VPC connection creates and describes ENIs; EC2 has no resource-level permission for that",
+            "only EC2 Describe* reads (connection subnet, groups, routes, endpoints), which support no resource-level permissions",
         )
+        acknowledge(role, ENI_WILDCARD_RULE, ENI_WILDCARD_REASON)
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws-glue/*]",

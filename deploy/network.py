@@ -14,15 +14,21 @@ Lambda's own logs and trace segments leave through the Lambda service, not the V
 
 from __future__ import annotations
 
+from aws_cdk import Aws
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from .compliance import checkov_skip
 from .firehose_cidrs import firehose_cidr
 from .settings import DeploySettings
 
 WAREHOUSE_PORT = 5439
+ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface")
+"""ENI actions with resource-level permissions (Service Authorization Reference, Amazon EC2):
+scoped to this account and region's network interfaces; Create also to the subnets and group."""
+ENI_IP_ACTIONS = ("ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
+"""Lambda also manages its ENIs' private IPs (AWSLambdaVPCAccessExecutionRole); per interface."""
 INTERFACE_ENDPOINTS = {
     "Kinesis": ec2.InterfaceVpcEndpointAwsService.KINESIS_STREAMS,
     "Glue": ec2.InterfaceVpcEndpointAwsService.GLUE,
@@ -67,11 +73,6 @@ class Network(Construct):
                     destination=ec2.FlowLogDestination.to_s3(flow_log_bucket, "vpc-flow-logs/")
                 )
             },
-        )
-        checkov_skip(
-            self.vpc,
-            "CKV2_AWS_12",
-            "the default security group is attached to nothing; every tier has its own group",
         )
         self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
         self.warehouse_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC)
@@ -144,3 +145,35 @@ class Network(Construct):
         return ec2.SecurityGroup(
             self, name, vpc=self.vpc, description=description, allow_all_outbound=False
         )
+
+
+def ec2_arn(kind: str, ident: str) -> str:
+    return f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:{kind}/{ident}"
+
+
+def eni_statements(
+    subnet_ids: list[str], groups: list[ec2.ISecurityGroup], *, private_ips: bool
+) -> list[iam.PolicyStatement]:
+    """What a VPC-attached Lambda or Glue job needs to create and delete its own ENIs, scoped:
+    create only in `subnet_ids` with `groups`; delete (and IP changes) on network interfaces of
+    this account and region (their ids are assigned at creation, so no narrower ARN exists)."""
+    interfaces = ec2_arn("network-interface", "*")
+    manage = [ENI_ACTIONS[1], *(ENI_IP_ACTIONS if private_ips else ())]
+    return [
+        iam.PolicyStatement(
+            actions=[ENI_ACTIONS[0]],
+            resources=[interfaces]
+            + [ec2_arn("subnet", s) for s in subnet_ids]
+            + [ec2_arn("security-group", g.security_group_id) for g in groups],
+        ),
+        iam.PolicyStatement(actions=manage, resources=[interfaces]),
+    ]
+
+
+ENI_WILDCARD_RULE = (
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]"
+)
+ENI_WILDCARD_REASON = (
+    "ENI ids are assigned when the service creates them, so delete/IP actions name this account and "
+    "region's network interfaces; creation is limited to the tier's subnets and security group"
+)

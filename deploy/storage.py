@@ -49,7 +49,6 @@ class Storage(Construct):
             encryption=kinesis.StreamEncryption.MANAGED,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        checkov_skip(stream, "CKV_AWS_185", _AWS_MANAGED_KEY)
         return stream
 
     def _table(self, spec) -> dynamodb.Table:
@@ -113,11 +112,6 @@ class Storage(Construct):
                 )
             ],
             removal_policy=KEEP,
-        )
-        acknowledge(
-            bucket,
-            "AwsSolutions-S1",
-            "this is the access-log bucket itself; logging it into itself would loop",
         )
         checkov_skip(
             bucket,

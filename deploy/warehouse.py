@@ -181,9 +181,8 @@ def _acknowledge_sdk_provider(provider) -> None:
     )
     reasons = {
         "CKV_AWS_117": "CDK's deploy-time SDK-call provider calls the public Redshift Serverless API; it handles no data",
-        "CKV_AWS_116": "invoked synchronously by CloudFormation, which reports its failures",
+        "CKV_AWS_116": "CloudFormation invokes it asynchronously and waits for its answer on a pre-signed URL; a failed call fails the stack operation, which reports it",
         "CKV_AWS_115": "runs once per deployment; concurrency never exceeds one",
-        "CKV_AWS_173": "has no environment variables holding data",
     }
     for check, reason in reasons.items():
         checkov_skip(provider, check, reason)

@@ -364,3 +364,49 @@ def test_8_a_changed_usage_limit_is_applied(synthesized):
     role = provider_role[0]["Properties"]["Roles"][0]["Ref"]
     arn = "arn:aws:redshift-serverless:us-east-1:123456789012:usagelimit/0f8e-limit"
     assert allows(template, role, "redshift-serverless:UpdateUsageLimit", arn)
+
+
+def _eni_placements(synthesized) -> dict[str, tuple[list, list]]:
+    """role logical id -> (subnet refs, security group refs) its ENIs are created with."""
+    out = {}
+    for fn in synthesized.resources("AWS::Lambda::Function").values():
+        p = fn["Properties"]
+        if p.get("FunctionName") in {f.name for f in PIPELINE.functions}:
+            out[p["Role"]["Fn::GetAtt"][0]] = (p["VpcConfig"]["SubnetIds"],
+                                               p["VpcConfig"]["SecurityGroupIds"])
+    conns = {c["Properties"]["ConnectionInput"]["Name"]:
+             c["Properties"]["ConnectionInput"]["PhysicalConnectionRequirements"]
+             for c in synthesized.resources("AWS::Glue::Connection").values()}
+    for job in synthesized.resources("AWS::Glue::Job").values():
+        p = job["Properties"]
+        (conn,) = [conns[c] for c in p["Connections"]["Connections"]]
+        out[p["Role"]["Fn::GetAtt"][0]] = ([conn["SubnetId"]], conn["SecurityGroupIdList"])
+    return out
+
+
+def test_12_eni_actions_are_scoped_to_the_subnets_and_groups_used(synthesized):
+    """Item 12: the acknowledgments said EC2 has no resource-level permission for ENI actions;
+    CreateNetworkInterface, DeleteNetworkInterface and (Un)AssignPrivateIpAddresses have one. Only
+    the Describe* calls (which AWS requires on "*") may name every resource."""
+    from .template_eval import ACCOUNT, REGION, Evaluator, allows, role_statements
+
+    template = synthesized.template
+    ev = Evaluator(template)
+    placements = _eni_placements(synthesized)
+    assert len(placements) == len(PIPELINE.functions) + len(PIPELINE.glue_jobs)
+    ec2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+    for role, (subnets, groups) in placements.items():
+        for s in role_statements(template, role):
+            actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+            if "*" in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]):
+                writes = [a for a in actions if a.startswith("ec2:") and not a.startswith("ec2:Describe")]
+                assert writes == [], f"{role}: {writes} on '*'"
+        for arn in [f"{ec2}:network-interface/eni-0abc"] + \
+                   [f"{ec2}:subnet/{ev(s)}" for s in subnets] + \
+                   [f"{ec2}:security-group/{ev(g)}" for g in groups]:
+            assert allows(template, role, "ec2:CreateNetworkInterface", arn), (role, arn)
+        assert not allows(template, role, "ec2:CreateNetworkInterface", f"{ec2}:subnet/subnet-other")
+        assert allows(template, role, "ec2:DeleteNetworkInterface", f"{ec2}:network-interface/eni-0abc")
+        assert not allows(template, role, "ec2:DeleteNetworkInterface",
+                          "arn:aws:ec2:eu-west-1:999999999999:network-interface/eni-0abc")
+        assert allows(template, role, "ec2:DescribeNetworkInterfaces", "*"), role

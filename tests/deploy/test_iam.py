@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from deploy.firehose import KINESIS_SOURCE_ACTIONS, S3_DELIVERY_ACTIONS
 from deploy.functions import EXTRAS
-from deploy.glue import GLUE_ENI_ACTIONS
+from deploy.glue import GLUE_DESCRIBE_ACTIONS
 from pipeline.resources import PIPELINE
 
 # Actions that may use Resource "*", and why (AWS has no resource-level permission for them).
 WILDCARD_ALLOWED = {
-    **{a: EXTRAS["eni"][2] for a in EXTRAS["eni"][0]},
+    **{a: EXTRAS["eni_describe"][2] for a in EXTRAS["eni_describe"][0]},
     **{a: EXTRAS["xray"][2] for a in EXTRAS["xray"][0]},
     **{
-        a: "Glue VPC connection ENIs: EC2 has no resource-level permission for them"
-        for a in GLUE_ENI_ACTIONS
+        a: "EC2 Describe* reads support no resource-level permissions"
+        for a in GLUE_DESCRIBE_ACTIONS
     },
 }
 
@@ -67,7 +67,8 @@ def test_each_function_role_is_exactly_description_plus_documented_extras(synthe
         role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
         granted = {a for s in role_statements(synthesized, role_id) for a in _as_list(s["Action"])}
         expected = {a for p in spec.permissions for a in p.actions}
-        expected |= set(EXTRAS["logs"][0]) | set(EXTRAS["eni"][0]) | set(EXTRAS["xray"][0])
+        expected |= set(EXTRAS["logs"][0]) | set(EXTRAS["eni"][0]) | set(EXTRAS["eni_describe"][0])
+        expected |= set(EXTRAS["xray"][0])
         if spec.name in mapped:
             expected |= set(EXTRAS["mapping_read"][0])
             if mapped[spec.name].on_failure_queue:
