@@ -1,6 +1,7 @@
 """The batch path on AWS: the Glue Data Catalog database and table over the raw archive, the JDBC
-connection to the warehouse (credentials from the admin secret, ENIs in an isolated subnet), and
-the Glue 5.0 job running the description's script (uploaded as an S3 asset) with bookmarks on.
+connection to the warehouse (credentials of the job's dedicated user, never the admin; ENIs in an
+isolated subnet), the Glue 5.0 job running the description's script (an S3 asset) with its
+first-party modules zipped beside it and bookmarks on, and the schedule that starts it.
 """
 
 from __future__ import annotations
@@ -83,9 +84,7 @@ class GlueBatch(Construct):
         for job in resources.glue_jobs:
             conn_name = job.default_arguments.get("--REDSHIFT_CONNECTION")
             if conn_name and conn_name not in self.connections:
-                self.connections[conn_name] = self._connection(
-                    conn_name, resources, network, warehouse
-                )
+                self.connections[conn_name] = self._connection(conn_name, job, network, warehouse)
             self.jobs[job.name] = self._job(job, resources, storage, network, warehouse, conn_name)
 
     def _table(self, spec, storage: Storage) -> glue.CfnTable:
@@ -118,10 +117,12 @@ class GlueBatch(Construct):
         return table
 
     def _connection(
-        self, name: str, resources: Resources, network: Network, warehouse: Warehouse
+        self, name: str, job, network: Network, warehouse: Warehouse
     ) -> glue.CfnConnection:
+        if not job.warehouse_secret:
+            raise ValueError(f"glue job {job.name}: set warehouse_secret (its own warehouse user)")
         subnet = network.vpc.isolated_subnets[0]
-        return glue.CfnConnection(
+        connection = glue.CfnConnection(
             self,
             f"Connection-{name}",
             catalog_id=Aws.ACCOUNT_ID,
@@ -130,7 +131,8 @@ class GlueBatch(Construct):
                 connection_type="JDBC",
                 connection_properties={
                     "JDBC_CONNECTION_URL": warehouse.jdbc_url,
-                    "SECRET_ID": warehouse.secrets[resources.warehouse.admin_secret].secret_name,
+                    # The secret's name is the description's (a literal, as Glue expects).
+                    "SECRET_ID": job.warehouse_secret,
                 },
                 physical_connection_requirements=glue.CfnConnection.PhysicalConnectionRequirementsProperty(
                     availability_zone=subnet.availability_zone,
@@ -139,6 +141,8 @@ class GlueBatch(Construct):
                 ),
             ),
         )
+        connection.node.add_dependency(warehouse.secrets[job.warehouse_secret])
+        return connection
 
     def _job(
         self,
@@ -161,7 +165,7 @@ class GlueBatch(Construct):
         temp = storage.buckets[spec.temp_bucket]
         sources = {storage.buckets[t.bucket] for t in resources.glue_tables}
         catalog = f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}"
-        admin_secret = warehouse.secrets[resources.warehouse.admin_secret]
+        user_secret = warehouse.secrets[spec.warehouse_secret] if spec.warehouse_secret else None
         log_groups = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws-glue/*"
         statements = [
             iam.PolicyStatement(
@@ -208,7 +212,7 @@ class GlueBatch(Construct):
             )
             statements.append(
                 iam.PolicyStatement(
-                    actions=["secretsmanager:GetSecretValue"], resources=[admin_secret.secret_arn]
+                    actions=["secretsmanager:GetSecretValue"], resources=[user_secret.secret_arn]
                 )
             )
         role = iam.Role(

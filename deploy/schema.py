@@ -6,9 +6,8 @@ isolated subnets, and the Data API reaches it without a Lambda in the VPC, an ex
 SQL run by CloudFormation (whose failures roll back the whole stack). Every statement is
 idempotent, so re-running is safe.
 
-Steps: the description's `schema_files` in order, then the dedicated Firehose user with the
-password from its secret and only the grants its COPY needs (USAGE on the schema, INSERT on the
-table).
+Steps: the description's `schema_files` in order, then each dedicated user (the Firehose loader,
+the Glue job's user) with the password from its secret and only its grants (`pipeline.grants`).
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import re
 import time
 from pathlib import Path
 
+from pipeline.grants import dedicated_users
 from pipeline.resource_schema import Resources
 
 from .bundling import REPO_ROOT
@@ -35,21 +35,12 @@ def split_statements(sql: str) -> list[str]:
     return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
 
 
-def loader_statements(resources: Resources, password: str) -> list[str]:
-    """CREATE/ALTER the Firehose user and grant exactly what its COPY needs."""
-    out = []
-    for fh in resources.firehoses:
-        user = next(s.username for s in resources.secrets if s.name == fh.loader_secret)
-        schema = fh.table.split(".")[0]
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", user):
-            raise SchemaError(f"loader user name {user!r} is not a plain identifier")
-        quoted = password.replace("'", "''")
-        out += [
-            f"CREATE USER {user} PASSWORD '{quoted}'",
-            f"GRANT USAGE ON SCHEMA {schema} TO {user}",
-            f"GRANT INSERT ON {fh.table} TO {user}",
-        ]
-    return out
+def user_statements(user: str, password: str, grants: list[str]) -> list[str]:
+    """CREATE the user with its secret's password, then its grants (`pipeline.grants`)."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", user):
+        raise SchemaError(f"user name {user!r} is not a plain identifier")
+    quoted = password.replace("'", "''")
+    return [f"CREATE USER {user} PASSWORD '{quoted}'", *grants]
 
 
 def apply_schema(session, outputs: dict[str, str], resources: Resources, log=print) -> int:
@@ -62,11 +53,9 @@ def apply_schema(session, outputs: dict[str, str], resources: Resources, log=pri
     statements = []
     for rel in resources.warehouse.schema_files:
         statements += split_statements((REPO_ROOT / rel).read_text())
-    for fh in resources.firehoses:
+    for secret_name, grants in dedicated_users(resources):
         secret = json.loads(
-            secrets.get_secret_value(SecretId=_secret_arn(outputs, fh.loader_secret))[
-                "SecretString"
-            ]
+            secrets.get_secret_value(SecretId=_secret_arn(outputs, secret_name))["SecretString"]
         )
         exists = _run(
             data,
@@ -76,7 +65,7 @@ def apply_schema(session, outputs: dict[str, str], resources: Resources, log=pri
             f"SELECT 1 FROM pg_user WHERE usename = '{secret['username']}'",
             fetch=True,
         )
-        stmts = loader_statements(resources, secret["password"])
+        stmts = user_statements(secret["username"], secret["password"], grants)
         if exists:
             stmts[0] = stmts[0].replace("CREATE USER", "ALTER USER", 1)
         statements += stmts

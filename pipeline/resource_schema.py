@@ -209,6 +209,9 @@ class GlueJob(_Model):
     temp_bucket: str
     """Bucket logical id for `--TempDir` / `redshift_tmp_dir`."""
     default_arguments: dict[str, str] = Field(default_factory=dict)
+    warehouse_secret: str | None = None
+    """Secret of the dedicated warehouse user the job's connection logs in as (never the admin);
+    its grants: `pipeline.grants`."""
 
 
 class Resources(_Model):
@@ -273,6 +276,8 @@ class Resources(_Model):
         for job in self.glue_jobs:
             if job.temp_bucket not in buckets:
                 problems.append(f"glue job {job.name}: unknown bucket {job.temp_bucket!r}")
+            if job.warehouse_secret and job.warehouse_secret not in secrets:
+                problems.append(f"glue job {job.name}: unknown secret {job.warehouse_secret!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -67,12 +67,17 @@ PIPELINE = Resources(
         Secret(
             name="ecommerce/warehouse/admin",
             username="warehouse_admin",
-            description="Warehouse admin (migrations, Glue loads)",
+            description="Warehouse admin (migrations, users and grants)",
         ),
         Secret(
             name="ecommerce/warehouse/firehose",
             username="firehose_loader",
             description="Dedicated Firehose user: may only load stream.sales_events",
+        ),
+        Secret(
+            name="ecommerce/warehouse/glue",
+            username="glue_loader",
+            description="Dedicated Glue job user: loads analytics.sales and its quarantine via staging tables",
         ),
     ),
     functions=(
@@ -253,6 +258,7 @@ PIPELINE = Resources(
                 "--QUARANTINE_TABLE": "analytics.sales_quarantine",
                 "--REDSHIFT_CONNECTION": "ecommerce-warehouse",
             },
+            warehouse_secret="ecommerce/warehouse/glue",
         ),
     ),
 )

@@ -5,7 +5,8 @@ the Glue job, through boto3 against moto, as a user could with `aws glue ...`.
   (event_date). The job registers new partitions itself at the start of each run
   (pipeline/glue/catalog_partitions.py).
 - Connection: JDBC, `JDBC_CONNECTION_URL=jdbc:redshift://<warehouse host>:<port>/<database>` and
-  `SECRET_ID=<admin secret>`; its name is the job's `--REDSHIFT_CONNECTION` argument.
+  `SECRET_ID=<the job's warehouse_secret>` (its dedicated user, as on AWS); its name is the job's
+  `--REDSHIFT_CONNECTION` argument.
 - Job: script uploaded to S3 (`pipeline.glue_job_arguments.script_location`), DefaultArguments
   from `pipeline.glue_job_arguments.job_arguments`, MaxConcurrentRuns 1.
 
@@ -75,7 +76,8 @@ def provision(config, resources, names) -> None:
         arguments = job_arguments(resources, job, names.bucket)
         connection = arguments.get("--REDSHIFT_CONNECTION")
         if connection and resources.warehouse is not None:
-            _put_connection(config, glue, connection, resources.warehouse)
+            _put_connection(config, glue, connection, resources.warehouse,
+                            job.warehouse_secret or resources.warehouse.admin_secret)
         location = script_location(job, names.bucket)
         bucket, _, key = location[5:].partition("/")
         s3.upload_file(str(REPO_ROOT / job.script), bucket, key)
@@ -100,23 +102,21 @@ def provision(config, resources, names) -> None:
         glue.create_job(Name=job.name, **spec)
 
 
-def _put_connection(config, glue, name: str, warehouse) -> None:
+def _put_connection(config, glue, name: str, warehouse, secret_id: str) -> None:
     secrets = _client(config, "secretsmanager")
     try:
-        secret = json.loads(
-            secrets.get_secret_value(SecretId=warehouse.admin_secret)["SecretString"]
-        )
+        secret = json.loads(secrets.get_secret_value(SecretId=secret_id)["SecretString"])
     except secrets.exceptions.ResourceNotFoundException:
         # The rest of the cloud is still usable; a job run then fails naming the connection.
         log.warning("glue: secret %r missing (warehouse step not run?): connection %r not created",
-                    warehouse.admin_secret, name)
+                    secret_id, name)
         return
     url = f"jdbc:redshift://{secret['host']}:{secret['port']}/{warehouse.database}"
     spec = {
         "Name": name,
         "Description": "The warehouse, for Glue loads (credentials in Secrets Manager)",
         "ConnectionType": "JDBC",
-        "ConnectionProperties": {"JDBC_CONNECTION_URL": url, "SECRET_ID": warehouse.admin_secret,
+        "ConnectionProperties": {"JDBC_CONNECTION_URL": url, "SECRET_ID": secret_id,
                                  "JDBC_ENFORCE_SSL": "false"},
     }
     try:

@@ -1,15 +1,16 @@
 """Provision step 'warehouse': credentials in Secrets Manager, database users, schema migrations.
 
 As on AWS (Redshift Serverless + Secrets Manager):
-- the admin user and the dedicated Firehose loader each get a generated password (`secrets`
-  module), stored in Secrets Manager under the description's secret names as
+- the admin user and each dedicated user (the Firehose loader, the Glue job's user) get a
+  generated password (`secrets` module), stored in Secrets Manager under the description's secret names as
   `{"username","password","host","port","dbname","engine"}`; an existing secret keeps its
   password, so a second `make up` changes nothing and connections keep working;
 - the PostgreSQL roles are created (or their password set to the secret's) by the superuser;
 - the bookkeeping tables of the stand-in (`localcloud.statement_log`, `stl_load_errors`) exist;
 - the description's `schema_files` (Redshift SQL) are applied as the admin user through
   `emulation.redshift.connection`, so the admin owns the schemas as on AWS;
-- each Firehose loader may use its table's schema and INSERT into that table, nothing else.
+- each dedicated user gets exactly the grants of `pipeline.grants` (the statements the AWS schema
+  step runs), applied as the admin role, so local Firehose and Glue runs prove those grants.
 
 The bookkeeping and the migrations are skipped when `localcloud.applied_migrations` holds the
 digest of what they would apply (the schema files and the stand-in's SQL sources) and every
@@ -32,6 +33,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from emulation.config import REPO_ROOT
+from pipeline.grants import dedicated_users
 
 ENGINE = "redshift"
 
@@ -46,7 +48,8 @@ def provision(config, resources, names) -> None:
     client = _secrets_client(config)
     by_name = {s.name: s for s in resources.secrets}
     admin = ensure_secret(client, by_name[resources.warehouse.admin_secret], endpoint)
-    loaders = [(fh, ensure_secret(client, by_name[fh.loader_secret], endpoint)) for fh in resources.firehoses]
+    users = [(ensure_secret(client, by_name[name], endpoint), grants)
+             for name, grants in dedicated_users(resources)]
     digest = migration_digest(resources, admin["username"])
     with psycopg.connect(superuser, autocommit=True) as conn:
         current = migrations_current(conn, digest, [fh.table for fh in resources.firehoses])
@@ -55,13 +58,13 @@ def provision(config, resources, names) -> None:
 
             install_bookkeeping(superuser)
         ensure_role(conn, admin, endpoint["dbname"], admin=True)
-        for _fh, loader in loaders:
-            ensure_role(conn, loader, endpoint["dbname"], admin=False)
+        for user, _grants in users:
+            ensure_role(conn, user, endpoint["dbname"], admin=False)
         if not current:
             migrate(config, resources, admin)
             record_migrations(conn, digest)
-        for fh, loader in loaders:
-            grant_loader(conn, loader["username"], fh.table)
+        for _user, grants in users:
+            apply_grants(conn, admin["username"], grants)
 
 
 # What the applied SQL is made of: the schema files, plus the bookkeeping and the Redshift->PostgreSQL
@@ -148,9 +151,12 @@ def migrate(config, resources, admin_secret: dict) -> None:
             rs.execute(script, label=f"migrate:{path}")
 
 
-def grant_loader(conn, user: str, table: str) -> None:
-    schema, _, name = table.rpartition(".")
-    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema or "public"),
-                                                                 sql.Identifier(user)))
-    conn.execute(sql.SQL("GRANT INSERT ON {}.{} TO {}").format(
-        sql.Identifier(schema or "public"), sql.Identifier(name), sql.Identifier(user)))
+def apply_grants(conn, admin_user: str, statements: list[str]) -> None:
+    """Run a dedicated user's grant statements as the admin role (who owns the schemas, as on AWS).
+    They are plain SQL that Redshift and PostgreSQL read alike, so no reduction is needed."""
+    conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(admin_user)))
+    try:
+        for statement in statements:
+            conn.execute(statement)
+    finally:
+        conn.execute("RESET ROLE")

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from deploy.bundling import REPO_ROOT
-from deploy.schema import _redact, loader_statements, split_statements
+from deploy.schema import _redact, split_statements, user_statements
+from pipeline.grants import dedicated_users
 from deploy.settings import DeploySettings, SettingsError
 from pipeline.resources import PIPELINE
 
@@ -90,14 +91,25 @@ def test_schema_file_splits_into_statements():
 
 
 def test_loader_user_gets_only_what_copy_needs_and_its_password_is_never_logged():
-    stmts = loader_statements(PIPELINE, "Pa'ss1word")
     fh = PIPELINE.firehoses[0]
+    users = dict(dedicated_users(PIPELINE))
+    stmts = user_statements("firehose_loader", "Pa'ss1word", users[fh.loader_secret])
     assert stmts[0] == "CREATE USER firehose_loader PASSWORD 'Pa''ss1word'"
     assert stmts[1:] == [
         f"GRANT USAGE ON SCHEMA {fh.table.split('.')[0]} TO firehose_loader",
         f"GRANT INSERT ON {fh.table} TO firehose_loader",
     ]
     assert "Pa" not in _redact(stmts[0])
+
+
+def test_glue_user_gets_only_its_analytics_and_staging_tables():
+    job = PIPELINE.glue_jobs[0]
+    grants = dict(dedicated_users(PIPELINE))[job.warehouse_secret]
+    target, quarantine = job.default_arguments["--TARGET_TABLE"], job.default_arguments["--QUARANTINE_TABLE"]
+    named = {g.split(" ON ")[1].split(" TO ")[0] for g in grants if g.startswith("GRANT")}
+    assert named == {"SCHEMA analytics", target, quarantine, f"{target}_staging", f"{quarantine}_staging"}
+    assert not any("stream" in g or "SUPERUSER" in g.upper() or " ALL " in g for g in grants)
+    assert f"GRANT SELECT, INSERT, UPDATE ON {target} TO glue_loader" in grants
 
 
 def _lambda_stub(limit: int, unreserved: int, held: dict[str, int]):

@@ -410,3 +410,28 @@ def test_12_eni_actions_are_scoped_to_the_subnets_and_groups_used(synthesized):
         assert not allows(template, role, "ec2:DeleteNetworkInterface",
                           "arn:aws:ec2:eu-west-1:999999999999:network-interface/eni-0abc")
         assert allows(template, role, "ec2:DescribeNetworkInterfaces", "*"), role
+
+
+@pytest.mark.parametrize("job", PIPELINE.glue_jobs, ids=lambda j: j.name)
+def test_10_glue_loads_the_warehouse_as_its_own_user(synthesized, job):
+    """Item 10: the Glue connection logged in with the admin secret (a superuser). It uses the
+    job's dedicated user now, and the job's role may read that secret and not the admin's."""
+    from .template_eval import Evaluator, allows, role_of
+
+    template = synthesized.template
+    ev = Evaluator(template)
+    secrets = {ev(s["Properties"]["Name"]): name
+               for name, s in synthesized.resources("AWS::SecretsManager::Secret").items()}
+    conn = job.default_arguments["--REDSHIFT_CONNECTION"]
+    (props,) = [c["Properties"]["ConnectionInput"]["ConnectionProperties"]
+                for c in synthesized.resources("AWS::Glue::Connection").values()
+                if c["Properties"]["ConnectionInput"]["Name"] == conn]
+    user_secret = ev(props["SECRET_ID"])
+    assert user_secret == job.warehouse_secret != PIPELINE.warehouse.admin_secret
+    assert next(s for s in PIPELINE.secrets if s.name == user_secret).username not in (
+        next(s for s in PIPELINE.secrets if s.name == PIPELINE.warehouse.admin_secret).username,)
+    role = role_of(template, "AWS::Glue::Job", "Name", job.name)
+    arn = lambda name: ev({"Ref": secrets[name]})  # noqa: E731
+    assert allows(template, role, "secretsmanager:GetSecretValue", arn(user_secret))
+    assert not allows(template, role, "secretsmanager:GetSecretValue",
+                      arn(PIPELINE.warehouse.admin_secret))

@@ -160,6 +160,9 @@ def test_batch_job_loads_quarantines_and_reruns_add_nothing(cloud, archive):
     assert ("00000000feedbeef:8", next(r for r in reasons if "quantity" in r),
             corrupt.replace("batch-0003", "batch-0001").replace("2010-12-02", "2010-12-01")
             ) in quarantine
+    # Loaded as the job's dedicated user (pipeline/grants.py), never the admin, as on AWS.
+    assert warehouse(cloud, "SELECT DISTINCT username FROM localcloud.statement_log "
+                            "WHERE label LIKE 'glue%'") == [("glue_loader",)]
     first_log = log_of(cloud, first["Id"])
     assert registered(first_log) == 2
     assert partitions(cloud) == [["2010-12-01"], ["2010-12-02"]]
