@@ -74,8 +74,8 @@ synth: install ## Synthesize the CDK app offline into cdk.out
 deploy-aws: install ## Deploy to the AWS account of your profile (AWS_PROFILE, AWS_REGION; ALARM_EMAIL=you@example.com)
 	@$(PY) -m deploy deploy $(if $(ALARM_EMAIL),-c alarm_email=$(ALARM_EMAIL))
 
-e2e-aws: install ## Replay DATA against the deployed stack and reconcile
-	@$(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack aws
+e2e-aws: install ## Replay DATA against the deployed stack, reconcile (warehouse via the Data API; BATCH=1 runs the job)
+	@$(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack aws $(if $(filter 1,$(BATCH)),--batch)
 
 destroy-aws: install ## Delete the deployed stack
 	@$(PY) -m deploy destroy

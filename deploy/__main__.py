@@ -8,7 +8,7 @@
 - destroy: deletes the stack; lists what it leaves behind (tables, buckets, the namespace and its
   secrets) with the command that deletes each.
 - schema: re-apply the warehouse SQL; outputs: print the stack outputs; env: shell exports
-  (API_URL, API_KEY, AWS_REGION) for `make e2e-aws`.
+  (API_URL, API_KEY, AWS_REGION, WAREHOUSE_WORKGROUP/DATABASE/SECRET_ARN) for `make e2e-aws`.
 Region: AWS_REGION / AWS_DEFAULT_REGION or `--region`; account: whatever AWS_PROFILE resolves to.
 """
 
@@ -242,11 +242,19 @@ def env_cmd(args) -> None:
     outputs = stack_outputs(session, context.get("stack_name", "EcommercePipeline"))
     key_id = next(v for k, v in sorted(outputs.items()) if k.startswith("ApiKeyId"))
     key = session.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
+    from pipeline.resources import PIPELINE
+
+    from .stack import output_key
+
     values = {
         "API_URL": outputs["ApiUrl"].rstrip("/"),
         "API_KEY": key,
         "AWS_REGION": outputs["Region"],
         "AWS_DEFAULT_REGION": outputs["Region"],
+        # The e2e reads the warehouse through the Redshift Data API with these (no DSN needed).
+        "WAREHOUSE_WORKGROUP": outputs["WarehouseWorkgroup"],
+        "WAREHOUSE_DATABASE": outputs["WarehouseDatabase"],
+        "WAREHOUSE_SECRET_ARN": outputs[output_key("SecretArn", PIPELINE.warehouse.admin_secret)],
     }
     for name, value in values.items():
         print(f"export {name}={shlex.quote(value)}")

@@ -25,6 +25,7 @@ SERVICES: tuple[tuple[str, str], ...] = (
     ("api", "emulation.apigateway.service:ApiGatewayService"),
     ("firehose", "emulation.firehose.service:FirehoseService"),
     ("glue", "emulation.glue.service:GlueRunnerService"),
+    ("redshift-data", "emulation.redshift.data_api:RedshiftDataService"),
 )
 """The runtime's services, started in this order (`--only` / LOCALCLOUD_SERVICES pick by name)."""
 
@@ -46,6 +47,7 @@ MOTO_PATCHES: tuple[str, ...] = (
     "emulation.moto.patches.apigateway",  # GetExport -> the described API's OpenAPI document
     "emulation.moto.patches.lambda_mappings",  # List/GetEventSourceMapping -> the runtime's mappings
     "emulation.moto.patches.redshift_serverless",  # Redshift Serverless -> the local warehouse
+    "emulation.moto.patches.redshift_data",  # Data API statements -> the warehouse stand-in
 )
 """Modules exposing `apply(runtime_url)`, applied by the moto server before it serves."""
 

@@ -8,6 +8,7 @@ description, then starts its services (`emulation.registry.SERVICES`) in order:
     api        emulation.apigateway.service.ApiGatewayService  REST API stage on api_port
     firehose   emulation.firehose.service.FirehoseService      Kinesis -> S3 -> warehouse COPY
     glue       emulation.glue.service.GlueRunnerService        StartJobRun on local Spark
+    redshift-data  emulation.redshift.data_api.RedshiftDataService  Data API statements on the warehouse
 
 Each service is a class taking a `RuntimeContext` with `start()` and `stop()`. The control plane
 (`runtime_port`) is a small HTTP server services register routes on; `GET /health` answers once

@@ -11,6 +11,8 @@
     copy_errors   bad records: found in SQL, written to stl_load_errors, counted against MAXERROR
     cost_report   `make cost`: the statement log and the Redshift Serverless charge it implies
     serverless    the control plane: the warehouse as one namespace and workgroup (moto forwards)
+    data_api      the Redshift Data API: ExecuteStatement/DescribeStatement/GetStatementResult run
+                  on the stand-in as the secret's user (runtime service `redshift-data`; moto forwards)
 
 Known gaps vs AWS:
 - PostgreSQL 16, not Redshift: one server, no slices, sort/dist keys, WLM queues or concurrency
@@ -40,6 +42,9 @@ Known gaps vs AWS:
   namespace); no VPC endpoints, subnets or security groups (empty lists); the endpoint is plain
   TCP without TLS; ids and ARNs are derived from the names (stable, not random); `creationDate` is
   the runtime's start.
+- Data API: only WorkgroupName + SecretArn authentication (no ClusterIdentifier, no DbUser/IAM
+  temporary credentials); no Parameters, BatchExecuteStatement, CancelStatement, ListStatements or
+  result pagination; ColumnMetadata holds names only; statements live in the runtime's memory.
 - stl_load_errors: coarse error codes (1200 type/format, 1201 JSON, 1202 structure, 1220 UTF-8),
   PostgreSQL's message as err_reason, only the first bad column of a record.
 """

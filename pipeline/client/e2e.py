@@ -4,8 +4,11 @@ Steps: resolve the stack's endpoints; replay ROWS lines (computing the source fi
 very events sent); poll the sinks until each agrees with the source or the timeout passes;
 optionally run the Glue batch job; print the table, write .e2e/reconciliation.json, exit 1 on any
 mismatch. Endpoints come from the environment (API_URL, API_KEY, AWS_ENDPOINT_URL,
-AWS_ENDPOINT_URL_GLUE, WAREHOUSE_DSN) or, for the local stacks, from `python -m emulation env` (a
-subprocess: the pipeline package never imports the emulator).
+AWS_ENDPOINT_URL_GLUE, WAREHOUSE_DSN, or WAREHOUSE_WORKGROUP + WAREHOUSE_DATABASE +
+WAREHOUSE_SECRET_ARN for the Redshift Data API) or, for the local stacks, from `python -m emulation
+env` (a subprocess: the pipeline package never imports the emulator). On AWS the warehouse is read
+through the Data API (`python -m deploy env` exports its target); a run that cannot read the
+warehouse fails, it never passes unchecked.
 
 Polling (`poll_sinks`): a round reads every sink still behind. Reading DynamoDB back is a full
 Scan of both tables, so it is gated by a cheap check of the replay's last
@@ -52,6 +55,17 @@ class Endpoints:
     warehouse_dsn: str | None
     glue_endpoint: str | None = None
     """`AWS_ENDPOINT_URL_GLUE`: where Glue is served when not at `aws_endpoint` (compose)."""
+    warehouse_data_api: sinks.DataApiTarget | None = None
+    """The Redshift Data API target (AWS), used when there is no `warehouse_dsn`."""
+
+    def warehouse_reader(self, scope: sinks.Scope, table: str) -> Callable[[], Figures] | None:
+        """How to read `table`'s figures: DSN, else the Data API, else None (not checkable)."""
+        if self.warehouse_dsn:
+            return lambda: sinks.read_warehouse(scope, self.warehouse_dsn, table)
+        if self.warehouse_data_api:
+            return lambda: sinks.read_warehouse_data_api(
+                scope, self.warehouse_data_api, table, endpoint=self.aws_endpoint, region=self.region)
+        return None
 
 
 def resolve_endpoints(stack: str, environ: dict[str, str] | None = None) -> Endpoints:
@@ -64,8 +78,16 @@ def resolve_endpoints(stack: str, environ: dict[str, str] | None = None) -> Endp
             "cloud; the stack's outputs for AWS)"
         )
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    data_api_keys = ("WAREHOUSE_WORKGROUP", "WAREHOUSE_DATABASE", "WAREHOUSE_SECRET_ARN")
+    data_api = (sinks.DataApiTarget(*(env[k] for k in data_api_keys))
+                if all(env.get(k) for k in data_api_keys) else None)
+    if stack == "aws" and not (env.get("WAREHOUSE_DSN") or data_api):
+        raise ApiError(
+            "no warehouse to check on AWS: set " + ", ".join(data_api_keys) + ' (eval "$(python -m '
+            'deploy env)" exports them from the stack outputs); the e2e never passes unchecked'
+        )
     return Endpoints(env["API_URL"], env["API_KEY"], env.get("AWS_ENDPOINT_URL"), region,
-                     env.get("WAREHOUSE_DSN"), env.get("AWS_ENDPOINT_URL_GLUE") or None)
+                     env.get("WAREHOUSE_DSN"), env.get("AWS_ENDPOINT_URL_GLUE") or None, data_api)
 
 
 def _local_cloud_env(stack: str) -> dict[str, str]:
@@ -132,10 +154,8 @@ def run(args) -> int:
     if args.batch:
         batch_state = sinks.run_batch_job(endpoint=endpoints.aws_endpoint, region=endpoints.region, log=log,
                                           glue_endpoint=endpoints.glue_endpoint)
-        observed["warehouse batch"] = (
-            sinks.read_warehouse(scope, endpoints.warehouse_dsn, BATCH_TABLE)
-            if endpoints.warehouse_dsn else None
-        )
+        read_batch = endpoints.warehouse_reader(scope, BATCH_TABLE)
+        observed["warehouse batch"] = read_batch() if read_batch else None
     print(table(expected, observed))
     result = report(expected, observed, data=str(source.path), rows=args.rows, stack=args.stack,
                     replay=summary.as_json(), batch_job=batch_state,
@@ -179,11 +199,11 @@ def wait_for_sinks(expected: Figures, scope: sinks.Scope, endpoints: Endpoints, 
         if tail else PolledSink("dynamodb", read_dynamodb),
         PolledSink("s3 archive", archive.read),
     ]
-    if endpoints.warehouse_dsn:
-        polled.append(PolledSink(
-            "warehouse stream", lambda: sinks.read_warehouse(scope, endpoints.warehouse_dsn, STREAM_VIEW)))
+    read_stream = endpoints.warehouse_reader(scope, STREAM_VIEW)
+    if read_stream:
+        polled.append(PolledSink("warehouse stream", read_stream))
     else:
-        log("e2e: no WAREHOUSE_DSN; the warehouse is not checked")
+        log("e2e: no WAREHOUSE_DSN or Data API target; the warehouse is not checked")
     observed = poll_sinks(expected, polled, timeout_s=timeout_s, log=log, poll_s=poll_s)
     if archive.lines > (observed["s3 archive"].lines if observed["s3 archive"] else 0):
         log(f"e2e: the archive holds {archive.lines} lines for {observed['s3 archive'].lines} events "

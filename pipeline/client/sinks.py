@@ -2,7 +2,8 @@
 
 Every reader counts only the replayed events (`Scope`: the source file's id prefix and the
 replayed line range), so sinks that also hold other files or earlier, longer replays still
-reconcile. DynamoDB's invoice items are read with their `lines` maps (keyed by event id, see
+reconcile. The warehouse is read with a DSN (local clouds) or through the Redshift Data API
+(AWS: the workgroup and a secret, no network path to the warehouse needed). DynamoDB's invoice items are read with their `lines` maps (keyed by event id, see
 `pipeline.projections`); the archive is read incrementally (objects are immutable, so each is read
 once across polls); the warehouse is asked with one aggregate query.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -228,9 +230,63 @@ def read_warehouse(scope: Scope, dsn: str, table: str) -> Figures:
         row = conn.execute(
             _FIGURES_SQL.format(table=table), (f"{scope.prefix}:%", scope.first_line, scope.last_line)
         ).fetchone()
+    return _figures(row)
+
+
+@dataclass(frozen=True)
+class DataApiTarget:
+    """Where the Redshift Data API runs statements: `python -m deploy env` exports these."""
+
+    workgroup: str
+    database: str
+    secret_arn: str
+
+
+_TABLE = re.compile(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*")
+_PREFIX = re.compile(r"[0-9a-f]{16}")
+
+
+def read_warehouse_data_api(scope: Scope, target: DataApiTarget, table: str, *, endpoint: str | None,
+                            region: str, client=None, poll_s: float = 1.0,
+                            timeout_s: float = 300) -> Figures:
+    """The same figures as `read_warehouse`, through ExecuteStatement / DescribeStatement /
+    GetStatementResult. The values are checked and written into the SQL (the scope is a hex prefix
+    and two line numbers, the table one of ours), so no statement parameters are needed."""
+    if not _TABLE.fullmatch(table) or not _PREFIX.fullmatch(scope.prefix):
+        raise ValueError(f"refusing to query {table!r} for scope {scope.prefix!r}")
+    sql = _FIGURES_SQL.replace("%s", "{}").format(
+        f"'{scope.prefix}:%'", int(scope.first_line), int(scope.last_line), table=table)
+    data = client or _client("redshift-data", endpoint, region)
+    statement = data.execute_statement(WorkgroupName=target.workgroup, Database=target.database,
+                                       SecretArn=target.secret_arn, Sql=sql)["Id"]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        desc = data.describe_statement(Id=statement)
+        if desc["Status"] == "FINISHED":
+            break
+        if desc["Status"] in ("FAILED", "ABORTED"):
+            raise RuntimeError(f"warehouse query on {table} {desc['Status']}: {desc.get('Error', '')}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"warehouse query on {table} still {desc['Status']} after {timeout_s:.0f} s")
+        time.sleep(poll_s)
+    (record,) = data.get_statement_result(Id=statement)["Records"]
+    return _figures([_field_value(f) for f in record])
+
+
+def _field_value(field: dict):
+    """A Data API Field's value (Redshift returns DECIMAL sums as stringValue)."""
+    if field.get("isNull"):
+        return None
+    for key in ("longValue", "doubleValue", "booleanValue", "stringValue"):
+        if key in field:
+            return field[key]
+    raise ValueError(f"unexpected Data API field {field}")
+
+
+def _figures(row) -> Figures:
     lines, invoices, customers, quantity, revenue, cancellations = row
-    return Figures(int(lines), int(invoices), int(customers), int(quantity), _plain(Decimal(revenue)),
-                   int(cancellations))
+    return Figures(int(lines), int(invoices), int(customers), int(quantity),
+                   _plain(Decimal(str(revenue))), int(cancellations))
 
 
 def _plain(value: Decimal) -> Decimal:

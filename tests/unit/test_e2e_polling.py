@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from pipeline.client import e2e, sinks
+from pipeline.client.api import ApiError
 from pipeline.client.e2e import GatedSink, NextRound, PolledSink, plan_next, poll_sinks
 from pipeline.client.sinks import InvoiceTail, Scope, TailCheck, read_invoice_tail
 from pipeline.reconcile import Figures
@@ -252,10 +253,23 @@ def test_the_full_read_estimate_grows_with_the_items_still_to_come():
 # ------------------------------------------------------------------------------ Glue endpoint
 def test_glue_endpoint_comes_from_the_service_specific_variable():
     env = {"API_URL": "http://x/v1", "API_KEY": "k", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
-           "AWS_ENDPOINT_URL_GLUE": "http://127.0.0.1:4570"}
+           "AWS_ENDPOINT_URL_GLUE": "http://127.0.0.1:4570", "WAREHOUSE_DSN": "host=h dbname=d"}
     endpoints = e2e.resolve_endpoints("aws", env)
     assert (endpoints.aws_endpoint, endpoints.glue_endpoint) == ("http://127.0.0.1:4566", "http://127.0.0.1:4570")
     assert e2e.resolve_endpoints("aws", {**env, "AWS_ENDPOINT_URL_GLUE": ""}).glue_endpoint is None
+
+
+def test_on_aws_the_warehouse_is_read_through_the_data_api_or_the_run_refuses():
+    env = {"API_URL": "https://x/v1", "API_KEY": "k"}
+    with pytest.raises(ApiError, match="no warehouse to check on AWS.*python -m deploy env"):
+        e2e.resolve_endpoints("aws", env)
+    data_api = {"WAREHOUSE_WORKGROUP": "wg", "WAREHOUSE_DATABASE": "db",
+                "WAREHOUSE_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:a"}
+    with pytest.raises(ApiError):  # a partial target is no target
+        e2e.resolve_endpoints("aws", {**env, **data_api, "WAREHOUSE_SECRET_ARN": ""})
+    endpoints = e2e.resolve_endpoints("aws", {**env, **data_api})
+    assert endpoints.warehouse_data_api == sinks.DataApiTarget("wg", "db", data_api["WAREHOUSE_SECRET_ARN"])
+    assert endpoints.warehouse_reader(sinks.Scope("0" * 16, 1, 2), "stream.sales_events_dedup")
 
 
 def test_the_batch_step_asks_glue_at_its_own_endpoint(monkeypatch):
