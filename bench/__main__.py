@@ -1,4 +1,4 @@
-"""`python -m bench cloud|stream|warehouse|batch|all [--data PATH] [benchmark options]`.
+"""`python -m bench cloud|stream|warehouse|batch|dynamodb|all [--data PATH] [benchmark options]`.
 
 Each benchmark is a module `bench.<name>` with `main(argv) -> int`; the data-driven ones (stream,
 warehouse, batch) get `--data PATH`; other options go to the one benchmark named. Every benchmark prints its figures next to an in-run baseline
@@ -15,8 +15,8 @@ import sys
 import traceback
 from pathlib import Path
 
-BENCHMARKS = ("cloud", "stream", "warehouse", "batch", "lambda_logs")
-TAKES_DATA = {"stream", "warehouse", "batch", "lambda_logs"}
+BENCHMARKS = ("cloud", "stream", "warehouse", "batch", "lambda_logs", "dynamodb")
+TAKES_DATA = {"stream", "warehouse", "batch", "lambda_logs", "dynamodb"}
 
 
 def run_one(name: str, data: Path | None, extra: list[str] = ()) -> bool:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1])
     parser.add_argument("which", choices=(*BENCHMARKS, "all"), help="benchmark to run")
     parser.add_argument(
-        "--data", type=Path, help="dataset (.csv or .csv.gz) for stream/warehouse/batch"
+        "--data", type=Path, help="dataset (.csv or .csv.gz) for stream/warehouse/batch/dynamodb"
     )
     args, extra = parser.parse_known_args(argv)
     if args.data is not None and not args.data.is_file():
