@@ -10,6 +10,9 @@ seen with its items and its answer. Each item write is charged as DynamoDB bills
   - a put that replaces an item is charged on the larger of the old and the new item;
   - a conditional put whose condition fails is still charged, on the existing item (at least 1);
   - items BatchWriteItem returns as unprocessed were not written and are not charged.
+Reads are charged too (the projector reads each invoice and customer it merges): one read unit
+per started 4 KB of each item returned, half for an eventually consistent read; a key that finds
+no item still costs the minimum; keys BatchGetItem returns as unprocessed are not charged.
 Item sizes follow the documented rules: names and strings in UTF-8 bytes, numbers 1 byte per two
 significant digits plus 1, booleans and nulls 1, lists and maps 3 bytes plus 1 per element.
 
@@ -78,6 +81,10 @@ def write_units(size: int) -> int:
     return max(1, math.ceil(size / 1024))
 
 
+def read_units(size: int, consistent: bool) -> float:
+    return max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
+
+
 @dataclass
 class Meter:
     """Item writes seen by the proxy, charged by DynamoDB's rules."""
@@ -88,6 +95,8 @@ class Meter:
     units: dict[str, int] = field(default_factory=dict)
     writes: dict[str, int] = field(default_factory=dict)
     failed_conditions: int = 0
+    reads: dict[str, float] = field(default_factory=dict)
+    """Read units per table."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _key(self, table: str, item: dict) -> tuple:
@@ -126,8 +135,24 @@ class Meter:
                     item = r["PutRequest"]["Item"]
                     if (table, json.dumps(item, sort_keys=True)) not in unprocessed:
                         self.put(table, item, written=True)
-        elif target in ("UpdateItem", "DeleteItem", "TransactWriteItems"):
-            raise ValueError(f"the projector sent {target}: the meter does not charge it yet")
+        elif target == "BatchGetItem" and status == 200:
+            for table, spec in request["RequestItems"].items():
+                unprocessed = len((reply.get("UnprocessedKeys") or {}).get(table, {}).get("Keys", []))
+                found = reply.get("Responses", {}).get(table, [])
+                consistent = bool(spec.get("ConsistentRead"))
+                charged = sum(read_units(item_size(i), consistent) for i in found)
+                missing = len(spec["Keys"]) - unprocessed - len(found)
+                charged += missing * read_units(0, consistent)
+                with self.lock:
+                    self.reads[table] = self.reads.get(table, 0.0) + charged
+        elif target == "GetItem" and status == 200:
+            item = reply.get("Item")
+            charged = read_units(item_size(item) if item else 0, bool(request.get("ConsistentRead")))
+            with self.lock:
+                self.reads[request["TableName"]] = self.reads.get(request["TableName"], 0.0) + charged
+        elif target in ("UpdateItem", "DeleteItem", "TransactWriteItems", "Query", "Scan",
+                        "TransactGetItems"):
+            raise ValueError(f"a function sent {target}: the meter does not charge it yet")
 
 
 class MeteringProxy:
@@ -151,7 +176,8 @@ class MeteringProxy:
                 response = conn.getresponse()
                 data = response.read()
                 op = (self.headers.get("X-Amz-Target") or "").rpartition(".")[2]
-                if op in ("PutItem", "BatchWriteItem", "UpdateItem", "DeleteItem", "TransactWriteItems"):
+                if op in ("PutItem", "BatchWriteItem", "UpdateItem", "DeleteItem", "TransactWriteItems",
+                          "BatchGetItem", "GetItem", "Query", "Scan", "TransactGetItems"):
                     try:
                         meter.record(op, json.loads(body), response.status,
                                      json.loads(data or b"{}"))
@@ -230,6 +256,8 @@ def measure(data: Path, rows: int | None) -> dict:
         "item_writes": dict(sorted(meter.writes.items())),
         "write_units": dict(sorted(meter.units.items())),
         "failed_conditions": meter.failed_conditions,
+        "read_units": {t: round(u, 1) for t, u in sorted(meter.reads.items())},
+        "read_units_per_event": round(sum(meter.reads.values()) / events, 4),
         "write_units_per_event": round(units / events, 4),
         "baseline_units_per_event": NAIVE_UNITS_PER_EVENT,
         "ratio_to_baseline": round(units / events / NAIVE_UNITS_PER_EVENT, 4),
@@ -249,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     per_event = result["write_units_per_event"]
     print(f"dynamodb: {result['events']} events -> {sum(result['item_writes'].values())} item writes, "
           f"{sum(result['write_units'].values())} write units ({per_event} per event; "
-          f"{result['ratio_to_baseline']}x the {NAIVE_UNITS_PER_EVENT}-per-event model)")
+          f"{result['ratio_to_baseline']}x the {NAIVE_UNITS_PER_EVENT}-per-event model); "
+          f"{result['read_units_per_event']} read units per event")
     print(json.dumps(result, indent=2))
     return 0
 

@@ -54,6 +54,17 @@ def test_meter_charges_replacements_on_the_larger_item_and_failed_conditions():
     assert meter.writes == {"invoice": 3} and meter.failed_conditions == 1
 
 
+def test_meter_charges_reads_per_started_4_kb_and_missing_keys_at_the_minimum():
+    meter = Meter({"invoice": ("invoice_no",)})
+    request = {"RequestItems": {"invoice": {"ConsistentRead": True, "Keys": [
+        {"invoice_no": {"S": k}} for k in "1234"]}}}
+    reply = {"Responses": {"invoice": [_put("1", 5000), _put("2", 100)]},
+             "UnprocessedKeys": {"invoice": {"Keys": [{"invoice_no": {"S": "4"}}]}}}
+    meter.record("BatchGetItem", request, 200, reply)   # 2 + 1 + (key 3 missing) 1; key 4 not read
+    meter.record("GetItem", {"TableName": "invoice", "Key": {}}, 200, {"Item": _put("1", 100)})
+    assert meter.reads == {"invoice": 2 + 1 + 1 + 0.5}  # GetItem without ConsistentRead: half
+
+
 def test_meter_refuses_writes_it_cannot_charge():
     meter = Meter({"invoice": ("invoice_no",)})
     with pytest.raises(ValueError, match="UpdateItem"):
