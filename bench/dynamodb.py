@@ -212,7 +212,7 @@ def _projector_caught_up(runtime_url: str) -> float | None:
 
 
 def measure(data: Path, rows: int | None) -> dict:
-    from emulation.cloud import LocalCloud
+    from emulation.control.cloud import LocalCloud
     from emulation.config import CloudConfig
     from pipeline.client.api import EventsApi
     from pipeline.client.replay import replay

@@ -1,4 +1,4 @@
-"""The Redshift Data API on the local cloud (emulation/redshift_data.py behind the moto patch),
+"""The Redshift Data API on the local cloud (emulation/redshift/data_api.py behind the moto patch),
 and the e2e's warehouse check run through it, as `make e2e-aws` reads the warehouse on AWS:
 real moto over HTTP, the real runtime, real PostgreSQL, boto3's redshift-data client."""
 
