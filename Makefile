@@ -14,7 +14,7 @@ PYTEST_STACK = $(if $(filter file,$(origin STACK)),,--stack=$(STACK))
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install up down status env logs e2e test test-unit test-integration bench bench-cloud \
+.PHONY: help install up down status env console redrive logs e2e test test-unit test-integration bench bench-cloud \
         cost synth deploy-aws e2e-aws destroy-aws lint clean
 
 help: ## List the targets with one line each
@@ -43,6 +43,12 @@ status: install ## Show each part of the local cloud and whether it answers
 
 env: install ## Print shell exports for the local cloud: eval "$$(make -s env)"
 	@$(PY) -m emulation env --stack $(STACK)
+
+console: install ## Print the live console's URL: every stage's figures while a replay runs
+	@$(PY) -m emulation console
+
+redrive: install ## List the mappings' on-failure queues and re-deliver their records (DRY_RUN=1: list only)
+	@$(PY) -m pipeline.client redrive --stack $(STACK) $(if $(filter 1,$(DRY_RUN)),--dry-run)
 
 logs: install ## Tail the local cloud's logs (PART=moto|runtime|warehouse|glue)
 	@$(PY) -m emulation logs $(if $(PART),--part $(PART))

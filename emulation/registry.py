@@ -26,6 +26,7 @@ SERVICES: tuple[tuple[str, str], ...] = (
     ("firehose", "emulation.firehose.service:FirehoseService"),
     ("glue", "emulation.glue.service:GlueRunnerService"),
     ("redshift-data", "emulation.redshift.data_api:RedshiftDataService"),
+    ("console", "emulation.console.service:ConsoleService"),
 )
 """The runtime's services, started in this order (`--only` / LOCALCLOUD_SERVICES pick by name)."""
 

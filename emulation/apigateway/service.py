@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -41,6 +42,7 @@ from typing import Any, Callable
 from pipeline.openapi import build_openapi, lambda_integration_uri, load_models
 
 from .keys import ApiDirectory, ApiKeyStore, read_from_aws, read_from_state
+from .metrics import ApiMetrics, batch_size
 from .proxy import ApiIdentity, Caller, MalformedProxyResponse, proxy_event, proxy_response
 from .routing import RouteTable
 from .throttle import PlanLimits, UsagePlanLimiter, Verdict
@@ -96,11 +98,21 @@ class ApiGateway:
         self.limiter = limiter or UsagePlanLimiter()
         self.integration_timeout_s = integration_timeout_s
         self._slow_calls = ThreadPoolExecutor(max_workers=16, thread_name_prefix="api-invoke")
+        self.metrics = ApiMetrics()
+        self._batch = threading.local()  # the events of the request this thread is answering
         self.httpd: ThreadingHTTPServer | None = None
 
     # -- request pipeline -----------------------------------------------------------------------
     def handle(self, method: str, target: str, header_pairs: list[tuple[str, str]],
                read_body: Callable[[], bytes], source_ip: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        started = time.perf_counter()
+        self._batch.events = None
+        status, headers, body = self._answer(method, target, header_pairs, read_body, source_ip)
+        self.metrics.record(status, self._batch.events, body, (time.perf_counter() - started) * 1000)
+        return status, headers, body
+
+    def _answer(self, method: str, target: str, header_pairs: list[tuple[str, str]],
+                read_body: Callable[[], bytes], source_ip: str) -> tuple[int, list[tuple[str, str]], bytes]:
         request_id = str(uuid.uuid4())
         raw_path, _, query = target.partition("?")
         headers = {k.lower(): v for k, v in header_pairs}
@@ -126,7 +138,8 @@ class ApiGateway:
                 return self._error(LIMIT_EXCEEDED, request_id)
             caller.api_key, caller.api_key_id = headers["x-api-key"], key.id
         if route.model:
-            _, problem = self.validator.check(route.model, headers.get("content-type"), body)
+            document, problem = self.validator.check(route.model, headers.get("content-type"), body)
+            self._batch.events = batch_size(document)
             if problem is not None:
                 return self._problem(problem, request_id)
         event = proxy_event(self.identity, match, method, raw_path, query, header_pairs, body, caller,
@@ -270,6 +283,7 @@ class ApiGatewayService:
         from .export import register_export_route
 
         register_export_route(ctx.control, ctx.config, ctx.resources, _account())
+        ctx.control.register("GET", r"/api/metrics", lambda *_: (200, {}, self.gateway.metrics.snapshot()))
         log.info("REST API %s stage %s on http://%s:%d/%s/ (%d key(s), %d route(s))", api.name,
                  api.stage, ctx.config.host, ctx.config.api_port, api.stage, len(self.gateway.keys),
                  len(self.gateway.routes.routes))

@@ -187,14 +187,16 @@ class LambdaService:
         plan = self.faults.plan(function_name, payload)
         worker, cold, init_error = pool.acquire()
         if worker is None:
-            return self._error_result(request_id, init_error, 0.0, cold)
-        reuse = False
+            result = self._error_result(request_id, init_error, 0.0, cold)
+            pool.observe(result)
+            return result
+        reuse, result = False, None
         try:
             result, reuse = self._run(pool, worker, request_id, payload, client_context, plan, cold)
             return result
         finally:
-            pool.invocations += 1
             pool.release(worker, reuse)
+            pool.observe(result)
 
     def _run(
         self,
@@ -268,6 +270,9 @@ class LambdaService:
                 "limit": pool.limit,
                 "cold_starts": pool.cold_starts,
                 "invocations": pool.invocations,
+                "errors": pool.errors,
+                "busy": pool.busy(),
+                "duration": pool.duration.summary(),
                 "log": str(pool.log_path),
             }
             for name, pool in self.pools.items()

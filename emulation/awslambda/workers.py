@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from emulation.config import REPO_ROOT
+from emulation.metrics import Histogram
 from emulation.registry import LAMBDA_WORKER
 
 from .logs import LogShipper, WorkerLog
@@ -176,6 +177,9 @@ class FunctionPool:
         self._closed = False
         self.cold_starts = 0
         self.invocations = 0
+        self.errors = 0
+        self.duration = Histogram()  # what CloudWatch's Duration metric shows, per invocation
+        self._counted = threading.Lock()
 
     def acquire(self) -> tuple[WorkerProcess | None, bool, dict | None]:
         """(worker, cold_start, init_error)"""
@@ -206,6 +210,20 @@ class FunctionPool:
             self.release(worker, reuse=False)
             return None, True, error
         return worker, True, None
+
+    def observe(self, result) -> None:
+        """Count one invocation (`result` None: it raised) for `GET /functions` and the console."""
+        failed = result is None or result.error is not None
+        with self._counted:
+            self.invocations += 1
+            self.errors += failed
+        if result is not None:
+            self.duration.add(result.duration_ms)
+
+    def busy(self) -> int:
+        """Environments running an invocation (or starting for one) now."""
+        with self._cond:
+            return len(self._all) - len(self._idle)
 
     def release(self, worker: WorkerProcess, reuse: bool) -> None:
         if not reuse or self._closed:

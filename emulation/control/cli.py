@@ -3,7 +3,8 @@
     up         start moto, the warehouse and the runtime in the background; provision; wait ready
     down       stop exactly what `up` started (the pids in <state>/pids.json)
     status     each part with its pid, port and whether it answers (exit 1 if one does not)
-    env        shell exports for boto3/AWS CLI, the API and the warehouse: eval "$(make -s env)"
+    env        shell exports for boto3/AWS CLI, the API, the warehouse and the console: eval "$(make -s env)"
+    console    the live console's URL (CONSOLE_URL), once it answers
     logs       print (or -f follow) the parts' logs in <state>/logs/
     faults     set or clear fault switches of the Lambda runtime (fail, latency, kill)
     warehouse  stop|start|status|dsn the embedded PostgreSQL (fault tests: "the warehouse is down")
@@ -94,6 +95,24 @@ def cmd_env(args) -> int:
     cloud = LocalCloud(_saved_config(args))
     for key, value in cloud.env().items():
         print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def cmd_console(args) -> int:
+    cloud = LocalCloud(_saved_config(args))
+    url = cloud.console_url
+    if url is None:
+        print("error: this cloud's runtime does not run the console service (LOCALCLOUD_SERVICES)",
+              file=sys.stderr)
+        return 1
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            resp.read()
+    except OSError as exc:
+        print(f"error: the console does not answer at {url} ({exc}): is the cloud up? (make up)",
+              file=sys.stderr)
+        return 1
+    print(url)
     return 0
 
 
@@ -254,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_status)
     sub.add_parser("env", parents=[common, stack], help='print shell exports: eval "$(make -s env)"'
                    ).set_defaults(fn=cmd_env)  # fmt: skip
+    sub.add_parser("console", parents=[common], help="print the live console's URL (once it answers)"
+                   ).set_defaults(fn=cmd_console)  # fmt: skip
     p = sub.add_parser("logs", parents=[common], help="print or follow the parts' logs")
     p.add_argument("--part", help="moto, runtime, warehouse, provision, lambda, ... (default: all)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing what is appended")

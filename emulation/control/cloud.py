@@ -120,7 +120,17 @@ class LocalCloud(DescribedCloud):
             values["WAREHOUSE_DSN"] = self.warehouse_dsn
         except warehouse.WarehouseError:
             pass
+        if self.console_url:
+            values["CONSOLE_URL"] = self.console_url
         return values
+
+    @property
+    def console_url(self) -> str | None:
+        """The live console's page, when the runtime runs the `console` service."""
+        services = self.config.services
+        if services is not None and "console" not in services:
+            return None
+        return f"{self.config.runtime_url}/console/"
 
     # -------------------------------------------------------------------------------- status
     def status(self) -> list[PartStatus]:
@@ -182,6 +192,8 @@ class LocalCloud(DescribedCloud):
         except BaseException:
             self._stop_started()
             raise
+        if self.console_url:
+            self.out(f"  console    {self.console_url}  (make console)")
         self.out(
             f'local cloud ready in {time.monotonic() - began:.1f} s  (eval "$(make -s env)" to use it)'
         )

@@ -62,7 +62,7 @@ class Delivery(threading.Thread):
         self.lock = threading.Lock()
         self.stats = {"records_read": 0, "records_delivered": 0, "bytes_delivered": 0, "objects_written": 0,
                       "copies": 0, "copy_failures": 0, "skipped_loads": 0, "records_skipped": 0,
-                      "buffered_records": 0, "last_error": None, "caught_up_at": None, "shards": {}}
+                      "buffered_records": 0, "buffered_bytes": 0, "last_error": None, "caught_up_at": None, "shards": {}}
 
     # -- reading ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -97,7 +97,7 @@ class Delivery(threading.Thread):
                 shards[sid].commit(sequence_number)
             pending.clear()
             buffer, buffered_bytes, oldest, oldest_arrival = [], 0, None, None
-            self._set(buffered_records=0)
+            self._set(buffered_records=0, buffered_bytes=0)
             return True
 
         while not self.stop_event.is_set():
@@ -120,7 +120,8 @@ class Delivery(threading.Thread):
                         return
                 found += len(page.records)
                 self._shard_stat(sid, page.millis_behind_latest, pending.get(sid) or shard.checkpoint)
-            self._set(records_read=self.stats["records_read"] + found, buffered_records=len(buffer))
+            self._set(records_read=self.stats["records_read"] + found, buffered_records=len(buffer),
+                      buffered_bytes=buffered_bytes)
             due = oldest is not None and time.monotonic() - oldest >= self.spec.buffer_interval_s
             if buffer and due and not flush():
                 return

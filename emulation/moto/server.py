@@ -3,7 +3,8 @@
 `python -m emulation.moto.server --port P [--runtime-url URL]` imports every module listed in
 `emulation.registry.MOTO_PATCHES`, calls its `apply(runtime_url)`, then serves every AWS API moto
 emulates on `127.0.0.1:P` (one thread per connection, as `moto_server` does), plus
-`GET /_localcloud/health` (200 as soon as it listens; what `up` and `status` probe).
+`GET /_localcloud/health` (200 as soon as it listens; what `up` and `status` probe) and
+`GET /_localcloud/kinesis/shards` (records per shard, for the console: `emulation.moto.introspect`).
 
 A listed patch module that does not exist yet is logged as a warning and skipped, so the cloud still
 starts while a patch is being written; a patch that exists but fails to apply stops the server (a
@@ -124,6 +125,8 @@ def speed_up_dispatch():
     import moto.core.utils as moto_utils
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
+    from emulation.moto import introspect
+
     loader, lock = moto_utils.create_loader(), threading.Lock()
 
     def load_service_model(service_name: str, model_name: str):
@@ -141,6 +144,8 @@ def speed_up_dispatch():
             if environ.get("PATH_INFO") == HEALTH_PATH:  # readiness probe: no backend involved
                 start_response("200 OK", [("Content-Type", "application/json")])
                 return [b'{"status": "running"}']
+            if environ.get("PATH_INFO") == introspect.SHARDS_PATH:  # the console's shard counts
+                return introspect.answer(environ, start_response)
             return super().__call__(environ, start_response)
 
         def get_backend_for_host(self, host):
