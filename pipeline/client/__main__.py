@@ -2,6 +2,7 @@
 
     replay FILE   send the file's sale lines to POST /events (batches, concurrency, pacing, retries)
     e2e           replay through a running stack, wait for every sink, reconcile (make e2e)
+    redrive       list the batches the stream consumers gave up on; deliver them again (make redrive)
 
 API_URL / API_KEY default from the environment: for the local cloud, eval "$(make -s env)".
 """
@@ -61,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds to wait for the sinks to catch up (default 600)")
     e2e.add_argument("--batch", action="store_true",
                      help="also run the Glue job sales-batch-load and reconcile analytics.sales")
+    rd = sub.add_parser("redrive", help="list the mappings' on-failure queues and deliver those records again")
+    rd.add_argument("--stack", choices=("embedded", "compose", "aws"), default="embedded")
+    rd.add_argument("--dry-run", action="store_true",
+                    help="list the failed batches and check their records are still readable; change nothing")
+    rd.add_argument("--queue", help="only this on-failure queue (default: every mapping's)")
+    rd.add_argument("--attempts", type=int, default=3,
+                    help="invocations per piece before a batch is kept as still failing (default 3)")
     return parser
 
 
@@ -88,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return cmd_replay(args)
+        if args.command == "redrive":
+            from . import redrive
+
+            return redrive.run(args)
         from . import e2e
 
         return e2e.run(args)

@@ -38,6 +38,8 @@ from pipeline.source import SourceFile, read_events
 from . import sinks
 from .api import ApiError, EventsApi
 from .replay import Progress, replay
+from .report_html import write_run_report
+from .run_record import RunRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STREAM_VIEW = "stream.sales_events_dedup"
@@ -57,6 +59,8 @@ class Endpoints:
     """`AWS_ENDPOINT_URL_GLUE`: where Glue is served when not at `aws_endpoint` (compose)."""
     warehouse_data_api: sinks.DataApiTarget | None = None
     """The Redshift Data API target (AWS), used when there is no `warehouse_dsn`."""
+    runtime_url: str | None = None
+    """`RUNTIME_URL`: the local cloud's runtime, whose counters chart each sink's progress."""
 
     def warehouse_reader(self, scope: sinks.Scope, table: str) -> Callable[[], Figures] | None:
         """How to read `table`'s figures: DSN, else the Data API, else None (not checkable)."""
@@ -87,7 +91,8 @@ def resolve_endpoints(stack: str, environ: dict[str, str] | None = None) -> Endp
             'deploy env)" exports them from the stack outputs); the e2e never passes unchecked'
         )
     return Endpoints(env["API_URL"], env["API_KEY"], env.get("AWS_ENDPOINT_URL"), region,
-                     env.get("WAREHOUSE_DSN"), env.get("AWS_ENDPOINT_URL_GLUE") or None, data_api)
+                     env.get("WAREHOUSE_DSN"), env.get("AWS_ENDPOINT_URL_GLUE") or None, data_api,
+                     env.get("RUNTIME_URL") or None)
 
 
 def _local_cloud_env(stack: str) -> dict[str, str]:
@@ -129,11 +134,15 @@ def run(args) -> int:
             yield event
 
     api = EventsApi(endpoints.api_url, endpoints.api_key, timeout_s=args.timeout)
+    record = RunRecord(endpoints.runtime_url)
+    record.sample_in_background()
+    record.start("replay")
     try:
         summary = replay(api, counted(read_events(source, limit=limit)), batch_size=args.batch_size,
                          concurrency=args.concurrency, progress=Progress(limit))
     finally:
         api.close()
+        record.end("replay")
     log("replay: " + summary.render())
     if not summary.ok:
         log("e2e: the replay did not deliver every event; the sinks cannot reconcile. Stopping.")
@@ -143,8 +152,11 @@ def run(args) -> int:
         log("e2e: nothing to replay")
         return 1
     scope = sinks.Scope(source.digest[:16], span[0], span[-1])
+    record.start("reconciliation")
     observed = wait_for_sinks(expected, scope, endpoints, timeout_s=args.sink_timeout, log=log,
-                              tail=tail.expected())
+                              tail=tail.expected(), record=record)
+    record.end("reconciliation")
+    record.stop_sampling()
     # A checked sink that could never be read has no figures; compare() would skip it as unchecked.
     unread = sorted(name for name, figures in observed.items() if figures is None)
     # A sink that was not checked is reported as null (docs/events.md), not left out.
@@ -152,20 +164,27 @@ def run(args) -> int:
     observed["warehouse batch"] = None
     batch_state = None
     if args.batch:
+        record.start("batch job")
         batch_state = sinks.run_batch_job(endpoint=endpoints.aws_endpoint, region=endpoints.region, log=log,
                                           glue_endpoint=endpoints.glue_endpoint)
         read_batch = endpoints.warehouse_reader(scope, BATCH_TABLE)
         observed["warehouse batch"] = read_batch() if read_batch else None
+        record.end("batch job")
+        if observed["warehouse batch"] is not None:
+            record.add_point("warehouse batch", observed["warehouse batch"].lines)
     print(table(expected, observed))
     result = report(expected, observed, data=str(source.path), rows=args.rows, stack=args.stack,
                     replay=summary.as_json(), batch_job=batch_state,
-                    scope={"prefix": scope.prefix, "first_line": scope.first_line, "last_line": scope.last_line})
+                    scope={"prefix": scope.prefix, "first_line": scope.first_line, "last_line": scope.last_line},
+                    timings=record.timings(record.caught_up))
     if unread:
         result["ok"] = False
         result["unread"] = unread
     out = Path(args.json_out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
+    html = write_run_report(out.with_name("report.html"), result, record, summary, scope, endpoints)
+    log(f"e2e: run report in {html}")
     mismatches = compare(expected, observed)
     for m in mismatches:
         log(f"MISMATCH {m}")
@@ -183,7 +202,8 @@ def run(args) -> int:
 
 
 def wait_for_sinks(expected: Figures, scope: sinks.Scope, endpoints: Endpoints, *, timeout_s: float,
-                   log, poll_s: float = 5.0, tail: dict[str, int] | None = None) -> dict[str, Figures | None]:
+                   log, poll_s: float = 5.0, tail: dict[str, int] | None = None,
+                   record: RunRecord | None = None) -> dict[str, Figures | None]:
     """Poll each sink until it equals the source; at the deadline, return what each last held.
 
     `tail`: the replay's last invoices and their line counts (`sinks.InvoiceTail`); with it, the
@@ -205,6 +225,11 @@ def wait_for_sinks(expected: Figures, scope: sinks.Scope, endpoints: Endpoints, 
     else:
         log("e2e: no WAREHOUSE_DSN or Data API target; the warehouse is not checked")
     observed = poll_sinks(expected, polled, timeout_s=timeout_s, log=log, poll_s=poll_s)
+    if record is not None:
+        record.caught_up = {sink.name: sink.reconciled_at for sink in polled}
+        for sink in polled:
+            for at, lines in sink.points:
+                record.series.setdefault(f"{sink.name} (e2e reads)", []).append((round(at - record.t0, 3), lines))
     if archive.lines > (observed["s3 archive"].lines if observed["s3 archive"] else 0):
         log(f"e2e: the archive holds {archive.lines} lines for {observed['s3 archive'].lines} events "
             "(at-least-once redeliveries; counted once)")
@@ -225,6 +250,10 @@ class PolledSink:
         """Clock time the last full read ended."""
         self.read_s = 0.0
         """Duration of the last full read."""
+        self.points: list[tuple[float, int]] = []
+        """(clock time, lines) of every full read: the sink's progress as the e2e saw it."""
+        self.reconciled_at: float | None = None
+        """Clock time of the full read that found the sink equal to the source."""
 
     def poll(self, *, final: bool) -> bool:
         """Read the sink; True when `figures` were read in this call. `final`: the last round that
@@ -234,6 +263,7 @@ class PolledSink:
         self.read_at = self._clock()
         self.read_s = self.read_at - started
         self.figures = figures
+        self.points.append((self.read_at, figures.lines))
         return True
 
     def estimate(self, expected: Figures) -> float:
@@ -349,6 +379,7 @@ def poll_sinks(expected: Figures, polled: list[PolledSink], *, timeout_s: float,
                 log(f"e2e: {name} not readable yet: {exc}")
                 continue
             if fresh and sink.figures is not None and not compare(expected, {name: sink.figures}):
+                sink.reconciled_at = sink.read_at
                 del pending[name]
         if not pending:
             break

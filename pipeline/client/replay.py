@@ -40,6 +40,9 @@ class Summary:
     latencies: list[float] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    timeline: list[tuple[float, int]] = field(default_factory=list)
+    """(seconds since the start, events accepted so far), one point per batch answered."""
+    started_at: float = field(default_factory=time.perf_counter)
 
     def add(self, batch: list[SaleEvent], outcome: BatchOutcome) -> None:
         self.sent += len(batch)
@@ -53,6 +56,7 @@ class Summary:
             self.rejections.append(item)
         if outcome.failed:
             self.failures.append(f"{len(outcome.failed)} events, e.g. {outcome.failed[0]}: {outcome.failed_reason}")
+        self.timeline.append((round(time.perf_counter() - self.started_at, 3), self.accepted))
 
     @property
     def events_per_s(self) -> float:
@@ -185,11 +189,11 @@ def replay(
     if concurrency < 1:
         raise ValueError("--concurrency must be at least 1")
     pacer = pacer or Pacer()
-    summary = Summary()
+    started = time.perf_counter()
+    summary = Summary(started_at=started)
     lock = threading.Lock()
     slots = threading.BoundedSemaphore(concurrency * 2)
     fatal: list[BaseException] = []
-    started = time.perf_counter()
 
     def done(batch: list[SaleEvent], future: Future) -> None:
         try:

@@ -11,7 +11,7 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
 const num = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
-const ms = (n) => (n === null || n === undefined ? "–" : n >= 1000 ? (n / 1000).toFixed(n >= 10000 ? 0 : 1) + " s" : (n >= 10 ? Math.round(n) : n.toFixed(1)) + " ms");
+const ms = (n) => (n === null || n === undefined ? "–" : n >= 1000 ? (n / 1000).toFixed(n >= 10000 ? 0 : 1) + " s" : (n >= 10 || n === 0 ? Math.round(n) : n.toFixed(1)) + " ms");
 const secs = (n) => (n === null || n === undefined ? "–" : n >= 120 ? (n / 60).toFixed(1) + " min" : n.toFixed(n >= 10 ? 0 : 1) + " s");
 function bytes(n) {
   if (n === null || n === undefined) return "–";
@@ -63,7 +63,7 @@ function spark(key) {
     const w = canvas.width, h = canvas.height;
     ctx.clearRect(0, 0, w, h);
     ctx.fillStyle = "#eef1f4"; ctx.fillRect(0, h - 1, w, 1);
-    if (!series.length) return;
+    if (!series.length || Math.max(...series) === 0) return;
     const top = Math.max(...series, 1);
     const step = w / Math.max(series.length - 1, 1);
     ctx.beginPath();
@@ -95,11 +95,11 @@ function drawFunction(name, f) {
   if (!el) return;
   if (!f) { el.innerHTML = '<span class="muted">not running</span>'; return; }
   el.className = "fn";
-  el.innerHTML = `<table class="kv">
-    <tr><th>invocations</th><td data-figure="fn.${name}.invocations">${num(f.invocations)}</td></tr>
-    <tr><th>errors</th><td data-figure="fn.${name}.errors" class="${f.errors ? "bad-text" : ""}">${num(f.errors)}</td></tr>
-    <tr><th>duration p50 / p99</th><td>${ms(f.p50_ms)} / ${ms(f.p99_ms)}</td></tr>
-    <tr><th>workers busy / up / limit</th><td data-figure="fn.${name}.workers">${f.busy} / ${f.workers} / ${f.limit}</td></tr></table>`;
+  el.innerHTML = `<table class="kv2">
+    <tr><th>invocations</th><td data-figure="fn.${name}.invocations">${num(f.invocations)}</td>
+        <th>errors</th><td data-figure="fn.${name}.errors" class="${f.errors ? "bad-text" : ""}">${num(f.errors)}</td></tr>
+    <tr><th>p50 / p99</th><td colspan="3">${ms(f.p50_ms)} / ${ms(f.p99_ms)}</td></tr>
+    <tr><th>workers</th><td colspan="3" data-figure="fn.${name}.workers" title="busy / started / limit">${f.busy} busy / ${f.workers} up / ${f.limit} max</td></tr></table>`;
 }
 
 function drawConsumer(key, c, stageId) {
@@ -109,10 +109,10 @@ function drawConsumer(key, c, stageId) {
   const rows = Object.entries(c.shards).map(([sid, s]) =>
     `<tr><td>${esc(sid.replace("shardId-", "shard "))}</td><td class="n" title="records behind">${num(s.records_behind)} behind</td>` +
     `<td class="n" title="iterator age (MillisBehindLatest)">${ms(s.iterator_age_ms)}</td></tr>`).join("");
-  const failed = c.kind === "mapping" ? `<tr><th>records discarded</th><td data-figure="consumer.${key}.discarded" class="${c.records_discarded ? "bad-text" : ""}">${num(c.records_discarded)}</td></tr>` : "";
+  const failed = c.kind === "mapping" ? `<tr><th>discarded</th><td colspan="3" data-figure="consumer.${key}.discarded" class="${c.records_discarded ? "bad-text" : ""}">${num(c.records_discarded)}</td></tr>` : "";
   el.innerHTML = `<div class="big"><span data-figure="consumer.${key}.succeeded">${num(c.records_succeeded)}</span> <em>records ${c.kind === "firehose" ? "loaded" : "handled"}</em></div>
-    <table class="kv"><tr><th>records behind</th><td data-figure="consumer.${key}.behind">${num(c.records_behind)}</td></tr>
-    <tr><th>iterator age</th><td data-figure="consumer.${key}.age">${ms(c.iterator_age_ms)}</td></tr>${failed}</table>
+    <table class="kv2"><tr><th>behind</th><td data-figure="consumer.${key}.behind">${num(c.records_behind)}</td>
+    <th>iterator age</th><td data-figure="consumer.${key}.age">${ms(c.iterator_age_ms)}</td></tr>${failed}</table>
     <table class="list">${rows}</table>`;
   const lagging = (c.records_behind || 0) > 0 && (c.iterator_age_ms || 0) > 5000;
   const broken = c.records_discarded || Object.values(c.shards).some((s) => s.last_error);
