@@ -60,14 +60,16 @@ class Collector:
                                  ) if "mappings" in svc else ()
         glue = lambda: tuple((r.Id, r.JobRunState) for j in resources.glue_jobs  # noqa: E731
                              for r in svc["glue"].runner.list_runs(j.name)) if "glue" in svc else ()
+        backlog = lambda: self._archive is not None and not self._archive.complete  # noqa: E731
         self.reads = {
             "dynamodb": Every(self._dynamodb, 2.0),
             "queues": Every(self._queue_depths, 2.0),
-            "archive": Every(self._archive_figures, 10.0, archiver),
-            "warehouse": Every(self._warehouse_figures, 30.0, lambda: (firehose(), glue())),
-            "error_manifests": Every(self._error_manifests, 30.0, firehose),
+            # new archive objects come with the archiver's invocations; a backlog is read at once
+            "archive": Every(self._archive_figures, 30.0, lambda: (archiver(), backlog() and time.time()), 3.0),
+            "warehouse": Every(self._warehouse_figures, 60.0, lambda: (firehose(), glue()), 5.0),
+            "error_manifests": Every(self._error_manifests, 60.0, firehose, 5.0),
         }
-        self._messages = Every(self._queue_messages, 15.0, lambda: self.reads["queues"].value)
+        self._messages = Every(self._queue_messages, 15.0, lambda: self.reads["queues"].value, 2.0)
 
     # -- the snapshot ----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -81,7 +83,7 @@ class Collector:
                           "records": sum(s["records"] for s in shards.values())}
         doc["consumers"] = self._consumers(shards)
         for name, read in self.reads.items():
-            doc[name] = read.get()
+            doc[name] = read.value  # refreshed by `refresh_slow`, in its own thread
             if read.error:
                 doc["errors"][name] = read.error
         doc["queues"] = self._with_messages(doc["queues"], doc)
@@ -90,6 +92,13 @@ class Collector:
         doc["e2e"] = self._e2e_report()
         doc["collect_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return doc
+
+    def refresh_slow(self) -> None:
+        """Run the reads that cost something, each when due (`Every`): called in a loop apart
+        from `snapshot`, so a slow read (a backlog of archive objects) never delays the page."""
+        for read in self.reads.values():
+            read.get()
+        self._messages.get()
 
     def close(self) -> None:
         if self._warehouse is not None:
@@ -186,7 +195,7 @@ class Collector:
     def _with_messages(self, depths, doc) -> list[dict[str, Any]]:
         if depths is None:
             return []
-        listed = self._messages.get() or {}
+        listed = self._messages.value or {}
         if self._messages.error:
             doc["errors"]["queue messages"] = self._messages.error
         function_of = {m.on_failure_queue: m.function for m in self.ctx.resources.event_source_mappings}

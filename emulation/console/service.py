@@ -3,9 +3,10 @@
     GET /console/                 the page (HTML, CSS and JS from `static/`, nothing from a CDN)
     GET /console/api/snapshot     every stage's figures as JSON (`emulation.console.collector`)
 
-The page asks for a snapshot every second. Figures are collected by one thread, only while
-someone watches (a snapshot was asked for in the last `WATCH_S` seconds), about once a second:
-with the page closed the console costs the pipeline nothing.
+The page asks for a snapshot every second. Figures are collected only while someone watches (a
+snapshot was asked for in the last `WATCH_S` seconds): the cheap ones (in-process counters, moto's
+shard counts) by one thread about once a second, the costly reads (DynamoDB, SQS, the archive,
+the warehouse) by another, each at its own pace. With the page closed the console costs nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class ConsoleService:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console", daemon=True)
+        self._slow = threading.Thread(target=self._run_slow, name="console-reads", daemon=True)
 
     def start(self) -> None:
         control = self.ctx.control
@@ -50,12 +52,14 @@ class ConsoleService:
         control.register("GET", r"/console/(?P<name>[a-z]+\.(?:js|css|svg))", lambda p, *_: self._static(p["name"]))
         control.register("GET", r"/console/api/snapshot", self._snapshot)
         self._thread.start()
+        self._slow.start()
         log.info("console on %s", console_url(self.ctx.config.runtime_url))
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=5)
+        self._slow.join(timeout=5)
         self.collector.close()
 
     def _static(self, name: str):
@@ -69,7 +73,7 @@ class ConsoleService:
         self._asked = time.monotonic()
         if first or self._latest is None:
             self._wake.set()
-            self._collect()  # nobody was watching: answer with fresh figures, not old ones
+            self._collect()  # nobody was watching: fresh figures (the costly reads follow)
         return 200, {"Cache-Control": "no-store"}, self._latest
 
     def _collect(self) -> None:
@@ -79,6 +83,18 @@ class ConsoleService:
             except Exception as exc:  # noqa: BLE001 - the page says so and asks again
                 log.exception("console snapshot failed")
                 self._latest = {"at": time.time(), "errors": {"console": f"{type(exc).__name__}: {exc}"}}
+
+    def _run_slow(self) -> None:
+        """The costly reads (`Collector.refresh_slow`), each at its own pace, while watched."""
+        while not self._stop.is_set():
+            if time.monotonic() - self._asked > WATCH_S:
+                self._stop.wait(0.5)
+                continue
+            try:
+                self.collector.refresh_slow()
+            except Exception:  # noqa: BLE001 - each read records its own error; this is a bug
+                log.exception("console reads failed")
+            self._stop.wait(0.5)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -1,7 +1,7 @@
 """The console's reads that cost something, each cached or incremental so watching is cheap.
 
-- `Every`: re-run a read when its trigger changed (e.g. Firehose's COPY count) or it is older than
-  its period; between, the last answer is served.
+- `Every`: re-run a read when its trigger changed (e.g. Firehose's COPY count; at most every
+  `min_s`) or it is older than its period; between, the last answer is served.
 - `ArchiveCounter`: the S3 archive's objects, lines and distinct events, reading each object once
   (objects are immutable; a key whose ETag changed is read again). Distinct events are kept as a
   bitmap of line numbers per event-id prefix (`<sha16>:<line>`): 70 KB for the full file, not a set
@@ -22,18 +22,20 @@ _EVENT_ID = re.compile(rb'"event_id":\s*"([0-9a-f]{16}):(\d+)"')
 
 
 class Every:
-    """A cached read: `get()` re-runs `read` when `trigger()` changed or `period_s` passed."""
+    """A cached read: `get()` re-runs `read` when `trigger()` changed (at most every `min_s`) or
+    `period_s` passed."""
 
-    def __init__(self, read: Callable[[], Any], period_s: float, trigger: Callable[[], Any] = lambda: None):
-        self._read, self._period, self._trigger = read, period_s, trigger
+    def __init__(self, read: Callable[[], Any], period_s: float, trigger: Callable[[], Any] = lambda: None,
+                 min_s: float = 0.0):
+        self._read, self._period, self._trigger, self._min = read, period_s, trigger, min_s
         self._at = float("-inf")
         self._key: Any = object()
         self.value: Any = None
         self.error: str | None = None
 
     def get(self) -> Any:
-        key = self._trigger()
-        if key != self._key or time.monotonic() - self._at >= self._period:
+        key, age = self._trigger(), time.monotonic() - self._at
+        if (key != self._key and age >= self._min) or age >= self._period:
             self._at, self._key = time.monotonic(), key
             try:
                 self.value, self.error = self._read(), None
@@ -47,19 +49,27 @@ class ArchiveCounter:
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
         self._seen: dict[str, str] = {}
         self._bits: dict[bytes, bytearray] = {}
+        self.complete = True
         self.objects = 0
         self.lines = 0
         self.events = 0
         self.bytes = 0
 
-    def refresh(self) -> dict[str, int]:
+    def refresh(self, max_objects: int = 200) -> dict[str, int]:
+        """Read new objects, at most `max_objects` per call (a backlog is read over several calls,
+        each returning the figures so far; `complete` says whether every listed object was read)."""
+        read, self.complete = 0, True
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
             for obj in page.get("Contents", []):
                 if self._seen.get(obj["Key"]) == obj.get("ETag", ""):
                     continue
                 if obj["Key"] in self._seen:
                     self._reset()  # an object was rewritten: count everything again
-                    return self.refresh()
+                    return self.refresh(max_objects)
+                if read >= max_objects:
+                    self.complete = False
+                    continue
+                read += 1
                 body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
                 self._count(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
                 self._seen[obj["Key"]] = obj.get("ETag", "")
@@ -69,7 +79,7 @@ class ArchiveCounter:
 
     def figures(self) -> dict[str, int]:
         return {"objects": self.objects, "lines": self.lines, "events": self.events,
-                "redelivered_lines": self.lines - self.events, "bytes": self.bytes}
+                "redelivered_lines": self.lines - self.events, "bytes": self.bytes, "complete": self.complete}
 
     def _count(self, text: bytes) -> None:
         for prefix, number in _EVENT_ID.findall(text):

@@ -147,7 +147,10 @@ function drawSinks(snap) {
   $('[data-list="dynamodb.tables"]').innerHTML = Object.entries(tables).map(([t, n]) =>
     `<tr><th>${esc(t)} items</th><td data-figure="dynamodb.${esc(t)}">${num(n)}</td></tr>`).join("") || '<tr><td class="muted">–</td></tr>';
   const a = snap.archive;
-  if (a) ["objects", "lines", "events", "redelivered_lines"].forEach((k) => set("archive." + k, num(a[k])));
+  if (a) {
+    ["objects", "lines", "events", "redelivered_lines"].forEach((k) => set("archive." + k, num(a[k])));
+    set("archive.reading", a.complete === false ? "reading new objects…" : "");
+  }
   const w = snap.warehouse;
   if (w) {
     $('[data-list="warehouse.tables"]').innerHTML = Object.entries(w.tables).map(([t, n]) =>
