@@ -2,24 +2,50 @@
 
 Each benchmark is a module `bench.<name>` with `main(argv) -> int`; the data-driven ones (stream,
 warehouse, batch) get `--data PATH`; other options go to the one benchmark named. Every benchmark prints its figures next to an in-run baseline
-(a ratio), never a bare absolute timing. A benchmark whose module does not exist yet prints
+(a ratio), never a bare absolute timing. Every run also writes `.e2e/bench-report.html` (bench.report). A benchmark whose module does not exist yet prints
 "not implemented yet" and the others still run; the exit code is 1 if one that exists failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import importlib.util
 import sys
+import time
 import traceback
 from pathlib import Path
 
-BENCHMARKS = ("cloud", "stream", "warehouse", "batch", "lambda_logs", "dynamodb")
-TAKES_DATA = {"stream", "warehouse", "batch", "lambda_logs", "dynamodb"}
+BENCHMARKS = ("cloud", "stream", "warehouse", "batch", "lambda_logs", "dynamodb", "console")
+TAKES_DATA = {"stream", "warehouse", "batch", "lambda_logs", "dynamodb", "console"}
 
 
-def run_one(name: str, data: Path | None, extra: list[str] = ()) -> bool:
+class _Tee(io.TextIOBase):
+    """Prints as usual and keeps a copy for the HTML report."""
+
+    def __init__(self, stream):
+        self.stream, self.copy = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def run_one(name: str, data: Path | None, extra: list[str] = (), runs: list | None = None) -> bool:
+    began, tee = time.monotonic(), _Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        ok = _run_one(name, data, extra)
+    if runs is not None:
+        runs.append({"name": name, "ok": ok, "seconds": time.monotonic() - began, "output": tee.copy.getvalue()})
+    return ok
+
+
+def _run_one(name: str, data: Path | None, extra: list[str] = ()) -> bool:
     print(f"\n=== bench {name} ===", flush=True)
     if importlib.util.find_spec(f"bench.{name}") is None:
         print(f"bench {name}: not implemented yet")
@@ -53,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             f"options {' '.join(extra)} go to one benchmark: `python -m bench <name> {' '.join(extra)}`"
         )
     names = BENCHMARKS if args.which == "all" else (args.which,)
-    results = [run_one(name, args.data, extra) for name in names]
+    started, runs = time.time(), []
+    results = [run_one(name, args.data, extra, runs) for name in names]
+    from bench.report import write
+
+    print(f"\nreport: {write(runs, started)}")
     return 0 if all(results) else 1
 
 
