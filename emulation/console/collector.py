@@ -61,13 +61,13 @@ class Collector:
         glue = lambda: tuple((r.Id, r.JobRunState) for j in resources.glue_jobs  # noqa: E731
                              for r in svc["glue"].runner.list_runs(j.name)) if "glue" in svc else ()
         backlog = lambda: self._archive is not None and not self._archive.complete  # noqa: E731
-        self.reads = {
+        self.reads = {  # in the order they refresh: the quick ones first
             "dynamodb": Every(self._dynamodb, 2.0),
             "queues": Every(self._queue_depths, 2.0),
-            # new archive objects come with the archiver's invocations; a backlog is read at once
-            "archive": Every(self._archive_figures, 30.0, lambda: (archiver(), backlog() and time.time()), 3.0),
             "warehouse": Every(self._warehouse_figures, 60.0, lambda: (firehose(), glue()), 5.0),
             "error_manifests": Every(self._error_manifests, 60.0, firehose, 5.0),
+            # new archive objects come with the archiver's invocations; a backlog is read in steps
+            "archive": Every(self._archive_figures, 30.0, lambda: (archiver(), backlog() and time.time()), 3.0),
         }
         self._messages = Every(self._queue_messages, 15.0, lambda: self.reads["queues"].value, 2.0)
 
@@ -207,7 +207,7 @@ class Collector:
             env = next(self.ctx.names.environment(f.name) for f in self.ctx.resources.functions
                        if "ARCHIVE_BUCKET" in f.environment)
             self._archive = ArchiveCounter(self.ctx.boto("s3"), env["ARCHIVE_BUCKET"], env["ARCHIVE_PREFIX"])
-        return {"bucket": self._archive.bucket, **self._archive.refresh()}
+        return {"bucket": self._archive.bucket, **self._archive.refresh(max_objects=50)}
 
     def _warehouse_figures(self) -> dict[str, Any]:
         import psycopg

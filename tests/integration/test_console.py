@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from emulation.config import REPO_ROOT
+from pipeline.resources import ARCHIVE_PREFIX
 
 from .browser_support import browser, figures, new_page, number, screenshot  # noqa: F401 (fixture)
 from .stream_support import (
@@ -88,7 +89,7 @@ def stream_records(cloud) -> dict[str, int]:
 
 def archive_lines(cloud) -> list[bytes]:
     s3, bucket, lines = cloud.client("s3"), cloud.names.bucket("raw-archive"), []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=ARCHIVE_PREFIX):
         for obj in page.get("Contents", []):
             lines += gzip.decompress(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()).splitlines()
     return [line for line in lines if line.strip()]
@@ -103,7 +104,7 @@ def sinks_now(cloud) -> dict[str, int]:
     s3 = cloud.client("s3")
     bucket = cloud.names.bucket("raw-archive")
     expected["archive.objects"] = sum(
-        len(p.get("Contents", [])) for p in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket))
+        len(p.get("Contents", [])) for p in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=ARCHIVE_PREFIX))
     ids = [json.loads(line)["event_id"] for line in archive_lines(cloud)]
     expected["archive.lines"], expected["archive.events"] = len(ids), len(set(ids))
     with psycopg.connect(cloud.warehouse_dsn, connect_timeout=10) as conn:
@@ -174,6 +175,7 @@ def test_console_shows_what_the_sinks_hold_during_a_sample_replay(cloud, browser
     timings = page.evaluate("() => Array.from(document.querySelectorAll('[data-timing]')).map(e => e.dataset.timing)")
     assert timings[0] == "replay" and timings[-1] == "total" and "batch job" in timings
     assert page.errors == []
+    page.close()
 
 
 def test_report_opened_from_disk_equals_the_reconciliation(browser, e2e_dir, shots):  # noqa: F811
@@ -203,6 +205,7 @@ def test_report_opened_from_disk_equals_the_reconciliation(browser, e2e_dir, sho
     assert histogram == result["replay"]["requests"]
     assert [u for u in fetched if not u.startswith("file://")] == []  # self-contained: no network
     assert page.errors == []
+    page.close()
 
 
 def test_poisoned_batch_is_listed_kept_while_failing_and_redriven_once_fixed(cloud, browser, tmp_path, shots):  # noqa: F811
@@ -219,7 +222,8 @@ def test_poisoned_batch_is_listed_kept_while_failing_and_redriven_once_fixed(clo
         wait_until(lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
                    ["Attributes"]["ApproximateNumberOfMessages"] == "1", timeout=120,
                    what="the poisoned batch in the projector's on-failure queue")
-        message = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"][0]
+        # Long-polled: the console may be holding the message for a moment while it lists the queue.
+        message = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0, WaitTimeSeconds=20)["Messages"][0]
         info = json.loads(message["Body"])["KinesisBatchInfo"]
 
         page = new_page(browser)

@@ -27,6 +27,7 @@ function state(id, cls) {
   el.classList.remove("warn", "bad", "idle");
   if (cls) el.classList.add(cls);
 }
+const shard = (sid) => "shard " + parseInt(sid.split("-").pop(), 10);
 const consumer = (snap, name) => (snap.consumers || []).find((c) => (name === "firehose" ? c.kind === "firehose" : c.name === name));
 
 function rates(snap) {
@@ -107,7 +108,7 @@ function drawConsumer(key, c, stageId) {
   if (!el) return;
   if (!c) { el.innerHTML = '<span class="muted">not running</span>'; state(stageId, "idle"); return; }
   const rows = Object.entries(c.shards).map(([sid, s]) =>
-    `<tr><td>${esc(sid.replace("shardId-", "shard "))}</td><td class="n" title="records behind">${num(s.records_behind)} behind</td>` +
+    `<tr><td title="${esc(sid)}">${esc(shard(sid))}</td><td class="n" title="records behind">${num(s.records_behind)} behind</td>` +
     `<td class="n" title="iterator age (MillisBehindLatest)">${ms(s.iterator_age_ms)}</td></tr>`).join("");
   const failed = c.kind === "mapping" ? `<tr><th>discarded</th><td colspan="3" data-figure="consumer.${key}.discarded" class="${c.records_discarded ? "bad-text" : ""}">${num(c.records_discarded)}</td></tr>` : "";
   el.innerHTML = `<div class="big"><span data-figure="consumer.${key}.succeeded">${num(c.records_succeeded)}</span> <em>records ${c.kind === "firehose" ? "loaded" : "handled"}</em></div>
@@ -123,7 +124,7 @@ function drawKinesis(k) {
   set("kinesis.stream", k.stream || "");
   set("kinesis.records", num(k.records));
   $('[data-list="kinesis.shards"]').innerHTML = Object.entries(k.shards || {}).map(([sid, s]) =>
-    `<tr><td>${esc(sid.replace("shardId-", "shard "))}</td><td class="n" data-figure="kinesis.${esc(sid)}">${num(s.records)}</td><td class="muted">records${s.open ? "" : " (closed)"}</td></tr>`).join("");
+    `<tr><td title="${esc(sid)}">${esc(shard(sid))}</td><td class="n" data-figure="kinesis.${esc(sid)}">${num(s.records)}</td><td class="muted">records${s.open ? "" : " (closed)"}</td></tr>`).join("");
 }
 
 function drawFirehose(snap) {
