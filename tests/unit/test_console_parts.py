@@ -162,3 +162,13 @@ def test_report_table_marks_mismatches_and_unchecked_sinks():
     assert '<td class="n bad">1 !</td>' in html and "n/a" in html and html.count("<tr>") == 7  # the head and six figures
     histogram = latency_histogram([0.01, 0.03, 0.03, 45.0])
     assert sum(histogram["counts"]) == 4 and histogram["counts"][0] == 1 and histogram["counts"][-1] == 1
+
+
+def test_bench_report_lists_every_printed_ratio(tmp_path):
+    from bench.report import ratios, write
+
+    found = ratios("cloud", "PutRecords 5,677/s  stock 320/s (17.7x)\nno ratio here\nGetRecords (0.42x) and 2x")
+    assert [r["ratio"] for r in found] == [17.7, 0.42, 2.0] and found[1]["label"] == "cloud #2"
+    path = write([{"name": "cloud", "ok": False, "seconds": 3.0, "output": "a (1.5x)"}], 0.0, tmp_path / "r.html")
+    text = path.read_text()
+    assert "FAILED" in text and '"ratio": 1.5' in text and "<script src" not in text
