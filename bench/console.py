@@ -40,7 +40,7 @@ def one_round(cloud, data: Path, events: int, k: int) -> dict:
     cpu.start()
     began = time.time()
     try:
-        summary = replay(api, _events(data, events, (prefix, 500_000 + 100_000 * k)), batch_size=500, concurrency=4)
+        summary = replay(api, _events(data, events, (prefix, 100_000 + 50_000 * (k % 4))), batch_size=500, concurrency=4)
     finally:
         api.close()
     if not summary.ok:
