@@ -114,7 +114,7 @@ class LocalCloud(DescribedCloud):
         """What `python -m emulation env` exports (boto3/AWS CLI endpoint, API URL and key, DSN)."""
         values = dict(self.config.aws_env())
         values["API_URL"] = self.api_url
-        values["RUNTIME_URL"] = self.config.runtime_url
+        values["LOCALCLOUD_RUNTIME_URL"] = self.config.runtime_url  # the name compose exports too
         if self.api_key:
             values["API_KEY"] = self.api_key
         try:

@@ -103,6 +103,7 @@ def env_vars() -> dict[str, str]:
         **DUMMY_CREDENTIALS,
         "API_URL": f"http://127.0.0.1:{defaults.api_port}/" + _stage(),
         "LOCALCLOUD_RUNTIME_URL": f"http://127.0.0.1:{defaults.runtime_port}",
+        "CONSOLE_URL": f"http://127.0.0.1:{defaults.runtime_port}/console/",
     }
     if SUPERUSER_PASSWORD.exists():
         password = SUPERUSER_PASSWORD.read_text().strip()

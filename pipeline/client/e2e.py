@@ -60,7 +60,7 @@ class Endpoints:
     warehouse_data_api: sinks.DataApiTarget | None = None
     """The Redshift Data API target (AWS), used when there is no `warehouse_dsn`."""
     runtime_url: str | None = None
-    """`RUNTIME_URL`: the local cloud's runtime, whose counters chart each sink's progress."""
+    """`LOCALCLOUD_RUNTIME_URL`: the local cloud's runtime, whose counters chart each sink's progress."""
 
     def warehouse_reader(self, scope: sinks.Scope, table: str) -> Callable[[], Figures] | None:
         """How to read `table`'s figures: DSN, else the Data API, else None (not checkable)."""
@@ -92,7 +92,7 @@ def resolve_endpoints(stack: str, environ: dict[str, str] | None = None) -> Endp
         )
     return Endpoints(env["API_URL"], env["API_KEY"], env.get("AWS_ENDPOINT_URL"), region,
                      env.get("WAREHOUSE_DSN"), env.get("AWS_ENDPOINT_URL_GLUE") or None, data_api,
-                     env.get("RUNTIME_URL") or None)
+                     env.get("LOCALCLOUD_RUNTIME_URL") or None)
 
 
 def _local_cloud_env(stack: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ Timings (written under "timings" in .e2e/reconciliation.json), seconds:
 
 Progress over time (the report's events-per-second chart): the client's accepted events per batch
 answer (`Summary.timeline`), and for each sink the records its consumer has handled, sampled every
-`every_s` from the runtime's counters (`GET /mappings`, `GET /firehose`) when RUNTIME_URL is known
+`every_s` from the runtime's counters (`GET /mappings`, `GET /firehose`) when LOCALCLOUD_RUNTIME_URL is known
 (the local stacks); otherwise (AWS) from the e2e's own sink reads only.
 """
 
