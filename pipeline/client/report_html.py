@@ -77,8 +77,9 @@ function lineChart(id, series) {
   const svg = frame(id, 1000, 300);
   if (!svg) return;
   if (!names.length) { text(svg, 10, 20, "no progress was sampled"); return; }
-  // Rates over windows of 1/80 of each series' span (at least 0.25 s): smooth, yet short bursts show.
-  const lines = names.map((n) => { const p = series[n]; return [n, rates(p, Math.max(0.25, (p[p.length - 1][0] - p[0][0]) / 80))]; });
+  // Rates over windows of 1/60 of each series' span, at least 1 s: batches answered together
+  // would otherwise read as spikes of tens of thousands of events per second.
+  const lines = names.map((n) => { const p = series[n]; return [n, rates(p, Math.max(1, (p[p.length - 1][0] - p[0][0]) / 60))]; });
   const xmax = Math.max(...names.map((n) => series[n][series[n].length - 1][0]), 1);
   const ymax = Math.max(...lines.flatMap(([, p]) => p.map((q) => q[1])), 1) * 1.05;
   const x0 = 60, y0 = 250, w = 720, h = 220;
