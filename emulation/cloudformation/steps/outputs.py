@@ -1,0 +1,47 @@
+"""Provision step 'outputs' (template mode): the stack's Outputs, evaluated once everything exists.
+
+Values AWS assigns at creation come from the local cloud (the REST API's id, API key ids, secret
+ARNs); the REST API's `https://<id>.execute-api.<region>.amazonaws.com/` URL becomes the local
+gateway's `http://<host>:<api_port>/`, where that stage is served. The result is written to
+`<state>/stack-outputs.json` and registered as a stack in moto's CloudFormation, so
+`aws cloudformation describe-stacks --stack-name <stack>` answers as on AWS, and `make env` takes
+API_URL and API_KEY from them as `python -m deploy env` does from the deployed stack's.
+
+Known gaps vs AWS: the registered stack holds the outputs only (its resources are not CloudFormation
+resources of moto); an output that cannot be evaluated is listed with the reason instead of a value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+OUTPUTS_FILE = "stack-outputs.json"
+
+
+def provision(config, resources, names) -> None:
+    import boto3
+
+    from ...provisioning import step_client_kwargs
+    from ..outputs import evaluate_outputs, stack_template
+
+    kwargs = step_client_kwargs(config)
+    outputs = evaluate_outputs(resources, config, lambda service: boto3.client(service, **kwargs))
+    path = Path(config.state_dir) / OUTPUTS_FILE
+    path.write_text(json.dumps({"StackName": resources.stack_name, "Outputs": outputs}, indent=2) + "\n")
+    cloudformation = boto3.client("cloudformation", **kwargs)
+    try:
+        cloudformation.delete_stack(StackName=resources.stack_name)
+    except cloudformation.exceptions.ClientError:
+        pass
+    cloudformation.create_stack(StackName=resources.stack_name,
+                                TemplateBody=json.dumps(stack_template(outputs)))
+
+
+def read_outputs(state_dir) -> dict[str, str]:
+    """OutputKey -> OutputValue of what the step wrote ({} before it ran)."""
+    path = Path(state_dir) / OUTPUTS_FILE
+    if not path.exists():
+        return {}
+    return {o["OutputKey"]: o["OutputValue"] for o in json.loads(path.read_text())["Outputs"]
+            if o.get("OutputValue") is not None}
