@@ -20,7 +20,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
-	@echo "  Variables: STACK=embedded|compose  ROWS=N|all  DATA=path.csv[.gz]  PYTEST_ARGS=...  ALARM_EMAIL=..."
+	@echo "  Variables: STACK=embedded|compose  FROM=cdk.out  ROWS=N|all  DATA=path.csv[.gz]  PYTEST_ARGS=...  ALARM_EMAIL=..."
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv and install the project with its local and deploy extras
 
-up: install ## Start the local cloud in the background (STACK=compose for the Docker harness)
-	@$(PY) -m emulation up --stack $(STACK)
+up: install ## Start the local cloud in the background (FROM=cdk.out: from the synthesized template; STACK=compose: Docker)
+	@$(PY) -m emulation up --stack $(STACK) $(if $(FROM),--from "$(FROM)")
 
 down: install ## Stop exactly what `make up` started
 	@$(PY) -m emulation down --stack $(STACK)

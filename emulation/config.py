@@ -43,7 +43,8 @@ class CloudConfig:
     aws_endpoint_url: str | None = None
     """An AWS endpoint the cloud does not run itself (the Docker harness's LocalStack)."""
     resources: str = PIPELINE_RESOURCES
-    """`module:attribute` of the resource description to provision (tests pass their own)."""
+    """`module:attribute` of the resource description to provision (tests pass their own), or
+    `cloudformation:<cdk.out folder>` to provision a synthesized template (`up --from`)."""
     extra_env: dict[str, str] = field(default_factory=dict)
     services: list[str] | None = None
     """Runtime services to start (`None` = all, `[]` = none); `LOCALCLOUD_SERVICES=a,b` or `none`."""
@@ -147,9 +148,14 @@ def free_ports(count: int) -> list[int]:
 
 
 def load_resources(spec: str):
-    """Import a resource description given as `module:attribute`."""
+    """Import a resource description given as `module:attribute`, or translate the template of
+    `cloudformation:<cdk.out folder>` (template mode, `up --from`)."""
     import importlib
 
+    if spec.startswith("cloudformation:"):
+        from .cloudformation.translate import describe
+
+        return describe(spec.removeprefix("cloudformation:"))
     module_name, _, attr = spec.partition(":")
     if not attr:
         raise ValueError(f"resources spec {spec!r} must look like 'module:attribute'")

@@ -39,6 +39,18 @@ PROVISION_STEPS: tuple[str, ...] = (
 )
 """Modules exposing `provision(config, resources, names)`; `provision.runner.DEPENDS` orders them."""
 
+TEMPLATE_PROVISION_STEPS: tuple[str, ...] = (
+    "emulation.provision.core",
+    "emulation.cloudformation.steps.secrets",   # values as GenerateSecretString says
+    "emulation.provision.warehouse",
+    "emulation.provision.api",
+    "emulation.provision.firehose",
+    "emulation.cloudformation.steps.glue",      # assets to S3, catalog, connection, job as declared
+    "emulation.cloudformation.steps.outputs",   # the stack's Outputs, evaluated
+)
+"""Template mode (`up --from cdk.out`): the steps above on the translated template, with the
+steps only a template needs in place of the description's Glue step."""
+
 MOTO_PATCHES: tuple[str, ...] = (
     "emulation.moto.patches.kinesis",    # linear max-sequence scan, unlocked put_record, O(n) reads
     "emulation.moto.patches.dynamodb",   # item responses written by the generic shape walker

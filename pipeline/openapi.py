@@ -79,7 +79,10 @@ def function_from_integration_uri(uri: str) -> str:
 
 
 def load_models(api: Api) -> dict[str, dict[str, Any]]:
-    """Import the `module:attribute` dict of request models an `Api` names."""
+    """Import the `module:attribute` dict of request models an `Api` names (or take the dict an
+    API translated from a template carries inline)."""
+    if isinstance(api.models, dict):
+        return api.models
     module_name, _, attr = api.models.partition(":")
     if not attr:
         raise ValueError(f"api.models {api.models!r} must look like 'module:attribute'")

@@ -42,7 +42,7 @@ from emulation.config import REPO_ROOT
 from . import logs as lambda_logs
 from .faults import NO_FAULT, FaultPlan, FaultSwitches
 from .invoke_api import SYNC_PAYLOAD_LIMIT, FunctionNotFound, register_invoke_api
-from .workers import FunctionPool, WorkerProcess
+from .workers import REPOSITORY_WORKER, FunctionPool, WorkerProcess
 
 log = logging.getLogger("localcloud.lambda")
 
@@ -105,6 +105,13 @@ class LambdaService:
             self.log_shipper = lambda_logs.LogShipper(lambda: self.ctx.boto("logs"))
         for name, spec in self._specs.items():
             env = self.function_environment(name)
+            command, cwd = REPOSITORY_WORKER, str(REPO_ROOT)
+            if getattr(spec, "code_dir", None):  # template mode: the function's asset, not the tree
+                from emulation.cloudformation.sandbox import lambda_worker
+
+                launch = lambda_worker(spec, self.ctx.config.state_dir)
+                command, cwd = launch.command, launch.cwd
+                env = {k: v for k, v in env.items() if k != "PYTHONPATH"} | launch.env
             self.pools[name] = FunctionPool(
                 name,
                 spec,
@@ -113,6 +120,8 @@ class LambdaService:
                 spec.reserved_concurrency or DEFAULT_CONCURRENCY,
                 self.names.function_arn(name),
                 self.log_shipper,
+                command,
+                cwd,
             )
         register_invoke_api(self.ctx.control, self)
         self.faults.register_routes(self.ctx.control)

@@ -33,19 +33,25 @@ from .logs import LogShipper, WorkerLog
 INIT_TIMEOUT_S = 10.0  # AWS limits the INIT phase of on-demand functions to 10 seconds
 
 
+REPOSITORY_WORKER = (sys.executable, "-m", LAMBDA_WORKER)
+"""The worker of a described function: the repository's handlers (template mode starts another,
+see `emulation.cloudformation.sandbox`)."""
+
+
 class WorkerProcess:
     """One execution environment: a worker process, its private protocol pipes and its output."""
 
-    def __init__(self, env: dict[str, str], output: WorkerLog):
+    def __init__(self, env: dict[str, str], output: WorkerLog,
+                 command: tuple[str, ...] = REPOSITORY_WORKER, cwd: str = str(REPO_ROOT)):
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         self.output = output
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", LAMBDA_WORKER, str(req_r), str(resp_w)],
+                [*command, str(req_r), str(resp_w)],
                 pass_fds=(req_r, resp_w),
                 env=env,
-                cwd=str(REPO_ROOT),
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=output.write_fd,
                 stderr=output.write_fd,
@@ -162,11 +168,13 @@ class FunctionPool:
     """The execution environments of one function, created on demand up to `limit`."""
 
     def __init__(self, name: str, spec, env: dict[str, str], log_path: Path, limit: int, arn: str,
-                 shipper: LogShipper | None = None):
+                 shipper: LogShipper | None = None, command: tuple[str, ...] = REPOSITORY_WORKER,
+                 cwd: str = str(REPO_ROOT)):
         self.name = name
         self.shipper = shipper
         self.spec = spec
         self.env = env
+        self.command, self.cwd = command, cwd
         self.limit = limit
         self.arn = arn
         self.log_path = log_path
@@ -197,7 +205,8 @@ class FunctionPool:
         try:
             stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
             output = WorkerLog(self.name, stream, self.log_fd, self.shipper)
-            worker = WorkerProcess({**self.env, "AWS_LAMBDA_LOG_STREAM_NAME": stream}, output)
+            worker = WorkerProcess({**self.env, "AWS_LAMBDA_LOG_STREAM_NAME": stream}, output,
+                                   self.command, self.cwd)
         except BaseException:
             self._forget(placeholder)
             raise

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.resources import Api, Bucket, FirehoseDelivery, Function, GlueJob, Resources, Secret
+from pipeline.resource_schema import Api, Bucket, FirehoseDelivery, Function, GlueJob, Resources, Secret
 
 
 class _Model(BaseModel):

@@ -58,10 +58,10 @@ def isolated_command(paths: list[str], run: str) -> tuple[str, ...]:
 
 def lambda_worker(function, state_dir: Path | str) -> Launch:
     """The worker of an `AssetFunction`: its asset and layers, then the Lambda runtime folder."""
-    from .. import lambda_context, lambda_worker as worker
+    from emulation.awslambda import context, worker
 
     runtime = runtime_folder(Path(state_dir) / "runtimes", "lambda-python3.11", LAMBDA_PROVIDED,
-                             bootstrap=(Path(worker.__file__), Path(lambda_context.__file__)))
+                             bootstrap=(Path(worker.__file__), Path(context.__file__)))
     paths = [function.code_dir]
     for layer in function.layer_dirs:
         paths += [str(Path(layer) / "python" / "lib" / "python3.11" / "site-packages"), str(Path(layer) / "python")]

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pipeline.resources import EventSourceMapping, Queue, Stream, Table
+from pipeline.resource_schema import EventSourceMapping, Queue, Stream, Table
 
 from .assembly import Stack, TemplateError, read_stack
 from .intrinsics import Evaluator

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from pipeline.resources import Route, UsagePlan
+from pipeline.resource_schema import Route, UsagePlan
 
 from .assembly import TemplateError
 from .model import InlineModelsApi

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from pipeline.resources import GlueColumn, GlueTable, Warehouse
+from pipeline.resource_schema import GlueColumn, GlueTable, Warehouse
 
 from .assembly import TemplateError
 from .constraints import firehose_to_redshift

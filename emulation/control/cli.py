@@ -1,6 +1,7 @@
 """`python -m emulation` (`make up|down|status|env|logs`): drive the embedded local cloud.
 
     up         start moto, the warehouse and the runtime in the background; provision; wait ready
+               (--from cdk.out: provision the synthesized template and run its assets)
     down       stop exactly what `up` started (the pids in <state>/pids.json)
     status     each part with its pid, port and whether it answers (exit 1 if one does not)
     env        shell exports for boto3/AWS CLI, the API, the warehouse and the console: eval "$(make -s env)"
@@ -45,6 +46,9 @@ def _compose_guard(args) -> int | None:
     if getattr(args, "stack", "embedded") != "compose":
         return None
     action = args.fn.__name__.removeprefix("cmd_")
+    if getattr(args, "template", None):
+        print("error: `up --from` (FROM=) provisions the embedded cloud only", file=sys.stderr)
+        return EXIT_UNSUPPORTED
     if action not in ("up", "down", "status", "env"):
         print(f"error: `{action}` has no compose form; use docker compose directly", file=sys.stderr)
         return EXIT_UNSUPPORTED
@@ -56,6 +60,14 @@ def _compose_guard(args) -> int | None:
 def cmd_up(args) -> int:
     config = CloudConfig.from_environment()
     config.state_dir = _state_dir(args)
+    if args.template:
+        from emulation.cloudformation.startup import from_template
+
+        try:
+            config.resources = from_template(Path(args.template), print)
+        except ValueError as exc:  # TemplateError: what of the assembly cannot run, and where
+            print(f"error: cannot provision from {args.template}: {exc}", file=sys.stderr)
+            return 1
     try:
         LocalCloud(config).start()
     except CloudStartError as exc:
@@ -262,8 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("up", parents=[common, stack], help="start the local cloud in the background "
-                   "and wait until it is ready").set_defaults(fn=cmd_up)  # fmt: skip
+    p = sub.add_parser("up", parents=[common, stack], help="start the local cloud in the background "
+                       "and wait until it is ready")  # fmt: skip
+    p.add_argument("--from", dest="template", metavar="CDK_OUT",
+                   help="provision from this synthesized cloud assembly (make up FROM=cdk.out) instead "
+                   "of pipeline/resources.py; synthesizes cdk.out first when it is missing or stale")
+    p.set_defaults(fn=cmd_up)
     sub.add_parser("down", parents=[common, stack], help="stop exactly what `up` started"
                    ).set_defaults(fn=cmd_down)  # fmt: skip
     p = sub.add_parser(

@@ -117,6 +117,10 @@ class LocalCloud(DescribedCloud):
         values["LOCALCLOUD_RUNTIME_URL"] = self.config.runtime_url  # the name compose exports too
         if self.api_key:
             values["API_KEY"] = self.api_key
+        if self.config.resources.startswith("cloudformation:"):  # as `python -m deploy env` on AWS
+            from emulation.cloudformation.outputs import api_from_outputs
+
+            values.update(api_from_outputs(self.config, self.client))
         try:
             values["WAREHOUSE_DSN"] = self.warehouse_dsn
         except warehouse.WarehouseError:

@@ -17,6 +17,8 @@ moto records delivery streams but never reads a Kinesis source and drops Redshif
    `<errors_prefix>manifests/` and moves on. `python -m emulation.firehose.service recover --state-dir DIR
    [--name NAME]` loads them later, adding only records whose key (the first column, event_id) is
    not in the table yet, in one transaction per manifest: running it twice adds nothing.
+   A delivery stream whose template breaks AWS's network rule for Redshift destinations (template
+   mode, `emulation.cloudformation.constraints`) fails every COPY the same way: it cannot connect.
 
 `GET /firehose` on the control port reports per delivery stream: records read and delivered,
 objects written, COPYs, failed attempts, skipped loads, buffered records, per-shard lag and
@@ -139,8 +141,11 @@ class Delivery(threading.Thread):
                 f"IAM_ROLE '{self.ctx.names.role_arn('firehose-' + self.spec.name)}' MANIFEST "
                 f"{self.spec.copy_options}")
         started, backoff = time.monotonic(), 1.0
+        unreachable = getattr(self.spec, "unreachable", None)  # template mode: AWS's network rule
         while True:
             try:
+                if unreachable:
+                    raise ConnectionError(f"cannot connect to the warehouse: {unreachable}")
                 result = self._warehouse().execute(copy, label=f"firehose:{self.spec.name}")
                 size = sum(len(r) for r in records)
                 self._set(copies=self.stats["copies"] + 1,

@@ -4,7 +4,10 @@ A run: the script is fetched from its S3 ScriptLocation, then run as
 `python <script> --JOB_NAME <job> --JOB_ID <id> --JOB_RUN_ID <run> <arguments...>` in a
 subprocess with `glue_local/` and the repository first on PYTHONPATH (so `awsglue` is
 glue_local's), the local cloud's AWS_ENDPOINT_URL, GLUE_LOCAL_STATE_DIR (bookmarks, S3 mirror)
-and GLUE_LOCAL_WAREHOUSE (the Redshift stand-in glue_local loads through). Its stdout/stderr go to
+and GLUE_LOCAL_WAREHOUSE (the Redshift stand-in glue_local loads through). In template mode (`up
+--from`) the run is isolated instead: its Python path holds the script's folder, the
+`--extra-py-files` fetched from S3 and the Glue runtime only (`emulation.cloudformation.sandbox`),
+so a module the bundle lacks fails the run as on AWS. Its stdout/stderr go to
 `<state>/logs/glue/<job>/<run-id>.log`. One run at a time per job (MaxConcurrentRuns 1 ->
 ConcurrentRunsExceededException, as on AWS). `service.GlueRunnerService` serves it to moto.
 
@@ -58,8 +61,11 @@ class RunnerError(Exception):
 class GlueRunner:
     """Starts job scripts as subprocesses and tracks their runs (no HTTP; used by the service)."""
 
-    def __init__(self, config: CloudConfig, s3_client=None):
+    def __init__(self, config: CloudConfig, s3_client=None, isolated: bool = False):
+        """`isolated` (template mode): runs see the script, its --extra-py-files and the Glue
+        runtime only, never the working tree (`emulation.cloudformation.sandbox`)."""
         self.config = config
+        self.isolated = isolated
         self._s3 = s3_client
         self._runs: dict[str, dict[str, JobRun]] = {}
         self._procs: dict[str, subprocess.Popen] = {}
@@ -102,15 +108,21 @@ class GlueRunner:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             script = self._fetch_script(run, script_location)
-            argv = [sys.executable, str(script), "--JOB_NAME", run.JobName,
-                    "--JOB_ID", run.JobName, "--JOB_RUN_ID", run.Id]
+            argv = [str(script), "--JOB_NAME", run.JobName, "--JOB_ID", run.JobName, "--JOB_RUN_ID", run.Id]
             for key, value in run.Arguments.items():
                 argv += [key, value]
+            if self.isolated:
+                from emulation.cloudformation.sandbox import glue_job
+
+                launch = glue_job(script, self._fetch_extra_py_files(run), self.config.state_dir)
+                argv, cwd = [*launch.command, *argv], launch.cwd
+            else:
+                argv, cwd = [sys.executable, *argv], str(REPO_ROOT)
             run.JobRunState = "RUNNING"
             self._save(run)
             with open(log_path, "ab") as log:
                 proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                        env=self._environment(), cwd=str(REPO_ROOT),
+                                        env=self._environment(), cwd=cwd,
                                         start_new_session=True)
                 self._procs[run.Id] = proc
                 try:
@@ -137,6 +149,23 @@ class GlueRunner:
         target.parent.mkdir(parents=True, exist_ok=True)
         self._s3_client().download_file(bucket, key, str(target))
         return target
+
+    def _fetch_extra_py_files(self, run: JobRun) -> list[Path]:
+        """`--extra-py-files` (comma-separated S3 paths) downloaded for the run: Glue puts each .zip
+        (or .whl/.egg) and the folder of the .py files on the job's Python path."""
+        folder = self.root / "runs" / run.JobName / run.Id / "extra-py-files"
+        paths: list[Path] = []
+        for location in filter(None, (p.strip() for p in run.Arguments.get("--extra-py-files", "").split(","))):
+            if not location.startswith("s3://"):
+                raise ValueError(f"--extra-py-files {location!r} must be an s3:// path (as on AWS)")
+            bucket, _, key = location[5:].partition("/")
+            target = folder / key.rsplit("/", 1)[-1]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._s3_client().download_file(bucket, key, str(target))
+            entry = target.parent if target.suffix == ".py" else target
+            if entry not in paths:
+                paths.append(entry)
+        return paths
 
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)

@@ -19,7 +19,9 @@ class GlueRunnerService:
 
     def __init__(self, ctx):
         self.ctx = ctx
-        self.runner = GlueRunner(ctx.config, s3_client=ctx.boto("s3"))
+        # Template mode: jobs run their script asset, isolated from the working tree.
+        isolated = any(hasattr(job, "script_location") for job in ctx.resources.glue_jobs)
+        self.runner = GlueRunner(ctx.config, s3_client=ctx.boto("s3"), isolated=isolated)
 
     def start(self) -> None:
         control = self.ctx.control

@@ -10,6 +10,8 @@ endpoint, the way a user could with the AWS CLI. `emulation.registry.PROVISION_S
     api         REST API, stage, usage plan, API keys
     firehose    the delivery stream records
     glue        Data Catalog database and table, the warehouse connection, the job
+    (template mode, `up --from cdk.out`: `emulation.registry.TEMPLATE_PROVISION_STEPS`, with the
+    steps only a template needs in `emulation.cloudformation.steps`)
     runner      run the steps for `up` (side by side where they may), share boto3 clients
 
 Known gaps vs AWS:

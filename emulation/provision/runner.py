@@ -34,15 +34,24 @@ from pathlib import Path
 from typing import Any
 
 from emulation.registry import PROVISION_STEPS as STEPS
+from emulation.registry import TEMPLATE_PROVISION_STEPS
 
 # What each step reads that another step creates.
 DEPENDS: dict[str, tuple[str, ...]] = {
     "core": (),
-    "warehouse": (),
+    "warehouse": ("secrets",),  # template mode: keeps the password the `secrets` step generated
     "api": ("core",),
     "firehose": ("core", "warehouse"),
     "glue": ("core", "warehouse"),
+    # template mode (emulation.registry.TEMPLATE_PROVISION_STEPS)
+    "secrets": (),
+    "outputs": ("core", "secrets", "warehouse", "api", "firehose", "glue"),
 }
+def steps_for(resources) -> tuple[str, ...]:
+    """The steps that provision `resources` (a translated template has its own)."""
+    return TEMPLATE_PROVISION_STEPS if hasattr(resources, "stack_name") else STEPS
+
+
 # The clients the steps of emulation.provision build (prepared while moto is still starting).
 STEP_CLIENTS = (
     "kinesis", "dynamodb", "s3", "sqs", "iam", "lambda", "secretsmanager", "apigateway",
@@ -137,7 +146,8 @@ def run_steps(
     clients: ClientCache | None = None,
 ) -> None:
     """Run every step; `gates[short]()` is called (and may block or raise) before that step."""
-    waves(STEPS)  # refuse a dependency cycle before starting anything
+    steps = steps_for(resources)
+    waves(steps)  # refuse a dependency cycle before starting anything
     with open(log, "a") as f:
         f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} provisioning {config.resources}\n")
     log_lock = threading.Lock()
@@ -163,8 +173,8 @@ def run_steps(
             f.write(f"step {short}: {outcome}\n")
 
     cache = clients or ClientCache()
-    with cache.installed(), ThreadPoolExecutor(max_workers=len(STEPS) or 1) as pool:
-        _run_as_ready(STEPS, _needs(STEPS), pool, run)
+    with cache.installed(), ThreadPoolExecutor(max_workers=len(steps) or 1) as pool:
+        _run_as_ready(steps, _needs(steps), pool, run)
 
 
 def _run_as_ready(steps, needs, pool, run) -> None:

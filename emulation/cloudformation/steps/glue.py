@@ -27,7 +27,7 @@ _JDBC = re.compile(r"^(jdbc:redshift://)([^:/]+)(?::(\d+))?(/.*)$")
 def provision(config, resources, names) -> None:
     import boto3
 
-    from ...provisioning import step_client_kwargs
+    from emulation.provision.runner import step_client_kwargs
 
     kwargs = step_client_kwargs(config)
     glue, s3 = boto3.client("glue", **kwargs), boto3.client("s3", **kwargs)
@@ -95,7 +95,7 @@ def publish_assets(s3, resources, region: str) -> None:
 
 def warehouse_address(config, resources) -> tuple[str, int]:
     """Where the local warehouse serves the workgroup's endpoint (the external DSN's, if set)."""
-    from ... import warehouse
+    from emulation.redshift import server as warehouse
 
     dsn = config.warehouse_dsn or warehouse.superuser_dsn(config)
     parts = conninfo_to_dict(dsn)

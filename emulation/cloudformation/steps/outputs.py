@@ -22,7 +22,7 @@ OUTPUTS_FILE = "stack-outputs.json"
 def provision(config, resources, names) -> None:
     import boto3
 
-    from ...provisioning import step_client_kwargs
+    from emulation.provision.runner import step_client_kwargs
     from ..outputs import evaluate_outputs, stack_template
 
     kwargs = step_client_kwargs(config)

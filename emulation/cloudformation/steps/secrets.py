@@ -20,7 +20,7 @@ PASSWORD_RULES = ("PasswordLength", "ExcludeCharacters", "ExcludeNumbers", "Excl
 def provision(config, resources, names) -> None:
     import boto3
 
-    from ...provisioning import step_client_kwargs
+    from emulation.provision.runner import step_client_kwargs
 
     client = boto3.client("secretsmanager", **step_client_kwargs(config))
     for secret in resources.secrets:
