@@ -153,3 +153,12 @@ def local_cloud(request):
     # Asked for only here, so a test using local_cloud alone does not depend on cloud_factory.
     factory = request.getfixturevalue("cloud_factory")
     return factory(REAL_RESOURCES, parse_services(os.environ.get("LOCALCLOUD_SERVICES")))
+
+
+@pytest.fixture(scope="session")
+def synthesized_tree(tmp_path_factory):
+    """A copy of the working tree with its cloud assembly: one synthesis per session, shared by the
+    template-mode tests (tests/integration/template_support.py)."""
+    from .template_support import copy_tree
+
+    return copy_tree(tmp_path_factory.mktemp("tree"))
