@@ -1,7 +1,7 @@
 """What template mode does with each CloudFormation resource type: runs it, emulates it partly (the
 gap), or does not emulate it (the reason). `up --from` lists a template's resources by this table,
-so nothing is ignored silently; docs/cloudformation.md is generated from it
-(`python -m emulation.cloudformation.resource_types > docs/cloudformation.md`; a test compares).
+so nothing is ignored silently; docs/cloudformation.md's table is generated from it
+(`python -m emulation.cloudformation.resource_types --write`; a test compares).
 
 A type missing here is reported as not emulated ("unknown to template mode").
 """
@@ -56,7 +56,7 @@ RESOURCE_TYPES: dict[str, Support] = {
     # Firehose, warehouse, Glue
     "AWS::KinesisFirehose::DeliveryStream": Support(PARTLY, "Kinesis source to Redshift (S3 staging + COPY) with buffering, prefixes, retries; no S3 backup copy, CloudWatch logging or processors; Firehose must reach the workgroup as AWS requires"),
     "AWS::RedshiftServerless::Namespace": Support(PARTLY, "PostgreSQL stands in for Redshift (docs/warehouse.md); database and admin user apply, log exports do not"),
-    "AWS::RedshiftServerless::Workgroup": Support(PARTLY, "its endpoint is the local warehouse port; capacity and config parameters do not apply; public access, subnets and security groups decide Firehose reachability"),
+    "AWS::RedshiftServerless::Workgroup": Support(PARTLY, "its endpoint is the local warehouse port (GetWorkgroup describes it); capacity and config parameters do not apply; public access, subnets and security groups decide Firehose reachability"),
     "AWS::Glue::Database": Support(RUNS),
     "AWS::Glue::Table": Support(RUNS),
     "AWS::Glue::Connection": Support(PARTLY, "JDBC URL and secret apply (the workgroup endpoint is served locally); PhysicalConnectionRequirements (VPC) do not"),
@@ -70,8 +70,8 @@ RESOURCE_TYPES: dict[str, Support] = {
     "AWS::S3::BucketPolicy": Support(NOT_EMULATED, _NO_POLICY),
     "AWS::SQS::QueuePolicy": Support(NOT_EMULATED, _NO_POLICY),
     "AWS::SNS::TopicPolicy": Support(NOT_EMULATED, _NO_POLICY),
-    "AWS::Logs::LogGroup": Support(NOT_EMULATED, "no CloudWatch Logs here: each part logs to a file under <state>/logs"),
-    "AWS::Logs::LogStream": Support(NOT_EMULATED, "no CloudWatch Logs here: each part logs to a file under <state>/logs"),
+    "AWS::Logs::LogGroup": Support(PARTLY, "functions log to /aws/lambda/<function> in moto's CloudWatch Logs (created on first use; a LoggingConfig naming another group is not followed); retention, the API's access logs and Firehose's error logs do not apply"),
+    "AWS::Logs::LogStream": Support(NOT_EMULATED, "Firehose's error log streams: Firehose logs to <state>/logs/runtime.log here"),
     "AWS::CloudWatch::Alarm": Support(NOT_EMULATED, _NO_CLOUDWATCH),
     "AWS::SNS::Topic": Support(NOT_EMULATED, _NO_CLOUDWATCH),
     "AWS::SNS::Subscription": Support(NOT_EMULATED, _NO_CLOUDWATCH),
@@ -133,5 +133,20 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+BEGIN, END = "<!-- resource types: generated -->\n", "<!-- end of resource types -->"
+
+
+def write_docs(path) -> None:
+    """Replace the generated table of docs/cloudformation.md (between its markers)."""
+    text = path.read_text()
+    head, rest = text.split(BEGIN, 1)
+    path.write_text(head + BEGIN + markdown() + END + rest.split(END, 1)[1])
+
+
 if __name__ == "__main__":
-    sys.stdout.write(markdown())
+    if sys.argv[1:] == ["--write"]:
+        from ..config import REPO_ROOT
+
+        write_docs(REPO_ROOT / "docs" / "cloudformation.md")
+    else:
+        sys.stdout.write(markdown())

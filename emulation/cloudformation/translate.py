@@ -98,8 +98,13 @@ class Translator:
 
         buckets = self._buckets()
         functions = self._functions()
+        from .translate_batch import workgroup
+
+        group = workgroup(self)
         described = dict(
-            project=self.stack.name, region=self.stack.region, streams=self._streams(),
+            # The description's project names the warehouse (deploy/names.py): the workgroup's name.
+            project=self.ids.name(group) if group else self.stack.name, region=self.stack.region,
+            streams=self._streams(),
             tables=self._tables(), buckets=buckets, queues=self._queues(), secrets=self._secrets(),
             functions=functions, event_source_mappings=self._mappings({f.name for f in functions}),
             api=api(self), firehoses=firehoses(self), warehouse=warehouse(self), **glue(self),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from emulation.cloudformation.resource_types import NOT_EMULATED, PARTLY, RESOURCE_TYPES, RUNS, UNKNOWN, markdown, support
+from emulation.cloudformation.resource_types import (
+    BEGIN, END, NOT_EMULATED, PARTLY, RESOURCE_TYPES, RUNS, UNKNOWN, markdown, support,
+)
 from emulation.config import REPO_ROOT
 
 
 def test_the_docs_table_is_generated_from_the_code():
     doc = (REPO_ROOT / "docs" / "cloudformation.md").read_text()
-    table = doc.split("<!-- resource types: generated -->\n", 1)[1].split("<!-- end of resource types -->", 1)[0]
-    assert table == markdown(), "regenerate: python -m emulation.cloudformation.resource_types"
+    table = doc.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert table == markdown(), "regenerate: python -m emulation.cloudformation.resource_types --write"
 
 
 def test_every_type_not_run_in_full_says_why():
