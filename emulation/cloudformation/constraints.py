@@ -50,7 +50,8 @@ def firehose_to_redshift(template: dict, evaluate, ids, jdbc_url: str) -> list[s
         problems.append(f"workgroup {name} is not publicly accessible (PubliclyAccessible: false)")
     unrouted = [s for s in props.get("SubnetIds", []) if not _routed_to_internet(resources, evaluate, ids, s)]
     if unrouted or not props.get("SubnetIds"):
-        problems.append(f"workgroup {name}: subnet(s) {', '.join(map(str, unrouted)) or '(none)'} "
+        named = {ids.ref(lid, ""): lid for lid in _of_type(resources, "AWS::EC2::Subnet")}
+        problems.append(f"workgroup {name}: subnet(s) {', '.join(named.get(s, str(s)) for s in unrouted) or '(none)'} "
                         "have no route to an internet gateway")
     cidr = FIREHOSE_CIDRS.get(region)
     if cidr is None:
