@@ -12,6 +12,8 @@ and its known gaps vs AWS):
     Redshift Serverless              redshift/     PostgreSQL 16 + Redshift SQL and COPY, workgroup
     Glue job runs                    glue/         job scripts on local PySpark (glue_local/)
     (what CDK deploys)               provision/    the resource description, created through boto3
+    CloudFormation (a synthesized    cloudformation/  cdk.out -> the description; functions and the
+      template, `up --from`)                          Glue job run from their assets, isolated
 
 The rest runs the cloud: control/ (`python -m emulation` up/down/status, the runtime process,
 the Docker harness), config.py (state folder, ports, endpoints), naming.py (local physical names

@@ -153,7 +153,7 @@ def load_resources(spec: str):
     import importlib
 
     if spec.startswith("cloudformation:"):
-        from .cloudformation.translate import describe
+        from emulation.cloudformation.translate import describe
 
         return describe(spec.removeprefix("cloudformation:"))
     module_name, _, attr = spec.partition(":")

@@ -77,4 +77,5 @@ CLIS: tuple[str, ...] = (
     "emulation.firehose.service",     # recover: load the deliveries Firehose skipped
     "emulation.redshift.cost_report",  # make cost
     "emulation.glue.runner",          # run: start a Glue job run and wait for it
+    "emulation.cloudformation.resource_types",  # the table of resource types (--write: docs)
 )

@@ -24,7 +24,7 @@ import zipfile
 import httpx
 import pytest
 
-from emulation.cloud import LocalCloud
+from emulation.control.cloud import LocalCloud
 from emulation.cloudformation.translate import spec_for
 from emulation.config import REPO_ROOT, CloudConfig
 from pipeline.source import SourceFile, read_events
@@ -179,7 +179,7 @@ def test_firehose_buffers_retries_and_fails_over_as_the_template_says(edited, re
 
 
 def test_a_job_run_without_a_required_argument_fails_as_on_aws(edited):
-    from emulation.glue_runner import run_job_and_wait
+    from emulation.glue.runner import run_job_and_wait
 
     run = run_job_and_wait(edited.client("glue"), "sales-batch-load", timeout_s=300)
     assert run["JobRunState"] == "FAILED"

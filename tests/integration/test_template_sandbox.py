@@ -59,10 +59,10 @@ def test_a_job_run_sees_its_script_its_bundle_and_the_glue_runtime_only(synthesi
     script.parent.mkdir()
     script.write_text("")
     seen = probe(glue_job(script, [Path(bundle)], tmp_path), ["pipeline.glue", "awsglue", "pyspark",
-                                                             "emulation.redshift", "moto", "pipeline.client"])
+                                                             "emulation.redshift.connection", "moto", "pipeline.client"])
     origins = seen["origins"]
     assert origins["pipeline.glue"].startswith(bundle)  # from the --extra-py-files zip
     assert Path(origins["awsglue"]).resolve().is_relative_to(REPO_ROOT / "glue_local")  # a link to it
-    assert origins["pyspark"] and origins["emulation.redshift"]
+    assert origins["pyspark"] and origins["emulation.redshift.connection"]
     assert origins["moto"] is None and origins["pipeline.client"] is None  # not in the bundle
     assert str(REPO_ROOT) not in seen["path"]

@@ -46,7 +46,7 @@ def test_every_runtime_service_is_a_class_with_start_and_stop(name, spec):
     assert inspect.isclass(cls) and callable(cls.start) and callable(cls.stop), spec
 
 
-@pytest.mark.parametrize("module", registry.PROVISION_STEPS)
+@pytest.mark.parametrize("module", sorted({*registry.PROVISION_STEPS, *registry.TEMPLATE_PROVISION_STEPS}))
 def test_every_provision_step_has_provision(module):
     assert callable(pkgutil.resolve_name(module).provision)
 
