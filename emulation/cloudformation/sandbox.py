@@ -66,10 +66,16 @@ def lambda_worker(function, state_dir: Path | str) -> Launch:
     for layer in function.layer_dirs:
         paths += [str(Path(layer) / "python" / "lib" / "python3.11" / "site-packages"), str(Path(layer) / "python")]
     paths.append(str(runtime))
-    module = f"{BOOTSTRAP}.{Path(worker.__file__).stem}"
-    run = f"import runpy; runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"
+    run = f"import runpy; runpy.run_module({bootstrap_module()!r}, run_name='__main__', alter_sys=True)"
     return Launch(isolated_command(paths, run), function.code_dir,
                   {"LAMBDA_TASK_ROOT": function.code_dir, "LAMBDA_RUNTIME_DIR": str(runtime)})
+
+
+def bootstrap_module() -> str:
+    """The worker's module inside the bootstrap package (what a Lambda worker runs)."""
+    from emulation.registry import LAMBDA_WORKER
+
+    return f"{BOOTSTRAP}.{LAMBDA_WORKER.rsplit('.', 1)[-1]}"
 
 
 def glue_job(script: Path, extra_files: list[Path], state_dir: Path | str) -> Launch:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from emulation.cloudformation.sandbox import glue_job, isolated_command, lambda_worker
+from emulation.cloudformation.sandbox import bootstrap_module, glue_job, isolated_command, lambda_worker
 from emulation.cloudformation.translate import describe
 from emulation.config import REPO_ROOT
 
@@ -41,11 +41,11 @@ def test_a_function_sees_its_asset_its_layer_and_boto3_only(synthesized_tree, tm
     resources = describe(synthesized_tree.assembly)
     fn = next(f for f in resources.functions if f.name == "sales-ingest")
     seen = probe(lambda_worker(fn, tmp_path), ["pipeline.handlers.ingest", "pydantic", "boto3",
-                                               "localcloud_bootstrap.lambda_worker", "emulation", "moto"])
+                                               bootstrap_module(), "emulation", "moto"])
     origins = seen["origins"]
     assert origins["pipeline.handlers.ingest"].startswith(fn.code_dir)
     assert origins["pydantic"].startswith(fn.layer_dirs[0])
-    assert origins["boto3"] and origins["localcloud_bootstrap.lambda_worker"]
+    assert origins["boto3"] and origins[bootstrap_module()]
     assert origins["emulation"] is None and origins["moto"] is None  # neither emulator nor venv
     assert not [p for p in seen["path"] if "site-packages" in p and not p.startswith(fn.layer_dirs[0])]
     assert str(REPO_ROOT) not in seen["path"] and str(synthesized_tree.root) not in seen["path"]
