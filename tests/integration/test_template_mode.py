@@ -3,9 +3,8 @@
 - The proof: in a copy of the tree, synthesized, every module of pipeline/handlers/ and
   pipeline/glue/ is replaced by one that raises ImportError; a cloud started *by the copy* from its
   assembly still replays the sample end to end, batch job included, and every sink reconciles.
-  Nothing of the working tree may be on a function's or the job's path for that to pass. (The
-  replay client runs from this worktree: it is not deployment code, and until issue 11 section
-  2.3 lands it registers the archive's partitions through pipeline.glue.catalog_partitions.)
+  Nothing of the working tree may be on a function's or the job's path for that to pass, and the
+  replay client (also the copy's) must need nothing of the deployment code either.
 - Settings follow the template: a copy of the assembly with a mapping's BatchSize, the usage
   plan's throttle, a function's environment variable, Firehose's buffering and retry duration and
   a Glue DefaultArgument edited, and the cloud observed doing what the edited template says.
@@ -14,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,11 +24,11 @@ import pytest
 
 from emulation.control.cloud import LocalCloud
 from emulation.cloudformation.translate import spec_for
-from emulation.config import REPO_ROOT, CloudConfig
+from emulation.config import CloudConfig
 from pipeline.source import SourceFile, read_events
 
 from .stream_support import SAMPLE, SAMPLE_FIGURES
-from .template_support import break_deployment_code, edit_template, of_type, start_from_copy
+from .template_support import break_deployment_code, edit_template, of_type, start_from_copy, tree_env
 
 pytestmark = [
     pytest.mark.embedded_only(reason="starts private clouds from a synthesized template"),
@@ -51,12 +49,11 @@ def proof_run(synthesized_tree, tmp_path_factory):
     try:
         assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-3000:]
         out = work / "reconciliation.json"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "API_"))}
-        done = subprocess.run(
+        done = subprocess.run(  # the replay client of the copy too: it must not need the broken code
             [sys.executable, "-m", "pipeline.client", "e2e", "--data", str(SAMPLE), "--rows", "all", "--batch",
              "--json-out", str(out), "--sink-timeout", "180"],
-            cwd=REPO_ROOT, env={**env, "LOCALCLOUD_STATE_DIR": str(state)}, capture_output=True, text=True,
-            timeout=900,
+            cwd=synthesized_tree.root, env=tree_env(synthesized_tree.root, LOCALCLOUD_STATE_DIR=str(state)),
+            capture_output=True, text=True, timeout=900,
         )
         yield broken, started, done, json.loads(out.read_text()) if out.exists() else None, state
     finally:
