@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from .assembly import read_stack
 from .intrinsics import Unresolvable
 from .physical import URL_SUFFIX
+
+OUTPUTS_FILE = "stack-outputs.json"
+"""Where `steps.outputs` writes the evaluated outputs, in the state folder."""
+
+
+def read_outputs(state_dir) -> dict[str, str]:
+    """OutputKey -> OutputValue of what the outputs step wrote ({} before it ran)."""
+    path = Path(state_dir) / OUTPUTS_FILE
+    if not path.exists():
+        return {}
+    return {o["OutputKey"]: o["OutputValue"] for o in json.loads(path.read_text())["Outputs"]
+            if o.get("OutputValue") is not None}
 
 
 def evaluate_outputs(resources, config, client) -> list[dict]:
@@ -73,8 +87,6 @@ def stack_template(outputs: list[dict]) -> dict:
 def api_from_outputs(config, client) -> dict[str, str]:
     """API_URL and API_KEY from the stack's outputs, as `python -m deploy env` takes them from the
     deployed stack's: the `ApiUrl` output, and the value of the key an `ApiKeyId*` output names."""
-    from .steps.outputs import read_outputs
-
     outputs = read_outputs(config.state_dir)
     values = {}
     if outputs.get("ApiUrl"):

@@ -145,8 +145,8 @@ def write_docs(path) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write"]:
-        from ..config import REPO_ROOT
+        from pathlib import Path
 
-        write_docs(REPO_ROOT / "docs" / "cloudformation.md")
+        write_docs(Path(__file__).resolve().parents[2] / "docs" / "cloudformation.md")
     else:
         sys.stdout.write(markdown())

@@ -16,14 +16,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-OUTPUTS_FILE = "stack-outputs.json"
-
 
 def provision(config, resources, names) -> None:
     import boto3
 
     from emulation.provision.runner import step_client_kwargs
-    from ..outputs import evaluate_outputs, stack_template
+    from ..outputs import OUTPUTS_FILE, evaluate_outputs, stack_template
 
     kwargs = step_client_kwargs(config)
     outputs = evaluate_outputs(resources, config, lambda service: boto3.client(service, **kwargs))
@@ -36,12 +34,3 @@ def provision(config, resources, names) -> None:
         pass
     cloudformation.create_stack(StackName=resources.stack_name,
                                 TemplateBody=json.dumps(stack_template(outputs)))
-
-
-def read_outputs(state_dir) -> dict[str, str]:
-    """OutputKey -> OutputValue of what the step wrote ({} before it ran)."""
-    path = Path(state_dir) / OUTPUTS_FILE
-    if not path.exists():
-        return {}
-    return {o["OutputKey"]: o["OutputValue"] for o in json.loads(path.read_text())["Outputs"]
-            if o.get("OutputValue") is not None}
