@@ -131,6 +131,8 @@ def glue(t) -> dict:
             t.skip(lid, f"job command {command.get('Name')}: only Spark (glueetl) jobs run here")
             continue
         arguments = {k: str(v) for k, v in (p.get("DefaultArguments") or {}).items()}
+        names = tuple((p.get("Connections") or {}).get("Connections", []))
+        secret_ids = [c.properties["SECRET_ID"] for c in connections if c.name in names and "SECRET_ID" in c.properties]
         temp = arguments.get("--TempDir", "").removeprefix("s3://").split("/", 1)[0]
         location = command["ScriptLocation"]
         jobs.append(ScriptJob(
@@ -138,7 +140,9 @@ def glue(t) -> dict:
             glue_version=str(p.get("GlueVersion", "0.9")), worker_type=p.get("WorkerType", "Standard"),
             number_of_workers=int(p.get("NumberOfWorkers", 2)), timeout_min=int(p.get("Timeout", 2880)),
             temp_bucket=temp or (tables[0].bucket if tables else ""), default_arguments=arguments,
-            script_location=location, connections=tuple((p.get("Connections") or {}).get("Connections", [])),
+            script_location=location, connections=names,
+            # The user the job's connection logs in as gets its grants (pipeline.grants), as on AWS.
+            warehouse_secret=_secret_name(t, secret_ids[0], f"{lid}.Connections") if secret_ids else None,
             max_concurrent_runs=int((p.get("ExecutionProperty") or {}).get("MaxConcurrentRuns", 1)),
         ))
     databases = tuple(t.props(lid, "DatabaseInput", "Name") for lid in t.of_type("AWS::Glue::Database"))

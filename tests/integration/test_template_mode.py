@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import time
-import zipfile
 
 import httpx
 import pytest
@@ -77,16 +76,6 @@ def test_the_artifact_reconciles_every_sink_with_the_deployment_code_of_the_tree
 ARCHIVE_PREFIX = "raw/edited-by-the-test/"
 
 
-def with_bundle_modules(bundle, tree) -> None:
-    """Stand-in for issue 11 section 2.1 until it lands: the bundle gets pipeline/fields.py, so the
-    job gets as far as reading its arguments (a no-op once the synthesized bundle holds it)."""
-    with zipfile.ZipFile(bundle) as zf:
-        if "pipeline/fields.py" in zf.namelist():
-            return
-    with zipfile.ZipFile(bundle, "a") as zf:
-        zf.write(tree / "pipeline" / "fields.py", "pipeline/fields.py")
-
-
 @pytest.fixture(scope="module")
 def edited(synthesized_tree, cloud_factory, tmp_path_factory):
     assembly = shutil.copytree(synthesized_tree.assembly, tmp_path_factory.mktemp("edited") / "cdk.out",
@@ -106,8 +95,6 @@ def edited(synthesized_tree, cloud_factory, tmp_path_factory):
         r[of_type(r, "AWS::RedshiftServerless::Workgroup")]["Properties"]["PubliclyAccessible"] = False
         job = r[of_type(r, "AWS::Glue::Job")]["Properties"]
         del job["DefaultArguments"]["--TABLE"]
-        bundle = job["DefaultArguments"]["--extra-py-files"]["Fn::Sub"].rsplit("/", 1)[-1]
-        with_bundle_modules(assembly / f"asset.{bundle}", synthesized_tree.root)
 
     edit_template(assembly, edit)
     return cloud_factory(resources=spec_for(assembly))

@@ -89,8 +89,12 @@ def minimal_stack() -> dict:
                 "S3Configuration": {"BucketARN": att("Archive", "Arn"), "Prefix": "fh/", "ErrorOutputPrefix": "fh-errors/",
                                     "CompressionFormat": "GZIP", "BufferingHints": {"IntervalInSeconds": 5, "SizeInMBs": 1}}}}},
         "Db": {"Type": "AWS::Glue::Database", "Properties": {"CatalogId": {"Ref": "AWS::AccountId"}, "DatabaseInput": {"Name": "shop"}}},
+        "Conn": {"Type": "AWS::Glue::Connection", "Properties": {"CatalogId": {"Ref": "AWS::AccountId"}, "ConnectionInput": {
+            "Name": "warehouse", "ConnectionType": "JDBC", "ConnectionProperties": {
+                "JDBC_CONNECTION_URL": {"Fn::Join": ["", ["jdbc:redshift://", att("Workgroup", "Workgroup.Endpoint.Address"), ":5439/shop"]]},
+                "SECRET_ID": {"Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Select": [6, {"Fn::Split": [":", ref("Loader")]}]}]}]}}}}},
         "Job": {"Type": "AWS::Glue::Job", "Properties": {
-            "Name": "load", "Command": {"Name": "glueetl", "ScriptLocation": {"Fn::Sub": f"s3://{ASSET_BUCKET}/{SCRIPT}.py"}},
+            "Name": "load", "Connections": {"Connections": ["warehouse"]}, "Command": {"Name": "glueetl", "ScriptLocation": {"Fn::Sub": f"s3://{ASSET_BUCKET}/{SCRIPT}.py"}},
             "GlueVersion": "5.0", "DefaultArguments": {
                 "--TempDir": {"Fn::Join": ["", ["s3://", ref("Archive"), "/tmp/"]]},
                 "--extra-py-files": {"Fn::Sub": f"s3://{ASSET_BUCKET}/{LIBS}.zip"}, "--TABLE": "raw"}}},

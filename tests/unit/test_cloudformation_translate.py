@@ -88,6 +88,10 @@ def test_warehouse_firehose_and_glue_job_come_from_the_template(tmp_path):
     assert job.default_arguments == {"--TempDir": "s3://archive-123456789012-us-east-1/tmp/", "--TABLE": "raw",
                                      "--extra-py-files": f"s3://cdk-hnb659fds-assets-123456789012-us-east-1/{'d' * 64}.zip"}
     assert resources.asset_at(job.script_location).path.endswith(".py")
+    assert (job.connections, job.warehouse_secret) == (("warehouse",), "shop/loader")  # its connection's user
+    (connection,) = resources.glue_connections
+    assert connection.properties["JDBC_CONNECTION_URL"] == (
+        "jdbc:redshift://shop.123456789012.us-east-1.redshift-serverless.amazonaws.com:5439/shop")
     secrets = {s.name: s for s in resources.secrets}
     assert secrets["shop/admin"].username == "admin" and secrets["shop/admin"].generate["PasswordLength"] == 24
 
