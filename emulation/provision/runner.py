@@ -47,6 +47,8 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "secrets": (),
     "outputs": ("core", "secrets", "warehouse", "api", "firehose", "glue"),
 }
+
+
 def steps_for(resources) -> tuple[str, ...]:
     """The steps that provision `resources` (a translated template has its own)."""
     return TEMPLATE_PROVISION_STEPS if hasattr(resources, "stack_name") else STEPS
