@@ -95,6 +95,8 @@ def edited(synthesized_tree, cloud_factory, tmp_path_factory):
         r[of_type(r, "AWS::RedshiftServerless::Workgroup")]["Properties"]["PubliclyAccessible"] = False
         job = r[of_type(r, "AWS::Glue::Job")]["Properties"]
         del job["DefaultArguments"]["--TABLE"]
+        generate = r[of_type(r, "AWS::SecretsManager::Secret", Name="ecommerce/warehouse/firehose")]["Properties"]
+        generate["GenerateSecretString"].update(PasswordLength=41, ExcludeCharacters="\"'\\/@ `abcdefABCDEF")
 
     edit_template(assembly, edit)
     return cloud_factory(resources=spec_for(assembly))
@@ -168,3 +170,10 @@ def test_a_job_run_without_a_required_argument_fails_as_on_aws(edited):
     run = run_job_and_wait(edited.client("glue"), "sales-batch-load", timeout_s=300)
     assert run["JobRunState"] == "FAILED"
     assert "the following arguments are required: --TABLE" in run["ErrorMessage"]
+
+
+def test_a_secret_is_generated_as_its_generatesecretstring_says(edited):
+    secret = json.loads(edited.client("secretsmanager").get_secret_value(
+        SecretId="ecommerce/warehouse/firehose")["SecretString"])
+    assert len(secret["password"]) == 41 and not set(secret["password"]) & set("\"'\\/@ `abcdefABCDEF")
+    assert secret["username"] == "firehose_loader"
