@@ -31,18 +31,22 @@ from pydantic import (
     field_validator,
 )
 
+from pipeline.dates import (
+    INVOICE_DATE_PATTERN,
+    check_invoice_date,
+    format_invoice_date,
+    parse_invoice_date,
+)
 from pipeline.fields import EVENT_FIELDS, RECORD_FIELDS  # re-exported: the model's field order
 
 EVENT_ID_PATTERN = r"^[0-9a-f]{16}:[1-9][0-9]{0,8}$"
 INVOICE_NO_PATTERN = r"^[A-Z]?[0-9]{6}$"
 CUSTOMER_ID_PATTERN = r"^[0-9]{1,10}$"
-INVOICE_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$"
 # Plain decimal notation only (no exponent, no '+', no leading zeros): money must stay exact.
 UNIT_PRICE_PATTERN = r"^-?(0|[1-9][0-9]{0,11})(\.[0-9]{1,6})?$"
 # Printable text: no control characters (they would break CSV/COPY downstream).
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 QUANTITY_LIMIT = 999_999_999
-INVOICE_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 MAX_BATCH = 500
 """Events per API request: one PutRecords call's worth."""
 
@@ -51,7 +55,8 @@ _EXACT = Context(prec=60)  # wide enough that quantity * unit_price is never rou
 
 _InvoiceDate = Annotated[
     datetime,
-    PlainSerializer(lambda d: d.strftime(INVOICE_DATE_FORMAT), return_type=str),
+    PlainSerializer(format_invoice_date, return_type=str),
+    # The published pattern is the validator's own (pipeline.dates): both accept the same strings.
     WithJsonSchema({"type": "string", "pattern": INVOICE_DATE_PATTERN}),
 ]
 _Money = Annotated[
@@ -78,7 +83,8 @@ class SaleEvent(BaseModel):
     quantity: int = Field(ge=-QUANTITY_LIMIT, le=QUANTITY_LIMIT)
     """Negative on cancellations and some adjustments."""
     invoice_date: _InvoiceDate
-    """Shop-local time (UK), no time zone, as the source has it."""
+    """Shop-local time (UK), no time zone, as the source has it; 2000-01-01T00:00:00 to
+    2099-12-31T23:59:59 (`pipeline.dates`)."""
     unit_price: _Money
     """Exact decimal, sent as a string; may be 0 or negative (bad-debt adjustments)."""
     customer_id: str | None = Field(pattern=CUSTOMER_ID_PATTERN)
@@ -89,15 +95,8 @@ class SaleEvent(BaseModel):
     @classmethod
     def _parse_invoice_date(cls, value: Any) -> datetime:
         if isinstance(value, datetime):
-            if value.tzinfo is not None or value.microsecond:
-                raise ValueError("invoice_date must be a naive timestamp with whole seconds")
-            return value
-        if not isinstance(value, str) or not re.fullmatch(INVOICE_DATE_PATTERN, value):
-            raise ValueError("invoice_date must be a string 'YYYY-MM-DDTHH:MM:SS'")
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"invoice_date {value!r} is not a valid date and time: {exc}") from None
+            return check_invoice_date(value)
+        return parse_invoice_date(value)
 
     @field_validator("unit_price", mode="before")
     @classmethod
@@ -124,7 +123,7 @@ class SaleEvent(BaseModel):
     @property
     def event_date(self) -> str:
         """`YYYY-MM-DD` of invoice_date: the archive's partition."""
-        return self.invoice_date.strftime("%Y-%m-%d")
+        return format_invoice_date(self.invoice_date)[:10]
 
     @property
     def line_number(self) -> int:

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from .events import INVOICE_DATE_FORMAT, SaleEvent
+from .dates import format_invoice_date
+from .events import SaleEvent
 
 MAX_ITEM_BYTES = 400 * 1024
 """DynamoDB's item size limit."""
@@ -57,7 +58,7 @@ def line_of(event: SaleEvent) -> list[Any]:
         int(event.quantity),
         canonical_decimal(event.unit_price),
         canonical_decimal(event.line_total),
-        event.invoice_date.strftime(INVOICE_DATE_FORMAT),
+        format_invoice_date(event.invoice_date),
     ]
 
 

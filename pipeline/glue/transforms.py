@@ -24,6 +24,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType
 
+from pipeline.dates import INVOICE_DATE_PATTERN, RANGE_TEXT
 from pipeline.fields import EVENT_FIELDS, RECORD_FIELDS
 
 # The archive line's fields (the Data Catalog table's columns), in wire order.
@@ -60,7 +61,6 @@ _REQUIRED = ("event_id", "invoice_no", "stock_code", "quantity", "invoice_date",
 
 _INTEGER = r"^-?[0-9]{1,10}$"
 _DECIMAL = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"  # plain notation: no exponent, no '+'
-_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$"
 _DIGITS = r"^[0-9]{1,16}$"
 _BOOLEAN = r"^(true|false)$"
 
@@ -96,7 +96,8 @@ def type_sales(raw: DataFrame) -> DataFrame:
     quantity_long = F.when(t["quantity"].rlike(_INTEGER), t["quantity"].cast("long"))
     quantity_ok = quantity_long.isNotNull() & (F.abs(quantity_long) <= INT_MAX)
     invoice_ts = F.when(
-        t["invoice_date"].rlike(_TIMESTAMP),
+        # The event model's own rule (pipeline.dates): a real date-time in the accepted range.
+        t["invoice_date"].rlike(INVOICE_DATE_PATTERN),
         F.to_timestamp(t["invoice_date"], "yyyy-MM-dd'T'HH:mm:ss"),
     )
     unit_price, unit_price_ok = _exact_decimal(t["unit_price"], UNIT_PRICE_TYPE)
@@ -121,7 +122,7 @@ def type_sales(raw: DataFrame) -> DataFrame:
     checks += [
         (t["quantity"].isNotNull() & ~quantity_ok, "quantity is not an integer in INTEGER range"),
         (t["invoice_date"].isNotNull() & invoice_ts.isNull(),
-         "invoice_date is not a timestamp 'YYYY-MM-DDTHH:MM:SS'"),
+         f"invoice_date is not a date-time 'YYYY-MM-DDTHH:MM:SS' in {RANGE_TEXT}"),
         (t["unit_price"].isNotNull() & ~unit_price_ok,
          "unit_price is not an exact DECIMAL(18,6) (rounding or overflow refused)"),
         (t["customer_id"].isNotNull() & ~t["customer_id"].rlike(_DIGITS),

@@ -95,8 +95,13 @@ BAD_LINES = [
     ({"quantity": "six"}, "quantity is not an integer"),
     ({"quantity": "6.5"}, "quantity is not an integer"),
     ({"quantity": "99999999999"}, "quantity is not an integer"),
-    ({"invoice_date": "12/1/2010 8:26"}, "invoice_date is not a timestamp"),
-    ({"invoice_date": "2010-13-01T08:26:00"}, "invoice_date is not a timestamp"),
+    ({"invoice_date": "12/1/2010 8:26"}, "invoice_date is not a date-time"),
+    ({"invoice_date": "2010-13-01T08:26:00"}, "invoice_date is not a date-time"),
+    # The event model's range and calendar (pipeline.dates), in Spark's Java regex dialect too.
+    ({"invoice_date": "0010-06-15T00:00:00"}, "in 2000-01-01T00:00:00..2099-12-31T23:59:59"),
+    ({"invoice_date": "1999-12-31T23:59:59"}, "invoice_date is not a date-time"),
+    ({"invoice_date": "2011-02-29T00:00:00"}, "invoice_date is not a date-time"),
+    ({"invoice_date": "2010-12-01T08:26:00\n"}, "invoice_date is not a date-time"),
     ({"unit_price": "2.5500001", "line_total": None}, "unit_price is not an exact"),
     ({"unit_price": "2.55e0"}, "unit_price is not an exact"),
     ({"customer_id": "17850.0"}, "customer_id is not digits"),
@@ -194,3 +199,28 @@ def test_partition_predicate():
     )
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         transforms.partition_predicate("2010-12-01' or 1=1 --", None)
+
+
+def test_spark_types_exactly_the_dates_the_event_model_accepts(spark):
+    """The job's check runs the event model's pattern in Java's regex dialect: on every calendar
+    cell of a leap and a common year inside the range, the years either side of it, and strings
+    with a trailing newline or a space, Spark keeps exactly the dates `pipeline.dates` accepts
+    (and types them to the same wall-clock time)."""
+    from pipeline.dates import is_invoice_date
+
+    candidates = [
+        f"{year}-{month:02d}-{day:02d}T{time}"
+        for year in ("0010", "1999", "2000", "2011", "2096", "2099", "2100")
+        for month in range(14)
+        for day in range(33)
+        for time in ("23:59:59",)
+    ] + ["2010-12-01T08:26:00\n", "2010-12-01T08:26:00 ", "2010-12-01T24:00:00",
+         "2010-12-01T08:60:00", "2010-12-01T08:26:60", "2011-03-27T01:30:00"]
+    lines = [line(n, invoice_date=text) for n, text in enumerate(candidates, start=1)]
+    rows = {r["event_id"]: r for r in transforms.type_sales(frame(spark, *lines)).collect()}
+    for n, text in enumerate(candidates, start=1):
+        row = rows[f"0123456789abcdef:{n}"]
+        accepted = row["reject_reason"] is None
+        assert accepted == is_invoice_date(text), (text, row["reject_reason"])
+        if accepted:
+            assert row["invoice_date"].isoformat() == text
