@@ -54,6 +54,7 @@ steps only a template needs in place of the description's Glue step."""
 MOTO_PATCHES: tuple[str, ...] = (
     "emulation.moto.patches.kinesis",    # linear max-sequence scan, unlocked put_record, O(n) reads
     "emulation.moto.patches.dynamodb",   # item responses written by the generic shape walker
+    "emulation.moto.patches.dynamodb_atomic",  # conditional writes not atomic under threads
     "emulation.moto.patches.responses",  # a request-id regex run over every response body
     "emulation.moto.patches.awslambda",  # Invoke -> the runtime's worker processes
     "emulation.moto.patches.glue",       # StartJobRun/GetJobRun -> the runtime's Glue runner

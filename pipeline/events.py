@@ -14,6 +14,8 @@ A Kinesis record / archive line is that object plus the derived `line_total` (de
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from datetime import datetime
@@ -140,6 +142,19 @@ class SaleEvent(BaseModel):
         data["is_cancellation"] = self.is_cancellation
         return data
 
+    def content(self) -> str:
+        """The event as one canonical text: two events are the same event exactly when their
+        contents are equal. Money is compared by value ('2.5' and '2.50' are one price); the
+        derived fields are functions of the rest and left out."""
+        data = self.wire()
+        data["unit_price"] = format(canonical_decimal(self.unit_price), "f")
+        return canonical_json(data)
+
+    def content_digest(self) -> str:
+        """12 base64url characters (72 bits) of the content's sha256: what an id's claim holds."""
+        digest = hashlib.sha256(self.content().encode("utf-8")).digest()
+        return base64.urlsafe_b64encode(digest[:9]).decode("ascii")
+
     def to_record_bytes(self) -> bytes:
         """Kinesis record data: canonical JSON (fixed key order, no spaces) + newline."""
         return canonical_json(self.record()).encode("utf-8") + b"\n"
@@ -171,6 +186,15 @@ class InvalidEvent(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("; ".join(problems))
+
+
+def canonical_decimal(value: Decimal | int) -> Decimal:
+    """The value as DynamoDB stores a number: no trailing zeros, no exponent, no negative zero."""
+    d = Decimal(value)
+    if d == 0:
+        return Decimal(0)
+    d = d.normalize()
+    return Decimal(format(d, "f")) if d.as_tuple().exponent > 0 else d
 
 
 def canonical_json(data: dict[str, Any]) -> str:

@@ -5,7 +5,10 @@ this module never imports boto3 and unit tests can inject a fake.
 
 Contract (docs/events.md, "POST /events"):
   - all or nothing at validation: one invalid event rejects the whole batch (400, every bad event
-    listed by index), and nothing is written;
+    listed by index), and nothing is written; so does one event id used twice in the batch with
+    different content (an exact repeat is accepted, as a client retry would send it);
+  - an event id already accepted with other content (`pipeline.claims`) refuses the whole batch
+    (409), and nothing is written;
   - PutRecords in chunks of <= 500 records / 5 MiB, partition key = invoice_no (an invoice's lines
     stay in order on one shard);
   - a partial failure is retried for the failed records only, with exponential backoff and full
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import InvalidEvent, SaleEvent, events_of_body, parse_event
+from .events import EVENT_FIELDS, InvalidEvent, SaleEvent, events_of_body, parse_event
 
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
@@ -79,12 +82,37 @@ def parse_batch(body: str | bytes | None) -> list[SaleEvent]:
         except InvalidEvent as exc:
             ident = item.get("event_id") if isinstance(item, dict) else None
             rejected.append({"index": index, "event_id": ident, "problems": exc.problems})
+    if not rejected:
+        rejected = conflicting_repeats(events)
     if rejected:
         raise BatchRejected(
             f"batch rejected: {len(rejected)} of {len(items)} events are invalid; nothing was written",
             rejected,
         )
     return events
+
+
+def conflicting_repeats(events: list[SaleEvent]) -> list[dict[str, Any]]:
+    """Events whose id appeared earlier in the batch with other content, naming both indexes.
+
+    An exact repeat is accepted: it is what an idempotent client retry looks like, and every sink
+    keeps an event id once."""
+    first: dict[str, int] = {}
+    rejected = []
+    for index, event in enumerate(events):
+        earlier = first.setdefault(event.event_id, index)
+        if earlier != index and events[earlier] != event:
+            other = events[earlier]
+            fields = [f for f in EVENT_FIELDS if getattr(other, f) != getattr(event, f)]
+            rejected.append({
+                "index": index,
+                "event_id": event.event_id,
+                "problems": [
+                    f"event_id: events {earlier} and {index} share this id with different "
+                    f"content ({', '.join(fields)}); an event id names one immutable event"
+                ],
+            })
+    return rejected
 
 
 @dataclass(frozen=True)
@@ -195,7 +223,7 @@ def _put_chunk(
     try:
         response = kinesis.put_records(StreamName=stream_name, Records=records)
     except Exception as exc:  # noqa: BLE001 - botocore errors are not importable here
-        code = _error_code(exc)
+        code = error_code(exc)
         if code in NOT_RETRYABLE:
             raise StreamUnavailable(f"PutRecords to stream {stream_name!r} failed: {code}: {exc}") from exc
         for entry in call:
@@ -220,7 +248,8 @@ def _put_chunk(
             )
 
 
-def _error_code(exc: Exception) -> str:
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a botocore ClientError (else the exception's class name)."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         code = response.get("Error", {}).get("Code")

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from .dates import format_invoice_date
-from .events import SaleEvent
+from .events import SaleEvent, canonical_decimal
 
 MAX_ITEM_BYTES = 400 * 1024
 """DynamoDB's item size limit."""
@@ -31,15 +31,6 @@ MAX_ITEM_BYTES = 400 * 1024
 LINE_FIELDS = ("stock_code", "description", "quantity", "unit_price", "line_total", "invoice_date")
 
 Item = dict[str, Any]
-
-
-def canonical_decimal(value: Decimal | int) -> Decimal:
-    """The value as DynamoDB stores a number: no trailing zeros, no exponent, no negative zero."""
-    d = Decimal(value)
-    if d == 0:
-        return Decimal(0)
-    d = d.normalize()
-    return Decimal(format(d, "f")) if d.as_tuple().exponent > 0 else d
 
 
 def decimal_text(value: Decimal | int) -> str:

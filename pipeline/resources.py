@@ -53,6 +53,9 @@ PIPELINE = Resources(
     tables=(
         Table(name="customer", partition_key="customer_id"),
         Table(name="invoice", partition_key="invoice_no"),
+        # One item per (source file, block of 1,000 line numbers): the content digest each event
+        # id was first accepted with (pipeline.claims); a different version is refused.
+        Table(name="event_claim", partition_key="id_block"),
     ),
     buckets=(
         Bucket(id="raw-archive", name_prefix="ecommerce-raw-archive"),
@@ -85,9 +88,13 @@ PIPELINE = Resources(
             name="sales-ingest",
             handler="pipeline.handlers.ingest.handler",
             description="POST /events: validate sale events and put them on the stream",
-            environment={"STREAM_NAME": "{stream:sales-events}"},
+            environment={"STREAM_NAME": "{stream:sales-events}", "CLAIM_TABLE": "{table:event_claim}"},
             permissions=(
                 Permission(actions=("kinesis:PutRecords",), resource="{stream:sales-events}"),
+                Permission(
+                    actions=("dynamodb:BatchGetItem", "dynamodb:UpdateItem"),
+                    resource="{table:event_claim}",
+                ),
             ),
             reserved_concurrency=4,
         ),

@@ -7,7 +7,8 @@ not run. Patches that need the described resources ask the runtime's control por
 
     server    `python -m emulation.moto.server`: applies the patches, serves, answers health
     patches/  kinesis (safe and linear shard writes and reads), dynamodb and responses (faster
-              response writing), awslambda (Invoke -> the runtime's workers), glue
+              response writing), dynamodb_atomic (one DynamoDB request at a time, so conditional
+              writes are atomic), awslambda (Invoke -> the runtime's workers), glue
               (StartJobRun/GetJobRun -> the runtime's Glue runner), apigateway (GetExport -> the
               described API's document), lambda_mappings (List/GetEventSourceMapping -> the
               runtime's mappings), redshift_serverless (-> the local warehouse's workgroup);

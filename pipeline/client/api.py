@@ -4,7 +4,8 @@ Retried (bounded attempts, exponential backoff with full jitter, or exactly the 
 Retry-After when it sends one): 429, 5xx, timeouts and connection errors. A 503 from the ingest
 function lists which events were written; only the others are resent. Resending after a timeout
 is safe: event ids are stable, and every sink keys on them.
-Not retried: 400 (the events are invalid: reported as rejected), 403 (wrong or missing API key),
+Not retried: 400 (the events are invalid) and 409 (an event id already accepted with other
+content), both reported as rejected; 403 (wrong or missing API key),
 404 (wrong API URL) and other 4xx; 403/404 stop the whole replay with a message naming the fix.
 """
 
@@ -144,7 +145,7 @@ class EventsApi:
                 if status == 200:
                     outcome.accepted += len(pending)
                     return outcome
-                if status == 400:
+                if status in (400, 409):  # invalid, or an id already accepted with other content
                     outcome.rejected = _rejected(response, pending)
                     return outcome
                 if status == 403:

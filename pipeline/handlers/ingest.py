@@ -1,7 +1,8 @@
-"""POST /events (API Gateway REST proxy integration): validate, then put on the stream.
+"""POST /events (API Gateway REST proxy integration): validate, claim the ids, put on the stream.
 
-Thin: parse the proxy event, call `pipeline.ingest`, answer. The Kinesis client is created once per
-execution environment (warm invocations reuse it) and can be replaced with `use_kinesis_client`.
+Thin: parse the proxy event, call `pipeline.ingest` and `pipeline.claims`, answer. The Kinesis and
+DynamoDB clients are created once per execution environment (warm invocations reuse them) and can
+be replaced with `use_kinesis_client` / `use_dynamodb_client`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from pipeline.handlers import clients
-from pipeline.ingest import BatchRejected, StreamUnavailable, parse_batch, put_events
+from pipeline.claims import ClaimsUnavailable, EventClaims
+from pipeline.ingest import (
+    NOT_RETRYABLE,
+    BatchRejected,
+    StreamUnavailable,
+    error_code,
+    parse_batch,
+    put_events,
+)
 
 logger = Logger(service="sales-ingest")
 # Leave this much of the invocation's time to answer after the last retry.
@@ -29,6 +38,11 @@ def use_kinesis_client(client: Any) -> None:
 
 def _kinesis_client() -> Any:
     return clients.client("kinesis")
+
+
+def use_dynamodb_client(client: Any) -> None:
+    """Inject the dynamodb client of the claims table."""
+    clients.use("dynamodb", client)
 
 
 def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -50,14 +64,39 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId")
     logger.append_keys(request_id=request_id)
     stream_name = os.environ.get("STREAM_NAME")
-    if not stream_name:
-        logger.error("STREAM_NAME is not set")
-        return _response(500, {"message": "ingest is misconfigured: STREAM_NAME is not set"})
+    claim_table = os.environ.get("CLAIM_TABLE")
+    missing = [name for name, value in (("STREAM_NAME", stream_name), ("CLAIM_TABLE", claim_table))
+               if not value]
+    if missing:
+        logger.error("misconfigured", extra={"missing": missing})
+        return _response(500, {"message": f"ingest is misconfigured: {', '.join(missing)} not set"})
     try:
         events = parse_batch(_body(event))
     except BatchRejected as exc:
         logger.info("batch rejected", extra={"rejected": len(exc.rejected), "reason": str(exc)})
         return _response(400, {"message": str(exc), "accepted_count": 0, "rejected": exc.rejected})
+    try:
+        conflicts = EventClaims(clients.client("dynamodb"), claim_table).claim(events)
+    except Exception as exc:  # noqa: BLE001 - ClaimsUnavailable or a botocore error
+        code = error_code(exc)
+        if not isinstance(exc, ClaimsUnavailable) and code in NOT_RETRYABLE:
+            logger.exception("claims table unusable")
+            return _response(500, {"message": f"claims table {claim_table!r} is unusable: {code}: {exc}",
+                                   "accepted_count": 0})
+        logger.warning("claims unavailable", extra={"reason": str(exc)})
+        return _response(503, {"message": f"event ids could not be claimed ({code}); nothing was "
+                                          "written: resend the batch", "accepted_count": 0},
+                         {"Retry-After": "1"})
+    if conflicts:
+        # Visible: logged here, counted in the claims table (make e2e reports the count).
+        logger.warning("conflicting event ids refused",
+                       extra={"conflicts": len(conflicts), "event_ids": [c.event_id for c in conflicts[:20]]})
+        return _response(409, {
+            "message": f"batch rejected: {len(conflicts)} of {len(events)} events reuse an event id "
+                       "already accepted with different content; nothing was written",
+            "accepted_count": 0,
+            "rejected": [c.rejection() for c in conflicts],
+        })
     deadline = None
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining_ms):

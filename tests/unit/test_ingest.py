@@ -14,6 +14,7 @@ from pipeline.handlers import ingest as handler_module
 from pipeline.ingest import MAX_BYTES_PER_CALL, _Entry, chunks, put_events
 
 STREAM = "sales-events"
+CLAIM_TABLE = "event_claim"
 
 
 def wire(n: int, **changes) -> dict:
@@ -65,7 +66,27 @@ def proxy(body, *, b64: bool = False) -> dict:
 
 
 @pytest.fixture
-def fake(monkeypatch):
+def claims_table(monkeypatch):
+    """The claims table on moto's in-process DynamoDB (real boto3 calls, real conditions)."""
+    monkeypatch.setenv("CLAIM_TABLE", CLAIM_TABLE)
+    for name, value in (("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "testing"),
+                        ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName=CLAIM_TABLE, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "id_block", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id_block", "AttributeType": "S"}],
+        )
+        handler_module.use_dynamodb_client(client)
+        yield client
+        handler_module.use_dynamodb_client(None)
+
+
+@pytest.fixture
+def fake(monkeypatch, claims_table):
     monkeypatch.setenv("STREAM_NAME", STREAM)
     client = FlakyKinesis()
     handler_module.use_kinesis_client(client)
@@ -180,14 +201,16 @@ def test_handler_answers_503_with_retry_after_when_records_still_fail(fake):
     assert body["accepted_count"] == 1 and body["failed"][0]["event_id"] == wire(1)["event_id"]
 
 
-def test_handler_without_stream_name_is_a_clear_500(monkeypatch):
-    monkeypatch.delenv("STREAM_NAME", raising=False)
+@pytest.mark.parametrize("variable", ["STREAM_NAME", "CLAIM_TABLE"])
+def test_handler_without_its_settings_is_a_clear_500(monkeypatch, variable):
+    monkeypatch.setenv("STREAM_NAME", STREAM)
+    monkeypatch.setenv("CLAIM_TABLE", CLAIM_TABLE)
+    monkeypatch.delenv(variable)
     response = handler_module.handler(proxy(wire(0)), None)
-    assert response["statusCode"] == 500 and "STREAM_NAME" in response["body"]
+    assert response["statusCode"] == 500 and variable in response["body"]
 
 
-@mock_aws
-def test_handler_writes_readable_records_to_kinesis(monkeypatch):
+def test_handler_writes_readable_records_to_kinesis(monkeypatch, claims_table):
     monkeypatch.setenv("STREAM_NAME", STREAM)
     client = boto3.client("kinesis", region_name="us-east-1")
     client.create_stream(StreamName=STREAM, ShardCount=2)
@@ -205,3 +228,47 @@ def test_handler_writes_readable_records_to_kinesis(monkeypatch):
         read += client.get_records(ShardIterator=it)["Records"]
     assert sorted(json.loads(r["Data"])["event_id"] for r in read) == sorted(wire(i)["event_id"] for i in range(20))
     assert all(r["Data"].endswith(b"\n") for r in read)
+
+
+# --- one event id, one content ----------------------------------------------------------------
+
+
+def test_one_id_twice_in_a_batch_with_other_content_is_refused_naming_both_indexes(fake):
+    events = [wire(0), wire(1), wire(2), wire(1, quantity=7)]
+    response = handler_module.handler(proxy({"events": events}), None)
+    assert response["statusCode"] == 400
+    body = json.loads(response["body"])
+    assert "nothing was written" in body["message"]
+    (rejected,) = body["rejected"]
+    assert rejected["index"] == 3 and rejected["event_id"] == wire(1)["event_id"]
+    assert "events 1 and 3" in rejected["problems"][0] and "quantity" in rejected["problems"][0]
+    assert fake.calls == []
+
+
+def test_an_exact_repeat_in_a_batch_is_accepted_as_a_retry_would_be(fake):
+    # "2.50" is "2.5": one price, so one content.
+    events = [wire(0, unit_price="2.5"), wire(1), wire(0, unit_price="2.50")]
+    response = handler_module.handler(proxy({"events": events}), None)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["accepted_count"] == 3
+
+
+def test_an_id_accepted_before_with_other_content_is_refused_and_counted(fake, claims_table):
+    first = handler_module.handler(proxy({"events": [wire(i) for i in range(3)]}), None)
+    assert first["statusCode"] == 200
+    written = len(fake.calls)
+    # Same id, other content, and another invoice: a version that would land on another shard.
+    changed = wire(1, quantity=7, invoice_no="536999")
+    response = handler_module.handler(proxy({"events": [wire(5), changed]}), None)
+    assert response["statusCode"] == 409
+    body = json.loads(response["body"])
+    assert [(r["index"], r["event_id"]) for r in body["rejected"]] == [(1, changed["event_id"])]
+    assert "already accepted with different content" in body["rejected"][0]["problems"][0]
+    assert len(fake.calls) == written  # nothing of the refused batch reached the stream
+    # the resend of the same content is accepted (client retries stay safe); the refused
+    # batch's other event was never claimed, so it can be sent in a batch of its own
+    again = handler_module.handler(proxy({"events": [wire(1), wire(5)]}), None)
+    assert again["statusCode"] == 200
+    from pipeline.claims import EventClaims, block_of
+
+    assert EventClaims(claims_table, CLAIM_TABLE).conflicts([block_of(changed["event_id"])[0]]) == 1
