@@ -1,36 +1,37 @@
-"""The DynamoDB projections of the sale stream: one `invoice` item per invoice, one `customer` item
-per known customer. Pure domain code (no boto3); items are plain dicts of str / int / Decimal /
-bool / None / list / dict, which is what boto3's DynamoDB (de)serializer maps to and from.
+"""The invoice projection of the sale stream: one logical invoice per invoice number. Pure domain
+code (no boto3); items are plain dicts of str / int / Decimal / bool / None / list / dict, which
+is what boto3's DynamoDB (de)serializer maps to and from.
+
+A logical invoice holds every line of the invoice; `pipeline.invoice_pages` cuts it into the page
+items the `invoice` table stores (one for any normal invoice), and `pipeline.customers` derives the
+customer table's items from it.
 
 Merging is idempotent, commutative and associative, so a stream delivered at least once, split
-into batches anywhere, converges to the same items (the argument is in docs/tables.md):
-  - an invoice's lines are a map keyed by `event_id`; a merge is a union, and every other field
-    of the item is recomputed from the lines (totals, dates) or is a min / or over what was seen;
-  - a customer's invoice summaries are a map keyed by `invoice_no`, each derived from the whole
-    merged invoice; two summaries of one invoice keep the one with more lines (invoice items only
-    grow), and every total is recomputed from the map.
-Numbers are exact `Decimal` / `int` in canonical form (no exponent, no trailing zeros, no -0), the
-form DynamoDB itself stores, so a read-back item compares equal to the one written.
+into batches anywhere, converges to the same invoice (the argument is in docs/tables.md): the
+lines are a map keyed by `event_id`, a merge is a union, and every other field is recomputed from
+the lines. Numbers are exact `Decimal` / `int` in canonical form (no exponent, no trailing zeros,
+no -0), the form DynamoDB itself stores, so a read-back item compares equal to the one written.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from .dates import format_invoice_date
 from .events import SaleEvent, canonical_decimal
 
-MAX_ITEM_BYTES = 400 * 1024
-"""DynamoDB's item size limit."""
-
-# A line is stored as a positional list (no attribute names per line) to keep big invoices small.
+# A line is stored as a positional list (no attribute names per line) to keep big invoices small:
+# [stock_code, description, quantity, unit_price, line_total, invoice_date], followed by
+# [customer_id, country] only when those differ from the invoice's own (never, in the data).
 LINE_FIELDS = ("stock_code", "description", "quantity", "unit_price", "line_total", "invoice_date")
+OWN_FIELDS = ("customer_id", "country")
 
 Item = dict[str, Any]
+FullLine = list[Any]
+"""LINE_FIELDS + OWN_FIELDS: a line with its own customer and country, whatever the invoice's."""
 
 
 def decimal_text(value: Decimal | int) -> str:
@@ -39,10 +40,10 @@ def decimal_text(value: Decimal | int) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Invoices
+# Lines
 
 
-def line_of(event: SaleEvent) -> list[Any]:
+def line_of(event: SaleEvent) -> FullLine:
     return [
         event.stock_code,
         event.description,
@@ -50,83 +51,120 @@ def line_of(event: SaleEvent) -> list[Any]:
         canonical_decimal(event.unit_price),
         canonical_decimal(event.line_total),
         format_invoice_date(event.invoice_date),
+        event.customer_id,
+        event.country,
     ]
 
 
-def _line_order(line: list[Any]) -> str:
-    # A total order on line contents: if one event_id ever arrived with two contents, every
-    # replica keeps the same one regardless of arrival order.
+def full_line(stored: Iterable[Any], customer_id: str | None, country: str) -> FullLine:
+    """A stored line (6 or 8 values) with the invoice's customer and country filled in."""
+    values = list(stored)
+    own = values[6:8] if len(values) == 8 else [customer_id, country]
+    stock_code, description, quantity, unit_price, line_total, invoice_date = values[:6]
+    return [stock_code, description, int(quantity), canonical_decimal(unit_price),
+            canonical_decimal(line_total), invoice_date, *own]
+
+
+def stored_line(line: FullLine, customer_id: str | None, country: str) -> list[Any]:
+    """The form kept in an item: the customer and country only where they differ from the invoice's."""
+    return line if (line[6], line[7]) != (customer_id, country) else line[:6]
+
+
+def line_order(line: FullLine) -> str:
+    """A total order on line contents: should one event_id ever arrive with two contents, every
+    replica keeps the same one whatever the order of arrival (ingest refuses a second version,
+    `pipeline.claims`, so this is a backstop)."""
     return json.dumps([v if isinstance(v, (str, type(None))) else decimal_text(v) for v in line])
 
 
-def _stored_line(line: Iterable[Any]) -> list[Any]:
-    stock_code, description, quantity, unit_price, line_total, invoice_date = line
-    return [
-        stock_code,
-        description,
-        int(quantity),
-        canonical_decimal(unit_price),
-        canonical_decimal(line_total),
-        invoice_date,
-    ]
+def source_order(event_id: str) -> tuple[str, int]:
+    prefix, _, number = event_id.rpartition(":")
+    return prefix, int(number) if number.isdigit() else 0
 
 
-def _min_present(a: str | None, b: str | None) -> str | None:
-    present = [v for v in (a, b) if v is not None]
-    return min(present) if present else None
+# --------------------------------------------------------------------------------------------
+# Invoices
 
 
-def merge_invoice(current: Mapping[str, Any] | None, events: Iterable[SaleEvent]) -> Item:
-    """The invoice item holding `current`'s lines plus the events' lines (all one invoice)."""
-    events = list(events)
-    if current is None and not events:
-        raise ValueError("merge_invoice needs a current item or at least one event")
-    invoice_no = current["invoice_no"] if current else events[0].invoice_no
-    lines = {eid: _stored_line(line) for eid, line in (current or {}).get("lines", {}).items()}
-    country = current.get("country") if current else None
-    customer_id = current.get("customer_id") if current else None
-    cancelled = bool(current.get("is_cancelled")) if current else False
+def invoice_full_lines(item: Mapping[str, Any] | None) -> dict[str, FullLine]:
+    """event_id -> full line of a logical invoice (or of one page item)."""
+    if not item:
+        return {}
+    customer_id, country = item.get("customer_id"), item.get("country")
+    return {eid: full_line(line, customer_id, country) for eid, line in item.get("lines", {}).items()}
+
+
+def merge_lines(lines: dict[str, FullLine], event_id: str, line: FullLine,
+                on_conflict: Callable[[str], None] | None = None) -> None:
+    """Add one line to `lines` (in place): a union, the larger line in `line_order` on a clash."""
+    old = lines.get(event_id)
+    if old is None:
+        lines[event_id] = line
+    elif old != line:
+        if on_conflict is not None:
+            on_conflict(event_id)
+        lines[event_id] = max(old, line, key=line_order)
+
+
+def merge_invoice(current: Mapping[str, Any] | None, events: Iterable[SaleEvent], *,
+                  on_conflict: Callable[[str], None] | None = None) -> Item:
+    """The logical invoice holding `current`'s lines plus the events' lines (all one invoice).
+
+    `on_conflict(event_id)` is called for an event whose id the invoice holds with other content."""
+    merged = merge_items([current] if current else [], events, on_conflict=on_conflict)
+    if merged is None:
+        raise ValueError("merge_invoice needs a current invoice or at least one event")
+    return merged
+
+
+def merge_items(items: Iterable[Mapping[str, Any]], events: Iterable[SaleEvent] = (), *,
+                on_conflict: Callable[[str], None] | None = None) -> Item | None:
+    """The logical invoice of the union of the lines of `items` (logical invoices or page items of
+    one invoice) and of the events; None when that is no line at all."""
+    invoice_no, lines = None, {}
+    for item in items:
+        invoice_no = item["invoice_no"]
+        for event_id, line in invoice_full_lines(item).items():
+            merge_lines(lines, event_id, line)
     for event in events:
-        if event.invoice_no != invoice_no:
-            raise ValueError(
-                f"event {event.event_id} is for invoice {event.invoice_no}, not {invoice_no}"
-            )
-        line = line_of(event)
-        old = lines.get(event.event_id)
-        lines[event.event_id] = line if old is None else max(old, line, key=_line_order)
-        # Every line of an invoice carries the same country and customer in the data; min keeps
-        # the merge order-independent should a producer ever disagree with itself.
-        country = event.country if country is None else min(country, event.country)
-        customer_id = _min_present(customer_id, event.customer_id)
-        cancelled = cancelled or event.is_cancellation
-    return _invoice_item(invoice_no, lines, country, customer_id, cancelled)
+        if invoice_no is None:
+            invoice_no = event.invoice_no
+        elif event.invoice_no != invoice_no:
+            raise ValueError(f"event {event.event_id} is for invoice {event.invoice_no}, not {invoice_no}")
+        merge_lines(lines, event.event_id, line_of(event), on_conflict)
+    return invoice_item(invoice_no, lines) if lines else None
 
 
-def _invoice_item(invoice_no, lines, country, customer_id, cancelled) -> Item:
+def invoice_item(invoice_no: str, lines: Mapping[str, FullLine]) -> Item:
+    """The logical invoice of these full lines: every attribute is a function of the lines."""
+    if not lines:
+        raise ValueError(f"invoice {invoice_no} has no lines")
+    customers = [line[6] for line in lines.values() if line[6] is not None]
+    # Every line of an invoice carries the same customer and country in the data; min keeps the
+    # result order-independent should a producer disagree with itself (the lines keep their own).
+    customer_id = min(customers) if customers else None
+    country = min(line[7] for line in lines.values())
     dates = [line[5] for line in lines.values()]
     return {
         "invoice_no": invoice_no,
         "customer_id": customer_id,
         "country": country,
-        "is_cancelled": cancelled,
+        "is_cancelled": invoice_no.startswith("C"),
         "first_invoice_date": min(dates),
         "last_invoice_date": max(dates),
         "line_count": len(lines),
         "quantity": sum(line[2] for line in lines.values()),
         "revenue": canonical_decimal(sum((line[4] for line in lines.values()), Decimal(0))),
-        "lines": lines,
+        "lines": {eid: stored_line(line, customer_id, country) for eid, line in lines.items()},
     }
 
 
 def invoice_lines(item: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The item's lines as named records, in source order (event ids end in the line number)."""
-    def order(event_id: str) -> tuple[str, int]:
-        prefix, _, number = event_id.rpartition(":")
-        return prefix, int(number) if number.isdigit() else 0
-
+    lines = invoice_full_lines(item)
     return [
-        {"event_id": eid, **dict(zip(LINE_FIELDS, _stored_line(item["lines"][eid]), strict=True))}
-        for eid in sorted(item["lines"], key=order)
+        {"event_id": eid, **dict(zip(LINE_FIELDS + OWN_FIELDS, lines[eid], strict=True))}
+        for eid in sorted(lines, key=source_order)
     ]
 
 
@@ -138,187 +176,30 @@ def group_by_invoice(events: Iterable[SaleEvent]) -> dict[str, list[SaleEvent]]:
 
 
 # --------------------------------------------------------------------------------------------
-# Customers
+# The JSON view served by the query API: counts as JSON integers, money as exact decimal strings.
+
+INVOICE_HEADER = ("invoice_no", "customer_id", "country", "is_cancelled", "first_invoice_date",
+                  "last_invoice_date", "line_count", "quantity", "revenue")
 
 
-def invoice_summary(invoice: Mapping[str, Any]) -> Item:
-    """What a customer item keeps about one of its invoices, derived from the whole invoice."""
+def invoice_view(header: Mapping[str, Any], lines_item: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The invoice's header with the lines of `lines_item` (one page item; default: `header`'s)."""
     return {
-        "date": invoice["first_invoice_date"],
-        "country": invoice["country"],
-        "line_count": int(invoice["line_count"]),
-        "quantity": int(invoice["quantity"]),
-        "revenue": canonical_decimal(invoice["revenue"]),
-        "cancelled": bool(invoice["is_cancelled"]),
-    }
-
-
-def customer_summaries(invoices: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Item]]:
-    """customer_id -> {invoice_no: summary} for merged invoice items; guest sales are left out."""
-    updates: dict[str, dict[str, Item]] = {}
-    for invoice in invoices:
-        if invoice.get("customer_id") is not None:
-            summaries = updates.setdefault(invoice["customer_id"], {})
-            summaries[invoice["invoice_no"]] = invoice_summary(invoice)
-    return updates
-
-
-def _summary_order(summary: Mapping[str, Any]) -> tuple[int, str]:
-    # More lines = a later state of the same invoice; the text breaks (impossible) ties stably.
-    return int(summary["line_count"]), json.dumps(_canonical(summary), sort_keys=True)
-
-
-def merge_customer(
-    current: Mapping[str, Any] | None, customer_id: str, summaries: Mapping[str, Mapping[str, Any]]
-) -> Item:
-    """The customer item with `summaries` (invoice_no -> summary) merged into `current`'s."""
-    invoices = {
-        no: invoice_summary_from_stored(s) for no, s in (current or {}).get("invoices", {}).items()
-    }
-    for invoice_no, summary in summaries.items():
-        summary = invoice_summary_from_stored(summary)
-        old = invoices.get(invoice_no)
-        invoices[invoice_no] = summary if old is None else max(old, summary, key=_summary_order)
-    return _customer_item(customer_id, invoices)
-
-
-def invoice_summary_from_stored(summary: Mapping[str, Any]) -> Item:
-    return {
-        "date": summary["date"],
-        "country": summary["country"],
-        "line_count": int(summary["line_count"]),
-        "quantity": int(summary["quantity"]),
-        "revenue": canonical_decimal(summary["revenue"]),
-        "cancelled": bool(summary["cancelled"]),
-    }
-
-
-def _customer_item(customer_id: str, invoices: dict[str, Item]) -> Item:
-    purchases = [s["date"] for s in invoices.values() if not s["cancelled"]]
-    latest = max(invoices.items(), key=lambda kv: (kv[1]["date"], kv[0]))[1]
-    return {
-        "customer_id": customer_id,
-        "country": latest["country"],
-        "countries": sorted({s["country"] for s in invoices.values()}),
-        "invoice_count": sum(1 for s in invoices.values() if not s["cancelled"]),
-        "cancellation_count": sum(1 for s in invoices.values() if s["cancelled"]),
-        "quantity": sum(s["quantity"] for s in invoices.values()),
-        "revenue": canonical_decimal(sum((s["revenue"] for s in invoices.values()), Decimal(0))),
-        "first_purchase": min(purchases) if purchases else None,
-        "last_purchase": max(purchases) if purchases else None,
-        "invoices": invoices,
-        "revision": content_revision(invoices),
-    }
-
-
-def content_revision(invoices: Mapping[str, Mapping[str, Any]]) -> str:
-    """A digest of the invoice map: the optimistic-lock token of a customer item.
-
-    Derived from content rather than counted, so redelivery (no change) keeps it, and every
-    batch split ends at the same value; a writer that read revision R may write only if the
-    item still has R, i.e. nobody changed the map in between.
-    """
-    text = json.dumps(_canonical(invoices), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, Decimal)):
-        return decimal_text(value)
-    if isinstance(value, Mapping):
-        return {k: _canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    raise TypeError(f"not a DynamoDB item value: {type(value).__name__}")
-
-
-# --------------------------------------------------------------------------------------------
-# DynamoDB limits
-
-
-def item_size(item: Mapping[str, Any]) -> int:
-    """Bytes DynamoDB counts for an item (AWS's published sizing rules, 'DynamoDB item sizes')."""
-    return sum(len(name.encode("utf-8")) + _value_size(v) for name, v in item.items())
-
-
-def _value_size(value: Any) -> int:
-    if value is None or isinstance(value, bool):
-        return 1
-    if isinstance(value, str):
-        return len(value.encode("utf-8"))
-    if isinstance(value, (int, Decimal)):
-        digits = canonical_decimal(value).as_tuple().digits
-        significant = len("".join(map(str, digits)).strip("0")) or 1
-        return (significant + 1) // 2 + 1
-    if isinstance(value, Mapping):
-        return 3 + sum(len(k.encode("utf-8")) + 1 + _value_size(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return 3 + sum(1 + _value_size(v) for v in value)
-    raise TypeError(f"not a DynamoDB item value: {type(value).__name__} (floats are refused)")
-
-
-# --------------------------------------------------------------------------------------------
-# JSON views served by the query API: counts as JSON integers, money as exact decimal strings.
-
-
-def invoice_view(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "invoice_no": item["invoice_no"],
-        "customer_id": item.get("customer_id"),
-        "country": item["country"],
-        "is_cancelled": bool(item["is_cancelled"]),
-        "first_invoice_date": item["first_invoice_date"],
-        "last_invoice_date": item["last_invoice_date"],
-        "line_count": int(item["line_count"]),
-        "quantity": int(item["quantity"]),
-        "revenue": decimal_text(item["revenue"]),
+        "invoice_no": header["invoice_no"],
+        "customer_id": header.get("customer_id"),
+        "country": header["country"],
+        "is_cancelled": bool(header["is_cancelled"]),
+        "first_invoice_date": header["first_invoice_date"],
+        "last_invoice_date": header["last_invoice_date"],
+        "line_count": int(header["line_count"]),
+        "quantity": int(header["quantity"]),
+        "revenue": decimal_text(header["revenue"]),
         "lines": [
             {
                 **line,
                 "unit_price": decimal_text(line["unit_price"]),
                 "line_total": decimal_text(line["line_total"]),
             }
-            for line in invoice_lines(item)
+            for line in invoice_lines(header if lines_item is None else lines_item)
         ],
     }
-
-
-def customer_view(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "customer_id": item["customer_id"],
-        "country": item["country"],
-        "countries": list(item["countries"]),
-        "invoice_count": int(item["invoice_count"]),
-        "cancellation_count": int(item["cancellation_count"]),
-        "quantity": int(item["quantity"]),
-        "revenue": decimal_text(item["revenue"]),
-        "first_purchase": item.get("first_purchase"),
-        "last_purchase": item.get("last_purchase"),
-    }
-
-
-def customer_invoices_page(
-    item: Mapping[str, Any], limit: int, after: tuple[str, str] | None = None
-) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
-    """One page of a customer's invoice summaries in (date, invoice_no) order, and the position
-    of its last entry when more follow (the caller encodes it as the `next` token)."""
-    ordered = sorted(item["invoices"].items(), key=lambda kv: (kv[1]["date"], kv[0]))
-    if after is not None:
-        ordered = [kv for kv in ordered if (kv[1]["date"], kv[0]) > after]
-    page = ordered[:limit]
-    rows = [
-        {
-            "invoice_no": no,
-            "date": s["date"],
-            "country": s["country"],
-            "line_count": int(s["line_count"]),
-            "quantity": int(s["quantity"]),
-            "revenue": decimal_text(s["revenue"]),
-            "cancelled": bool(s["cancelled"]),
-        }
-        for no, s in page
-    ]
-    more = len(ordered) > limit
-    return rows, ((page[-1][1]["date"], page[-1][0]) if more else None)

@@ -10,18 +10,20 @@ Figures (every sink must agree with the source exactly):
   quantity       sum of quantity
   revenue        sum of line_total = quantity * unit_price, exact Decimal (no rounding)
   cancellations  lines whose invoice_no starts with 'C'
+  conflicts      event ids the sink holds with more than one content (0 in the source: an event
+                 id names one immutable event, and ingest refuses a second version)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from .events import SaleEvent
 
-FIGURES = ("lines", "invoices", "customers", "quantity", "revenue", "cancellations")
+FIGURES = ("lines", "invoices", "customers", "quantity", "revenue", "cancellations", "conflicts")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Figures:
     quantity: int = 0
     revenue: Decimal = Decimal(0)
     cancellations: int = 0
+    conflicts: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready: revenue as an exact decimal string."""
@@ -42,14 +45,18 @@ class Figures:
             "quantity": self.quantity,
             "revenue": format(self.revenue, "f"),
             "cancellations": self.cancellations,
+            "conflicts": self.conflicts,
         }
 
 
 @dataclass
 class FigureBuilder:
-    """Accumulates figures line by line; a line seen twice (same event id) counts once."""
+    """Accumulates figures line by line; a line seen twice (same event id) counts once, and an id
+    seen with two different `content`s counts as a conflict (once per id)."""
 
-    _ids: set[str] = field(default_factory=set)
+    _ids: dict[str, int] = field(default_factory=dict)
+    """event id -> hash of the content it was first seen with."""
+    _conflicting: set[str] = field(default_factory=set)
     _invoices: set[str] = field(default_factory=set)
     _customers: set[str] = field(default_factory=set)
     quantity: int = 0
@@ -65,11 +72,17 @@ class FigureBuilder:
         customer_id: str | None,
         quantity: int,
         line_total: Decimal,
+        content: Hashable = None,
     ) -> None:
-        if event_id in self._ids:
+        """`content`: what identifies this copy's version (None: the sink cannot tell versions
+        apart this way); two copies of an id with different contents are a conflict."""
+        seen = self._ids.get(event_id)
+        if seen is not None:
             self.duplicates += 1
+            if content is not None and hash(content) != seen:
+                self._conflicting.add(event_id)
             return
-        self._ids.add(event_id)
+        self._ids[event_id] = hash(content)
         self._invoices.add(invoice_no)
         if customer_id is not None:
             self._customers.add(customer_id)
@@ -89,6 +102,7 @@ class FigureBuilder:
             record.get("customer_id"),
             int(record["quantity"]),
             Decimal(record["line_total"]),
+            content=record_content(record),
         )
 
     def figures(self) -> Figures:
@@ -99,7 +113,17 @@ class FigureBuilder:
             quantity=self.quantity,
             revenue=self.revenue,
             cancellations=self.cancellations,
+            conflicts=len(self._conflicting),
         )
+
+
+def record_content(record: dict[str, Any]) -> tuple:
+    """A record's version: its fields, money by value (`SaleEvent.content`'s equality)."""
+    return tuple(
+        (name, Decimal(value).normalize() if name in ("unit_price", "line_total") else value)
+        for name, value in sorted(record.items())
+        if not isinstance(value, (dict, list))
+    )
 
 
 def figures_of(events: Iterable[SaleEvent]) -> Figures:

@@ -51,8 +51,11 @@ PIPELINE = Resources(
     project="ecommerce-pipeline",
     streams=(Stream(name=STREAM, shard_count=2),),
     tables=(
-        Table(name="customer", partition_key="customer_id"),
-        Table(name="invoice", partition_key="invoice_no"),
+        # One item per (customer, invoice): a customer may have any number of invoices
+        # (pipeline.customers); an invoice's page items: one for a normal invoice, more only
+        # past DynamoDB's 400 KB item limit (pipeline.invoice_pages). docs/tables.md.
+        Table(name="customer", partition_key="customer_id", sort_key="invoice_no"),
+        Table(name="invoice", partition_key="invoice_no", sort_key="page"),
         # One item per (source file, block of 1,000 line numbers): the content digest each event
         # id was first accepted with (pipeline.claims); a different version is refused.
         Table(name="event_claim", partition_key="id_block"),
@@ -108,14 +111,13 @@ PIPELINE = Resources(
                 "CUSTOMER_TABLE": "{table:customer}",
             },
             permissions=(
+                # Query and UpdateItem: only for an invoice spread over several page items.
                 Permission(
-                    actions=("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"),
+                    actions=("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query",
+                             "dynamodb:UpdateItem"),
                     resource="{table:invoice}",
                 ),
-                Permission(
-                    actions=("dynamodb:BatchGetItem", "dynamodb:PutItem"),
-                    resource="{table:customer}",
-                ),
+                Permission(actions=("dynamodb:BatchWriteItem",), resource="{table:customer}"),
             ),
         ),
         Function(
@@ -145,7 +147,7 @@ PIPELINE = Resources(
             },
             permissions=(
                 Permission(actions=("dynamodb:GetItem", "dynamodb:BatchGetItem"), resource="{table:invoice}"),
-                Permission(actions=("dynamodb:GetItem",), resource="{table:customer}"),
+                Permission(actions=("dynamodb:Query",), resource="{table:customer}"),
             ),
             reserved_concurrency=4,
         ),

@@ -50,9 +50,12 @@ def _client(service: str, endpoint: str | None, region: str):
 def read_dynamodb(scope: Scope, *, endpoint: str | None, region: str,
                   invoice_table: str = "invoice", customer_table: str = "customer",
                   counts: dict[str, int] | None = None) -> Figures:
-    """Figures of the invoice items' lines in scope; customers = customer items with such invoices.
+    """Figures of the invoice lines in scope; customers = customers with a summary item of such
+    an invoice (`pipeline.customers`).
 
-    `counts`, if given, receives the number of items each table's Scan walked (all scopes)."""
+    The invoice table holds page items (`pipeline.invoice_pages`); each carries the invoice's
+    customer and country, so its lines are read on their own. `counts`, if given, receives the
+    number of items each table's Scan walked (all scopes)."""
     dynamodb = _client("dynamodb", endpoint, region)
     walked = {invoice_table: 0, customer_table: 0}
     builder = FigureBuilder()
@@ -65,20 +68,25 @@ def read_dynamodb(scope: Scope, *, endpoint: str | None, region: str,
         customer = item.get("customer_id", {}).get("S")  # absent, or {"NULL": true}: a guest sale
         for event_id, line in item.get("lines", {}).get("M", {}).items():
             if event_id in scope:
-                # Stored line: [stock_code, description, quantity, unit_price, line_total, date].
+                # Stored line: [stock_code, description, quantity, unit_price, line_total, date]
+                # and, only where they differ from the invoice's, [customer_id, country].
                 values = line["L"]
-                builder.add_line(event_id, invoice_no, customer, int(values[2]["N"]), Decimal(values[4]["N"]))
+                own = values[6].get("S") if len(values) == 8 else customer
+                # One id in two invoices is two versions (pages of one invoice hold one version:
+                # a map keeps an id once, and a page left by a crash repeats the same line).
+                builder.add_line(event_id, invoice_no, own, int(values[2]["N"]), Decimal(values[4]["N"]),
+                                 content=invoice_no)
                 invoices_in_scope.add(invoice_no)
     figures = builder.figures()
-    customers = 0
+    customers: set[str] = set()
     for item in _scan(dynamodb, customer_table):
         walked[customer_table] += 1
-        if not invoices_in_scope.isdisjoint(item.get("invoices", {}).get("M", {})):
-            customers += 1
+        if item["invoice_no"]["S"] in invoices_in_scope:
+            customers.add(item["customer_id"]["S"])
     if counts is not None:
         counts.update(walked)
-    return Figures(figures.lines, figures.invoices, customers, figures.quantity, figures.revenue,
-                   figures.cancellations)
+    return Figures(figures.lines, figures.invoices, len(customers), figures.quantity, figures.revenue,
+                   figures.cancellations, figures.conflicts)
 
 
 @dataclass
@@ -132,17 +140,19 @@ class TailCheck:
 
 def read_invoice_tail(scope: Scope, expected: dict[str, int], *, endpoint: str | None, region: str,
                       invoice_table: str = "invoice", client=None, max_attempts: int = 5) -> TailCheck:
-    """BatchGetItem the tail invoices; count each one's lines in scope (a missing item holds 0).
+    """BatchGetItem the tail invoices' page 0; count each one's lines in scope (a missing item
+    holds 0; an invoice spread over several page items is counted from all of them, by Query).
 
     Keys DynamoDB leaves unprocessed are asked again a few times; any still unprocessed count as
     holding nothing, which can only delay the full read, never replace it."""
     dynamodb = client or _client("dynamodb", endpoint, region)
     found: dict[str, int] = {}
+    spread: list[str] = []
     numbers = list(expected)
     for start in range(0, len(numbers), 100):  # BatchGetItem takes at most 100 keys
         request: dict[str, Any] = {invoice_table: {
-            "Keys": [{"invoice_no": {"S": no}} for no in numbers[start:start + 100]],
-            "ProjectionExpression": "invoice_no, #l",
+            "Keys": [{"invoice_no": {"S": no}, "page": {"S": "0"}} for no in numbers[start:start + 100]],
+            "ProjectionExpression": "invoice_no, #l, pages",
             "ExpressionAttributeNames": {"#l": "lines"},
         }}
         for attempt in range(max_attempts):
@@ -150,12 +160,28 @@ def read_invoice_tail(scope: Scope, expected: dict[str, int], *, endpoint: str |
                 time.sleep(min(1.0, 0.05 * 2 ** attempt))
             page = dynamodb.batch_get_item(RequestItems=request)
             for item in page.get("Responses", {}).get(invoice_table, []):
-                lines = item.get("lines", {}).get("M", {})
-                found[item["invoice_no"]["S"]] = sum(1 for event_id in lines if event_id in scope)
+                no = item["invoice_no"]["S"]
+                found[no] = _lines_in_scope(item, scope)
+                if int(item.get("pages", {}).get("N", "1")) > 1:
+                    spread.append(no)
             request = page.get("UnprocessedKeys") or {}
             if not request:
                 break
+    for no in spread:
+        kwargs: dict[str, Any] = {"TableName": invoice_table, "KeyConditionExpression": "invoice_no = :n",
+                                  "ExpressionAttributeValues": {":n": {"S": no}}}
+        found[no] = 0
+        while True:
+            page = dynamodb.query(**kwargs)
+            found[no] += sum(_lines_in_scope(item, scope) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     return TailCheck(dict(expected), found)
+
+
+def _lines_in_scope(item: dict[str, Any], scope: Scope) -> int:
+    return sum(1 for event_id in item.get("lines", {}).get("M", {}) if event_id in scope)
 
 
 def _scan(dynamodb, table: str):
@@ -166,6 +192,15 @@ def _scan(dynamodb, table: str):
         if "LastEvaluatedKey" not in page:
             return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def read_refused_conflicts(scope: Scope, *, endpoint: str | None, region: str,
+                           claim_table: str = "event_claim") -> int:
+    """Events ingest refused for reusing an id of the scope with other content (`pipeline.claims`)."""
+    from pipeline.claims import EventClaims, blocks_of_scope
+
+    claims = EventClaims(_client("dynamodb", endpoint, region), claim_table)
+    return claims.conflicts(blocks_of_scope(scope.prefix, scope.first_line, scope.last_line))
 
 
 def archive_bucket(*, endpoint: str | None, region: str) -> str:
@@ -212,25 +247,40 @@ class ArchiveReader:
                 self.builder.add_record(record)
 
 
-_FIGURES_SQL = """
+_SCOPE = "event_id LIKE %s AND CAST(SPLIT_PART(event_id, ':', 2) AS INTEGER) BETWEEN %s AND %s"
+_FIGURES_SQL = f"""
 SELECT COUNT(*), COUNT(DISTINCT invoice_no), COUNT(DISTINCT customer_id),
        COALESCE(SUM(quantity), 0), COALESCE(SUM(line_total), 0),
        COALESCE(SUM(CASE WHEN is_cancellation THEN 1 ELSE 0 END), 0)
-FROM {table}
-WHERE event_id LIKE %s
-  AND CAST(SPLIT_PART(event_id, ':', 2) AS INTEGER) BETWEEN %s AND %s
+FROM {{table}}
+WHERE {_SCOPE}
 """
+# The warehouse's versions of each event id in scope: what every load of it held (the raw stream
+# table keeps every delivery; pipeline/warehouse/schema.sql has the same query as a view).
+_CONFLICTS_SQL = f"""
+SELECT COUNT(*) FROM (
+    SELECT event_id FROM (
+        SELECT DISTINCT event_id, invoice_no, stock_code, description, quantity, invoice_date,
+               unit_price, customer_id, country
+        FROM {{table}} WHERE {_SCOPE}
+    ) AS versions
+    GROUP BY event_id HAVING COUNT(*) > 1
+) AS conflicting
+"""
+RAW_TABLES = {"stream.sales_events_dedup": "stream.sales_events"}
+"""Where a sink's versions are counted: the dedup view keeps one row per id, its table all."""
 
 
 def read_warehouse(scope: Scope, dsn: str, table: str) -> Figures:
     """Figures of `table` (stream.sales_events_dedup or analytics.sales) for the scope."""
     import psycopg
 
+    where = (f"{scope.prefix}:%", scope.first_line, scope.last_line)
     with psycopg.connect(dsn, connect_timeout=10) as conn:
-        row = conn.execute(
-            _FIGURES_SQL.format(table=table), (f"{scope.prefix}:%", scope.first_line, scope.last_line)
-        ).fetchone()
-    return _figures(row)
+        row = conn.execute(_FIGURES_SQL.format(table=table), where).fetchone()
+        (conflicts,) = conn.execute(_CONFLICTS_SQL.format(table=RAW_TABLES.get(table, table)),
+                                    where).fetchone()
+    return _figures(row, conflicts)
 
 
 @dataclass(frozen=True)
@@ -254,23 +304,28 @@ def read_warehouse_data_api(scope: Scope, target: DataApiTarget, table: str, *, 
     and two line numbers, the table one of ours), so no statement parameters are needed."""
     if not _TABLE.fullmatch(table) or not _PREFIX.fullmatch(scope.prefix):
         raise ValueError(f"refusing to query {table!r} for scope {scope.prefix!r}")
-    sql = _FIGURES_SQL.replace("%s", "{}").format(
-        f"'{scope.prefix}:%'", int(scope.first_line), int(scope.last_line), table=table)
+    values = (f"'{scope.prefix}:%'", int(scope.first_line), int(scope.last_line))
     data = client or _client("redshift-data", endpoint, region)
-    statement = data.execute_statement(WorkgroupName=target.workgroup, Database=target.database,
-                                       SecretArn=target.secret_arn, Sql=sql)["Id"]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        desc = data.describe_statement(Id=statement)
-        if desc["Status"] == "FINISHED":
-            break
-        if desc["Status"] in ("FAILED", "ABORTED"):
-            raise RuntimeError(f"warehouse query on {table} {desc['Status']}: {desc.get('Error', '')}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"warehouse query on {table} still {desc['Status']} after {timeout_s:.0f} s")
-        time.sleep(poll_s)
-    (record,) = data.get_statement_result(Id=statement)["Records"]
-    return _figures([_field_value(f) for f in record])
+
+    def run(sql: str) -> list:
+        statement = data.execute_statement(WorkgroupName=target.workgroup, Database=target.database,
+                                           SecretArn=target.secret_arn, Sql=sql)["Id"]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            desc = data.describe_statement(Id=statement)
+            if desc["Status"] == "FINISHED":
+                break
+            if desc["Status"] in ("FAILED", "ABORTED"):
+                raise RuntimeError(f"warehouse query on {table} {desc['Status']}: {desc.get('Error', '')}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"warehouse query on {table} still {desc['Status']} after {timeout_s:.0f} s")
+            time.sleep(poll_s)
+        (record,) = data.get_statement_result(Id=statement)["Records"]
+        return [_field_value(f) for f in record]
+
+    row = run(_FIGURES_SQL.replace("%s", "{}").format(*values, table=table))
+    (conflicts,) = run(_CONFLICTS_SQL.replace("%s", "{}").format(*values, table=RAW_TABLES.get(table, table)))
+    return _figures(row, conflicts)
 
 
 def _field_value(field: dict):
@@ -283,10 +338,10 @@ def _field_value(field: dict):
     raise ValueError(f"unexpected Data API field {field}")
 
 
-def _figures(row) -> Figures:
+def _figures(row, conflicts) -> Figures:
     lines, invoices, customers, quantity, revenue, cancellations = row
     return Figures(int(lines), int(invoices), int(customers), int(quantity),
-                   _plain(Decimal(str(revenue))), int(cancellations))
+                   _plain(Decimal(str(revenue))), int(cancellations), int(conflicts))
 
 
 def _plain(value: Decimal) -> Decimal:

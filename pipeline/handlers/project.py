@@ -1,28 +1,31 @@
 """Kinesis consumer (event-source mapping): upsert the `invoice` and `customer` tables.
 
-Per batch: decode every record, group the events by invoice, read the current invoice and customer
-items (BatchGetItem, strongly consistent), merge (`pipeline.projections`), write the invoices that
-changed with BatchWriteItem and the customers with a conditional PutItem.
+Per batch: decode every record, group the events by invoice, read each invoice's page 0
+(BatchGetItem, strongly consistent; a Query of all its pages only for the rare invoice spread over
+several), merge (`pipeline.projections`), cut into page items (`pipeline.invoice_pages`), write the
+invoices that changed, then one summary item per (customer, invoice) (`pipeline.customers`).
 
 Why the writes are safe:
   - invoices: the stream's partition key is invoice_no, so all lines of an invoice are on one
-    shard, processed in order by one poller: nobody else writes that item meanwhile, and a blind
-    overwrite of the merged item loses nothing;
-  - customers: one customer's invoices are spread over shards, so two pollers may update the same
-    customer at once. The write is conditional on the `revision` read (a digest of the invoice
-    map); on ConditionalCheckFailed we re-read, re-merge and retry a bounded number of times.
+    shard, processed in order by one poller: nobody else writes that invoice meanwhile, and a blind
+    overwrite of the merged pages loses nothing. A normal invoice is one item, written as before.
+    An invoice over one page is written in this order, so a crash at any point loses nothing and
+    leaves no page behind (docs/tables.md): (1) if it needs more pages than page 0 announces,
+    page 0's `spill_mark` is raised first; (2) the other pages are written; (3) pages past the
+    new count are deleted; (4) page 0 is written last, with the new `pages`. The next read of the
+    invoice sees `spill_mark`, reads every page, and starts from the union of their lines.
+  - customers: a summary item (customer, invoice) is derived from that invoice only, so it too has
+    one writer (the invoice's shard) and is put blindly, for every invoice of the batch (a retry
+    after a crash between the two writes re-derives it).
   - merges are idempotent, so whatever is re-delivered (a retried batch, records after a failed
-    one) changes nothing; unchanged items are not written at all.
+    one) changes nothing; unchanged invoices are not written at all.
 
-Round trips: the batch's DynamoDB calls are independent per chunk and per customer, so they run
-on a small thread pool (boto3 clients are thread-safe); a batch costs the latency of its slowest
-chain of calls instead of the sum of ~20-40 sequential round trips (one conditional PutItem per
-customer: BatchWriteItem cannot carry the revision condition, and TransactWriteItems would double
-the write cost and fail a whole chunk on one conflict).
+Round trips: the batch's DynamoDB calls are independent per chunk and per invoice, so they run
+on a small thread pool (boto3 clients are thread-safe).
 
 Failures (ReportBatchItemFailures): a record that cannot be decoded or breaks the event rules is
 a poison record; it is logged with its sequence number and reported, and so is every record whose
-invoice or customer could not be written after bounded retries. The mapping resumes from the
+invoice or customer items could not be written after bounded retries. The mapping resumes from the
 lowest reported sequence number, so the records after it come again: harmless, merges are
 idempotent. Crucially, every valid record of the batch is applied in every attempt, including
 those after a poison record: when the retries run out and the mapping sends the failed range to the
@@ -43,27 +46,22 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from pipeline.customers import customer_summaries
 from pipeline.events import SaleEvent
 from pipeline.handlers import clients
-from pipeline.projections import (
-    MAX_ITEM_BYTES,
-    customer_summaries,
-    group_by_invoice,
-    item_size,
-    merge_customer,
-    merge_invoice,
-)
+from pipeline.invoice_pages import FIRST_PAGE, assemble, page_count, page_key, paginate
+from pipeline.projections import group_by_invoice
 
 logger = Logger(service="sales-projector")
 
 BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
 MAX_ATTEMPTS = 6
-"""Rounds for unprocessed keys/items, and optimistic-lock retries per customer."""
+"""Rounds for unprocessed keys/items."""
 BASE_DELAY_S = 0.05
 MAX_DELAY_S = 2.0
 PARALLEL_CALLS = 8
-"""DynamoDB calls in flight per invocation (chunks, customers)."""
+"""DynamoDB calls in flight per invocation (chunks, invoices)."""
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -113,6 +111,10 @@ def decode_record(record: dict[str, Any]) -> SaleEvent:
     return SaleEvent.from_record(data)  # ValueError (InvalidEvent, JSON, UTF-8) if broken
 
 
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    return item["invoice_no"], item["page"]
+
+
 class Projector:
     def __init__(self, client: Any, invoice_table: str, customer_table: str):
         self.client = client
@@ -136,113 +138,161 @@ class Projector:
             events.append(event)
             sequences.setdefault(event.invoice_no, []).append(sequence)
         groups = group_by_invoice(events)
-        if groups:
-            current = self._batch_get(self.invoice_table, "invoice_no", groups)
-            merged = {no: merge_invoice(current.get(no), evs) for no, evs in groups.items()}
-            changed = [item for no, item in merged.items() if item != current.get(no)]
-            unwritten = self._write_invoices(changed)
-            for no in unwritten:
-                failed.update(sequences[no])
-            written = [item for no, item in merged.items() if no not in unwritten]
-            for customer_id, invoice_nos in self._update_customers(written).items():
-                for no in invoice_nos:
-                    failed.update(sequences[no])
+        if not groups:
+            return sorted(failed, key=int)
+        current = self._read_invoices(groups)
+        merged, plans = {}, []
+        for invoice_no, evs in groups.items():
+            pages = current.get(invoice_no, {})
+            merged[invoice_no] = assemble(pages.values(), evs, on_conflict=_log_conflict(invoice_no))
+            new = paginate(merged[invoice_no])
+            if len(pages) != len(new) or new != [pages.get(p["page"]) for p in new]:
+                plans.append((pages, new))
+        unwritten = self._write_invoices(plans)
+        written = [item for no, item in merged.items() if no not in unwritten]
+        unwritten |= self._write_customers(written)
+        for invoice_no in unwritten:
+            failed.update(sequences[invoice_no])
         return sorted(failed, key=int)
 
-    def _batch_get(self, table: str, key: str, values: Iterable[str]) -> dict[str, dict[str, Any]]:
-        values = sorted(values)
-        chunks = [values[start : start + BATCH_GET_KEYS] for start in range(0, len(values), BATCH_GET_KEYS)]
-        found: dict[str, dict[str, Any]] = {}
-        for part in _map(lambda chunk: self._batch_get_chunk(table, key, chunk), chunks):
+    # --- reading ---------------------------------------------------------------------------
+
+    def _read_invoices(self, invoice_nos: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """invoice_no -> page -> page item, for the invoices that exist."""
+        heads = self._batch_get([(no, FIRST_PAGE) for no in sorted(invoice_nos)])
+        found: dict[str, dict[str, dict[str, Any]]] = {no: {FIRST_PAGE: head} for (no, _), head in heads.items()}
+        spread = [no for no, pages in found.items() if page_count(pages[FIRST_PAGE]) > 1]
+        for no, pages in zip(spread, _map(self._query_pages, spread)):
+            found[no] = pages
+        return found
+
+    def _batch_get(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        chunks = [keys[start : start + BATCH_GET_KEYS] for start in range(0, len(keys), BATCH_GET_KEYS)]
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for part in _map(self._batch_get_chunk, chunks):
             found.update(part)
         return found
 
-    def _batch_get_chunk(self, table: str, key: str, chunk: list[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        request = {table: {"Keys": [{key: {"S": v}} for v in chunk], "ConsistentRead": True}}
+    def _batch_get_chunk(self, chunk: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        table = self.invoice_table
+        request = {table: {"Keys": [{"invoice_no": {"S": no}, "page": {"S": page}} for no, page in chunk],
+                           "ConsistentRead": True}}
         for attempt in range(MAX_ATTEMPTS + 1):
             response = self.client.batch_get_item(RequestItems=request)
             for raw in response.get("Responses", {}).get(table, []):
                 item = _deserialize(raw)
-                found[item[key]] = item
+                found[_key(item)] = item
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return found
             _backoff(attempt)
-        raise RuntimeError(
-            f"BatchGetItem on {table}: keys still unprocessed after {MAX_ATTEMPTS} retries"
-        )
+        raise RuntimeError(f"BatchGetItem on {table}: keys still unprocessed after {MAX_ATTEMPTS} retries")
 
-    def _write_invoices(self, items: list[dict[str, Any]]) -> set[str]:
-        """BatchWriteItem in chunks of 25; returns the invoice_nos that could not be written."""
-        unwritten: set[str] = set()
-        writable = []
-        for item in items:
-            if item_size(item) > MAX_ITEM_BYTES:  # cannot ever fit: report, never retry forever
-                logger.error("invoice item too large", extra={"invoice_no": item["invoice_no"],
-                                                               "bytes": item_size(item)})
-                unwritten.add(item["invoice_no"])
+    def _query_pages(self, invoice_no: str) -> dict[str, dict[str, Any]]:
+        """Every page item of one invoice, stale ones included (strongly consistent)."""
+        pages: dict[str, dict[str, Any]] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.invoice_table, "ConsistentRead": True,
+            "KeyConditionExpression": "invoice_no = :no",
+            "ExpressionAttributeValues": {":no": {"S": invoice_no}},
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            for raw in response.get("Items", []):
+                item = _deserialize(raw)
+                pages[item["page"]] = item
+            if "LastEvaluatedKey" not in response:
+                return pages
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # --- writing invoices ------------------------------------------------------------------
+
+    def _write_invoices(self, plans: list[tuple[dict[str, dict], list[dict]]]) -> set[str]:
+        """Write the changed invoices; return the invoice_nos that could not be written."""
+        single, spread = [], []
+        for current, new in plans:
+            if len(new) == 1 and page_count(current.get(FIRST_PAGE)) <= 1 and len(current) <= 1:
+                single.append(new[0])  # the common case: one item, overwritten as it always was
             else:
-                writable.append(item)
-        chunks = [writable[start : start + BATCH_WRITE_ITEMS]
-                  for start in range(0, len(writable), BATCH_WRITE_ITEMS)]
-        for left in _map(self._write_invoice_chunk, chunks):
-            unwritten.update(left)
+                spread.append((current, new))
+        unwritten = set(self._put_all(single))
+        for invoice_no in _map(self._write_spread, spread):
+            if invoice_no:
+                unwritten.add(invoice_no)
         return unwritten
 
-    def _write_invoice_chunk(self, chunk: list[dict[str, Any]]) -> list[str]:
-        """One BatchWriteItem (and its unprocessed rounds); returns the invoice_nos left unwritten."""
-        request = {self.invoice_table: [{"PutRequest": {"Item": _serialize(i)}} for i in chunk]}
+    def _write_spread(self, plan: tuple[dict[str, dict], list[dict]]) -> str | None:
+        """The multi-page write protocol (module docstring); returns the invoice_no on failure."""
+        current, new = plan
+        invoice_no = new[0]["invoice_no"]
+        head = current.get(FIRST_PAGE)
+        known = max(page_count(head), max((int(p) + 1 for p in current), default=0))
+        if len(new) > page_count(head):
+            self.client.update_item(
+                TableName=self.invoice_table,
+                Key={"invoice_no": {"S": invoice_no}, "page": {"S": FIRST_PAGE}},
+                UpdateExpression="SET spill_mark = :n",
+                ExpressionAttributeValues={":n": {"N": str(len(new))}},
+            )
+        changed = [p for p in new[1:] if current.get(p["page"]) != p]
+        stale = [page_key(n) for n in range(len(new), known)]
+        if self._put_all(changed) or self._delete_pages(invoice_no, stale):
+            return invoice_no
+        if self._put_all([new[0]]):
+            return invoice_no
+        logger.info("invoice spread over pages", extra={"invoice_no": invoice_no, "pages": len(new),
+                                                         "stale_removed": len(stale)})
+        return None
+
+    def _put_all(self, items: list[dict[str, Any]]) -> list[str]:
+        """BatchWriteItem puts in chunks of 25; the invoice_nos left unwritten."""
+        return self._batch_write(self.invoice_table, [{"PutRequest": {"Item": _serialize(i)}} for i in items],
+                                 "invoice_no")
+
+    def _delete_pages(self, invoice_no: str, pages: list[str]) -> list[str]:
+        requests = [{"DeleteRequest": {"Key": {"invoice_no": {"S": invoice_no}, "page": {"S": p}}}}
+                    for p in pages]
+        return self._batch_write(self.invoice_table, requests, "invoice_no")
+
+    def _batch_write(self, table: str, requests: list[dict[str, Any]], owner: str) -> list[str]:
+        """BatchWriteItem in chunks of 25; the `owner` attribute of the requests left unwritten."""
+        chunks = [requests[start : start + BATCH_WRITE_ITEMS]
+                  for start in range(0, len(requests), BATCH_WRITE_ITEMS)]
+        left: list[str] = []
+        for part in _map(lambda chunk: self._batch_write_chunk(table, chunk, owner), chunks):
+            left += part
+        return left
+
+    def _batch_write_chunk(self, table: str, chunk: list[dict[str, Any]], owner: str) -> list[str]:
+        request = {table: chunk}
         for attempt in range(MAX_ATTEMPTS + 1):
             response = self.client.batch_write_item(RequestItems=request)
             request = response.get("UnprocessedItems") or {}
             if not request:
                 return []
             _backoff(attempt)
-        left = [r["PutRequest"]["Item"]["invoice_no"]["S"] for r in request[self.invoice_table]]
-        logger.warning("invoices unprocessed after retries", extra={"invoice_nos": left})
+        left = sorted({(r.get("PutRequest", {}).get("Item") or r["DeleteRequest"]["Key"])[owner]["S"]
+                       for r in request[table]})
+        logger.warning("items unprocessed after retries", extra={"table": table, "items": left})
         return left
 
-    def _update_customers(self, invoices: list[dict[str, Any]]) -> dict[str, list[str]]:
-        """Merge each customer's invoice summaries; return customer_id -> invoice_nos not applied."""
-        updates = customer_summaries(invoices)
-        if not updates:
-            return {}
-        current = self._batch_get(self.customer_table, "customer_id", updates)
-        customers = list(updates.items())
-        applied = _map(lambda c: self._update_customer(c[0], c[1], current.get(c[0])), customers)
-        return {cid: list(summaries) for (cid, summaries), ok in zip(customers, applied) if not ok}
+    # --- writing customers -----------------------------------------------------------------
 
-    def _update_customer(self, customer_id: str, summaries: dict, current: dict | None) -> bool:
-        from botocore.exceptions import ClientError
+    def _write_customers(self, invoices: list[dict[str, Any]]) -> set[str]:
+        """Put the summary items of these invoices; return the invoice_nos not fully written."""
+        items = [summary for invoice in invoices for summary in customer_summaries(invoice)]
+        requests = [{"PutRequest": {"Item": _serialize(i)}} for i in items]
+        return set(self._batch_write(self.customer_table, requests, "invoice_no"))
 
-        for attempt in range(MAX_ATTEMPTS + 1):
-            merged = merge_customer(current, customer_id, summaries)
-            if merged == current:
-                return True
-            if current is None:
-                condition, values = "attribute_not_exists(customer_id)", None
-            elif "revision" not in current:  # an item from before revisions existed
-                condition = "attribute_exists(customer_id) AND attribute_not_exists(revision)"
-                values = None
-            else:
-                condition, values = "revision = :seen", {":seen": {"S": current["revision"]}}
-            kwargs = {"ExpressionAttributeValues": values} if values else {}
-            try:
-                self.client.put_item(TableName=self.customer_table, Item=_serialize(merged),
-                                     ConditionExpression=condition, **kwargs)
-                return True
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    logger.warning("customer write failed", extra={"customer_id": customer_id,
-                                                                   "error": str(exc)})
-                    return False
-            # Someone else changed the customer since we read it: re-read and merge again.
-            _backoff(attempt)
-            fresh = self._batch_get(self.customer_table, "customer_id", [customer_id])
-            current = fresh.get(customer_id)
-        logger.warning("customer write kept conflicting", extra={"customer_id": customer_id})
-        return False
+
+def _log_conflict(invoice_no: str) -> Callable[[str], None]:
+    def log(event_id: str) -> None:
+        # Ingest refuses a second version of an event id (pipeline.claims); seeing one here means
+        # a record reached the stream some other way. The merge keeps one by content; say so.
+        logger.error("conflicting versions of an event id", extra={"event_id": event_id,
+                                                                  "invoice_no": invoice_no})
+    return log
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

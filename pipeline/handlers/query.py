@@ -1,7 +1,9 @@
 """GET invoices and customers (API Gateway REST proxy integration), served from DynamoDB.
 
 Routes (the `sales-query` routes of `pipeline.resources`; a test keeps the two lists equal):
-    GET /invoices/{invoice_no}              the invoice with its lines
+    GET /invoices/{invoice_no}              the invoice with its lines; an invoice stored over
+                                            several page items (`pipeline.invoice_pages`) comes
+                                            one page per response, `?next=<token>` for the next
     GET /customers/{customer_id}            the customer's totals
     GET /customers/{customer_id}/invoices   the customer's invoice summaries, by date;
                                             `?limit=1..1000` (default 100) and `?next=<token>`
@@ -24,8 +26,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
+from pipeline.customers import customer_invoices_page, customer_view
 from pipeline.handlers import clients
-from pipeline.projections import customer_invoices_page, customer_view, invoice_view
+from pipeline.invoice_pages import FIRST_PAGE, page_key
+from pipeline.projections import invoice_view
 from pipeline.resources import PIPELINE
 
 FUNCTION = "sales-query"
@@ -77,34 +81,113 @@ def _check(route: str, **params: str) -> None:
             raise ClientMistake(f"path parameter {name} {value!r} is invalid: it must match {pattern}")
 
 
-def _get(table_variable: str, key: str, value: str) -> dict[str, Any] | None:
+def _deserialize(raw: dict[str, Any]) -> dict[str, Any]:
     from boto3.dynamodb.types import TypeDeserializer
 
-    raw = _dynamodb_client().get_item(
-        TableName=os.environ[table_variable], Key={key: {"S": value}}
-    ).get("Item")
-    if raw is None:
-        return None
     deserializer = TypeDeserializer()
     return {k: deserializer.deserialize(v) for k, v in raw.items()}
+
+
+def _invoice_pages(invoice_no: str, pages: list[str], consistent: bool) -> dict[str, dict[str, Any]]:
+    """page -> page item, of those that exist (page 0 alone: one GetItem, as for any small item)."""
+    table = os.environ["INVOICE_TABLE"]
+    keys = [{"invoice_no": {"S": invoice_no}, "page": {"S": p}} for p in pages]
+    if len(keys) == 1:
+        raw = _dynamodb_client().get_item(TableName=table, Key=keys[0], ConsistentRead=consistent).get("Item")
+        found = [raw] if raw else []
+    else:
+        request = {table: {"Keys": keys, "ConsistentRead": consistent}}
+        found = []
+        for _ in range(5):
+            response = _dynamodb_client().batch_get_item(RequestItems=request)
+            found += response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise ServiceBusy(f"invoice {invoice_no} could not be read: keys left unprocessed")
+    return {item["page"]: item for item in map(_deserialize, found)}
+
+
+def _customer_items(customer_id: str) -> list[dict[str, Any]]:
+    """Every summary item of the customer (one per invoice), with one paginated Query."""
+    kwargs: dict[str, Any] = {
+        "TableName": os.environ["CUSTOMER_TABLE"],
+        "KeyConditionExpression": "customer_id = :c",
+        "ExpressionAttributeValues": {":c": {"S": customer_id}},
+    }
+    items = []
+    while True:
+        response = _dynamodb_client().query(**kwargs)
+        items += [_deserialize(raw) for raw in response.get("Items", [])]
+        if "LastEvaluatedKey" not in response:
+            return items
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+class ServiceBusy(Exception):
+    """DynamoDB kept some of the request unprocessed (503, the client retries)."""
+
+
+@app.exception_handler(ServiceBusy)
+def _busy(exc: ServiceBusy) -> Response:
+    return Response(status_code=503, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps({"message": str(exc)}), headers={"Retry-After": "1"})
+
+
+class InvoiceChanged(Exception):
+    """The invoice was rewritten between two pages of one reading (409: start again)."""
+
+
+@app.exception_handler(InvoiceChanged)
+def _changed(exc: InvoiceChanged) -> Response:
+    return _json(409, {"message": str(exc)})
 
 
 @app.get("/invoices/<invoice_no>")
 def get_invoice(invoice_no: str) -> Response:
     _check("/invoices/{invoice_no}", invoice_no=invoice_no)
-    item = _get("INVOICE_TABLE", "invoice_no", invoice_no)
-    if item is None:
+    token = app.current_event.get_query_string_value("next")
+    if token is None:
+        page, revision = 0, None
+        found = _invoice_pages(invoice_no, [FIRST_PAGE], consistent=False)
+    else:
+        page, revision = _page_position(token)
+        found = _invoice_pages(invoice_no, [FIRST_PAGE, page_key(page)], consistent=True)
+    head = found.get(FIRST_PAGE)
+    if head is None or "line_count" not in head:  # no page 0 yet, or only a write's spill mark
         return _json(404, {"message": f"invoice {invoice_no} not found"})
-    return _json(200, invoice_view(item))
+    pages = int(head.get("pages", 1))
+    lines = found.get(page_key(page))
+    if revision is not None and (page >= pages or lines is None or head.get("revision") != revision
+                                 or lines.get("revision") != revision):
+        raise InvoiceChanged(f"invoice {invoice_no} changed while it was read page by page: "
+                             "read it again from the first page (without next)")
+    view = invoice_view(head, lines)
+    view["next"] = _page_token(page + 1, head["revision"]) if page + 1 < pages else None
+    return _json(200, view)
+
+
+def _page_token(page: int, revision: str) -> str:
+    return f"{page}.{revision}"
+
+
+def _page_position(token: str) -> tuple[int, str]:
+    match = re.fullmatch(r"([1-9][0-9]{0,5})\.([0-9a-f]{24})", token)
+    if not match:
+        raise ClientMistake(
+            "query parameter next is invalid: pass the `next` value of the previous page unchanged"
+        )
+    return int(match.group(1)), match.group(2)
 
 
 @app.get("/customers/<customer_id>")
 def get_customer(customer_id: str) -> Response:
     _check("/customers/{customer_id}", customer_id=customer_id)
-    item = _get("CUSTOMER_TABLE", "customer_id", customer_id)
-    if item is None:
+    view = customer_view(customer_id, _customer_items(customer_id))
+    if view is None:
         return _json(404, {"message": f"customer {customer_id} not found"})
-    return _json(200, customer_view(item))
+    return _json(200, view)
 
 
 @app.get("/customers/<customer_id>/invoices")
@@ -112,10 +195,10 @@ def get_customer_invoices(customer_id: str) -> Response:
     _check("/customers/{customer_id}/invoices", customer_id=customer_id)
     limit = _limit(app.current_event.get_query_string_value("limit"))
     after = _position(app.current_event.get_query_string_value("next"))
-    item = _get("CUSTOMER_TABLE", "customer_id", customer_id)
-    if item is None:
+    items = _customer_items(customer_id)
+    if not items:
         return _json(404, {"message": f"customer {customer_id} not found"})
-    rows, last = customer_invoices_page(item, limit, after)
+    rows, last = customer_invoices_page(items, limit, after)
     return _json(200, {"customer_id": customer_id, "invoices": rows, "next": _token(last)})
 
 

@@ -90,10 +90,10 @@ def test_tables(synthesized, ev):
     tables = by_name(synthesized, "AWS::DynamoDB::Table", ev)
     assert set(tables) == {t.name for t in PIPELINE.tables}
     for t in PIPELINE.tables:
-        assert tables[t.name]["KeySchema"][0] == {
-            "AttributeName": t.partition_key,
-            "KeyType": "HASH",
-        }
+        keys = [(t.partition_key, "HASH")] + ([(t.sort_key, "RANGE")] if t.sort_key else [])
+        assert tables[t.name]["KeySchema"] == [
+            {"AttributeName": name, "KeyType": kind} for name, kind in keys
+        ], t.name
 
 
 def test_buckets_match_local_names(synthesized, ev, local):

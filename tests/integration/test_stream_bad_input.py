@@ -8,7 +8,9 @@ Expected statuses (API Gateway's order of checks, docs/events.md and pipeline/re
   403  no or unknown API key
   415  not application/json on a route with a request model
   400  not JSON, not the SaleEventBatch model (missing/mistyped field, 0 or 501 events, a field
-       too long), or a rule only the ingest function checks (a date that does not exist)
+       too long, a date that does not exist or lies outside 2000-2099), or a rule only the ingest
+       function checks (one event id twice in the batch with different content)
+  409  an event id already accepted with different content (the ingest function's claims)
 A 2 MB body is within both API Gateway's 10 MB and Lambda's 6 MB request limits, so size alone
 is no reason to refuse it: a 2 MB body is 400 when a field breaks the model (a 2 MB description;
 the model allows 255 characters), and 200 when it is a valid batch padded with JSON whitespace.
@@ -102,6 +104,8 @@ def test_bodies_that_are_not_a_batch_are_400(local_cloud, body, words):
         ("customer_id", 17850),
         ("invoice_no", "53636X"),
         ("invoice_date", "12/1/2010 8:26"),
+        ("invoice_date", "2010-02-30T08:26:00"),  # the published pattern knows the calendar
+        ("invoice_date", "0010-06-15T08:26:00"),  # and the range: years below 1000 were lost
         ("line_total", "15.30"),
     ],
 )
@@ -113,14 +117,24 @@ def test_missing_mistyped_and_unknown_fields_are_400_naming_the_field(local_clou
         assert_bad_body(response, 400, "Invalid request body", field)
 
 
-def test_a_rule_only_the_ingest_function_checks_is_400_listing_the_event(local_cloud):
-    # Matches the model's date pattern, but 30 February does not exist: ingest refuses it.
+def test_one_event_id_twice_with_different_content_is_400_naming_both(local_cloud):
+    # A rule only the ingest function can check: it needs the whole batch.
     with nothing_written(local_cloud):
-        response = post_events(
-            local_cloud, batch(sale(2), sale(3, invoice_date="2010-02-30T08:26:00"))
-        )
-        assert_bad_body(response, 400, "nothing was written", "invoice_date")
+        response = post_events(local_cloud, batch(sale(2), sale(3), sale(2, quantity=7)))
+        assert_bad_body(response, 400, "nothing was written", "events 0 and 2", "quantity")
+        assert [r["index"] for r in response.json()["rejected"]] == [2]
+
+
+def test_an_event_id_accepted_before_with_other_content_is_409(local_cloud):
+    first = post_events(local_cloud, batch(sale(5)))
+    assert first.status_code == 200, first.text
+    # the second version would go to another invoice, hence another shard and DynamoDB item
+    with nothing_written(local_cloud):
+        response = post_events(local_cloud, batch(sale(6), sale(5, quantity=7, invoice_no="X999998")))
+        assert_bad_body(response, 409, "already accepted with different content", "nothing was written")
         assert [r["index"] for r in response.json()["rejected"]] == [1]
+    again = post_events(local_cloud, batch(sale(5)))  # the same version again: a safe resend
+    assert again.status_code == 200, again.text
 
 
 def test_a_batch_of_501_events_is_400(local_cloud):

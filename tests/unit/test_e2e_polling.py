@@ -93,7 +93,7 @@ class FakeDynamoDB:
         self.requests.append(RequestItems)
         (table, request), = RequestItems.items()
         keys = [key["invoice_no"]["S"] for key in request["Keys"]]
-        assert len(keys) <= 100
+        assert len(keys) <= 100 and all(key["page"] == {"S": "0"} for key in request["Keys"])
         left: list[str] = []
         if self.unprocessed and keys:
             self.unprocessed -= 1
@@ -104,7 +104,8 @@ class FakeDynamoDB:
         ]
         page = {"Responses": {table: responses}}
         if left:
-            page["UnprocessedKeys"] = {table: {**request, "Keys": [{"invoice_no": {"S": no}} for no in left]}}
+            page["UnprocessedKeys"] = {table: {**request, "Keys": [{"invoice_no": {"S": no}, "page": {"S": "0"}}
+                                                                   for no in left]}}
         return page
 
 
@@ -120,7 +121,7 @@ def test_read_invoice_tail_counts_only_lines_in_scope(monkeypatch):
     assert check.found == {"581586": 3, "581587": 2}
     assert not check.complete and check.lines == 5
     first = client.requests[0]["invoice"]
-    assert first["ProjectionExpression"] == "invoice_no, #l" and first["ExpressionAttributeNames"] == {"#l": "lines"}
+    assert first["ProjectionExpression"] == "invoice_no, #l, pages" and first["ExpressionAttributeNames"] == {"#l": "lines"}
     assert len(client.requests) == 2  # the unprocessed key was asked again
 
 

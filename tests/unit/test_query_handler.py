@@ -96,11 +96,12 @@ def tables(monkeypatch):
     monkeypatch.setenv("CUSTOMER_TABLE", "customer")
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        for table in PIPELINE.tables:
+        for table in PIPELINE.tables:  # the real key schema, sort keys included
+            keys = [(table.partition_key, "HASH")] + ([(table.sort_key, "RANGE")] if table.sort_key else [])
             client.create_table(
                 TableName=table.name,
-                KeySchema=[{"AttributeName": table.partition_key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": table.partition_key, "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
+                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
                 BillingMode="PAY_PER_REQUEST",
             )
         project.use_dynamodb_client(client)
@@ -121,7 +122,7 @@ def tables(monkeypatch):
 def test_invoice_with_lines_and_exact_money(tables):
     status, body = call("/invoices/536365")
     assert status == 200
-    assert {k: v for k, v in body.items() if k != "lines"} == {
+    assert {k: v for k, v in body.items() if k not in ("lines", "next")} == {
         "invoice_no": "536365",
         "customer_id": "17850",
         "country": "United Kingdom",
@@ -135,7 +136,48 @@ def test_invoice_with_lines_and_exact_money(tables):
     assert body["lines"][1] == {
         "event_id": "00aa11bb22cc33dd:3", "stock_code": "85123A", "description": None, "quantity": 3,
         "unit_price": "0.001", "line_total": "0.003", "invoice_date": "2010-12-01T08:27:00",
+        "customer_id": "17850", "country": "United Kingdom",
     }
+    assert body["next"] is None  # one page item holds the whole invoice
+
+
+def huge_invoice(client, lines=500, first=100):
+    """Lines of 255 four-byte characters: 500 of them are ~530 KB, past DynamoDB's item limit."""
+    records = [sale(n, "581219", description="\U0001F600" * 255) for n in range(first, first + lines)]
+    assert project.handler(kinesis_event(records), None) == {"batchItemFailures": []}
+
+
+def read_whole(invoice_no):
+    """Every line of an invoice, following `next` as a client would."""
+    status, body = call(f"/invoices/{invoice_no}")
+    assert status == 200
+    lines, pages = list(body["lines"]), 1
+    while body["next"] is not None:
+        status, page = call(f"/invoices/{invoice_no}", {"next": body["next"]})
+        assert status == 200, page
+        assert {k: v for k, v in page.items() if k not in ("lines", "next")} == {
+            k: v for k, v in body.items() if k not in ("lines", "next")}  # the same header on every page
+        lines += page["lines"]
+        body, pages = page, pages + 1
+    return body, lines, pages
+
+
+def test_an_invoice_past_the_item_limit_is_served_whole_page_by_page(tables):
+    huge_invoice(tables)
+    body, lines, pages = read_whole("581219")
+    assert pages == 2 and body["line_count"] == 500
+    assert [line["event_id"] for line in lines] == [f"00aa11bb22cc33dd:{n}" for n in range(100, 600)]
+    assert all(line["description"] == "\U0001F600" * 255 for line in lines)
+
+
+def test_a_reader_between_two_pages_of_a_changing_invoice_is_told_to_start_again(tables):
+    huge_invoice(tables)
+    status, first = call("/invoices/581219")
+    assert first["next"] is not None
+    huge_invoice(tables, lines=10, first=10)  # lines before the others: every page changes
+    status, body = call("/invoices/581219", {"next": first["next"]})
+    assert status == 409 and "again from the first page" in body["message"]
+    assert read_whole("581219")[0]["line_count"] == 510
 
 
 def test_customer_totals(tables):
@@ -181,6 +223,8 @@ def test_customer_invoices_page_through_every_summary(tables):
         ("/customers/17850/invoices", {"limit": "0"}, "limit"),
         ("/customers/17850/invoices", {"limit": "ten"}, "limit"),
         ("/customers/17850/invoices", {"next": "!!garbage"}, "next"),
+        ("/invoices/536365", {"next": "!!garbage"}, "next"),
+        ("/invoices/536365", {"next": "1." + "0" * 23 + "g"}, "next"),
     ],
 )
 def test_bad_parameters_are_400_naming_the_parameter(tables, path, query_string, names):

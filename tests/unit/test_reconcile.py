@@ -81,3 +81,21 @@ def test_scope_limits_sink_figures_to_the_replayed_lines():
 def test_plain_decimal():
     assert str(_plain(Decimal("9747747.934000"))) == "9747747.934"
     assert str(_plain(Decimal("1000.000000"))) == "1000"
+
+
+def test_an_id_seen_in_two_versions_is_a_conflict_counted_once_and_a_mismatch():
+    builder = FigureBuilder()
+    records = [json.loads(e.to_record_bytes()) for e in EVENTS]
+    for record in records + records:  # every line delivered twice: duplicates, no conflict
+        builder.add_record(record)
+    # "2.550" is "2.55": the same version in another notation
+    builder.add_record({**records[0], "unit_price": "2.550", "line_total": "15.300"})
+    assert builder.figures().conflicts == 0
+    other = json.loads(sale(2, quantity=7).to_record_bytes())
+    builder.add_record(other)
+    builder.add_record(other)
+    figures = builder.figures()
+    assert figures.conflicts == 1 and figures.lines == 5 and figures.quantity == EXPECTED.quantity
+    assert [(m.sink, m.figure) for m in compare(EXPECTED, {"s3 archive": figures})] == [
+        ("s3 archive", "conflicts")]
+    assert "conflicts" in table(EXPECTED, {"s3 archive": figures}).splitlines()[-1]

@@ -17,7 +17,7 @@ REDSHIFT_ONLY = ("DISTKEY", "SORTKEY", "DISTSTYLE", "ENCODE", "BACKUP", "GETDATE
 
 def test_every_statement_parses_as_redshift():
     statements = parse(SCHEMA)
-    assert len(statements) == 13
+    assert len(statements) == 14
     for statement in statements:
         again = sqlglot.parse_one(statement.redshift, read="redshift")  # round trip stays Redshift
         assert again is not None
@@ -49,7 +49,7 @@ def test_batch_tables_keep_the_names_the_glue_job_uses():
 
 def test_reduction_strips_physical_design_and_translates_getdate():
     reduced = reduce_script(SCHEMA)
-    assert len(reduced) == 13
+    assert len(reduced) == 14
     for sql in reduced:
         upper = sql.upper()
         assert not any(word in upper for word in REDSHIFT_ONLY), sql[:120]
