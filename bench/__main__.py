@@ -1,4 +1,4 @@
-"""`python -m bench cloud|stream|warehouse|batch|dynamodb|all [--data PATH] [benchmark options]`.
+"""`python -m bench cloud|stream|warehouse|batch|dynamodb|projector|all [--data PATH] [benchmark options]`.
 
 Each benchmark is a module `bench.<name>` with `main(argv) -> int`; the data-driven ones (stream,
 warehouse, batch) get `--data PATH`; other options go to the one benchmark named. Every benchmark prints its figures next to an in-run baseline
@@ -18,7 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
-BENCHMARKS = ("cloud", "stream", "warehouse", "batch", "lambda_logs", "dynamodb", "console")
+BENCHMARKS = ("cloud", "stream", "warehouse", "batch", "lambda_logs", "dynamodb", "console", "projector")
 TAKES_DATA = {"stream", "warehouse", "batch", "lambda_logs", "dynamodb", "console"}
 
 
