@@ -101,9 +101,11 @@ def test_e2e_command_reconciles_every_sink_exactly(e2e_run):
     done, result, _ = e2e_run
     assert done.returncode == 0, done.stderr[-3000:]
     assert result["ok"] is True and result["mismatches"] == []
-    assert result["source"] == SAMPLE_FIGURES
+    # every sink holds each event id in one version (conflicts 0), and ingest refused none
+    assert result["source"] == {**SAMPLE_FIGURES, "conflicts": 0}
     for sink in SINKS:
-        assert result["sinks"][sink] == SAMPLE_FIGURES, sink
+        assert result["sinks"][sink] == {**SAMPLE_FIGURES, "conflicts": 0}, sink
+    assert result["conflicts_refused"] == 0
     assert result["sinks"]["warehouse batch"] is None  # --batch not asked for: not checked
     assert result["replay"]["sent"] == result["replay"]["accepted"] == 3933
     assert result["replay"]["rejected"] == result["replay"]["failed"] == 0

@@ -57,7 +57,7 @@ def test_schema_applies_twice_and_changes_nothing_the_second_time(rs):
     assert types["invoice_date"][0] == "timestamp without time zone"
     assert types["unit_price"][2:] == (18, 6) and types["line_total"][2:] == (38, 6)
     assert types["quantity"][0] == "integer" and types["is_cancellation"][0] == "boolean"
-    assert rs.query("SELECT count(*) FROM localcloud.statement_log WHERE label = 'migrate' AND succeeded") == [(26,)]
+    assert rs.query("SELECT count(*) FROM localcloud.statement_log WHERE label = 'migrate' AND succeeded") == [(28,)]
 
 
 def test_primary_key_on_sales_and_nullable_quarantine_event_id(rs):
@@ -94,3 +94,22 @@ def test_dedup_view_keeps_one_row_per_event_and_views_compute_net_revenue(rs):
     assert rs.query("SELECT stock_code, units FROM analytics.revenue_by_product ORDER BY 1") == [("A", 4), ("B", 3)]
     assert rs.query("SELECT sale_month::date::text, sale_lines FROM analytics.revenue_by_month") == \
         [("2010-12-01", 3)]
+
+
+def test_conflicts_view_counts_ids_held_in_two_versions_not_redeliveries(rs):
+    rs.execute(SCHEMA)
+    rs.execute("TRUNCATE stream.sales_events")
+    rows = [
+        # d:1 delivered twice, the same content (2.55 and 2.550 are one price): a redelivery
+        "('d:1', '536365', 'A', NULL, 6, '2010-12-01 08:26', 2.55, NULL, 'United Kingdom', 15.30, false)",
+        "('d:1', '536365', 'A', NULL, 6, '2010-12-01 08:26', 2.550, NULL, 'United Kingdom', 15.300, false)",
+        # d:2 in two versions, on two invoices; d:3 in three
+        "('d:2', '536365', 'A', 'a', 6, '2010-12-01 08:26', 2.55, '17850', 'United Kingdom', 15.30, false)",
+        "('d:2', '536999', 'A', 'a', 6, '2010-12-01 08:26', 2.55, '17850', 'United Kingdom', 15.30, false)",
+        "('d:3', '536370', 'B', 'b', 3, '2010-12-02 10:00', 1.00, NULL, 'France', 3.00, false)",
+        "('d:3', '536370', 'B', 'b', 4, '2010-12-02 10:00', 1.00, NULL, 'France', 4.00, false)",
+        "('d:3', '536370', 'B', NULL, 3, '2010-12-02 10:00', 1.00, NULL, 'France', 3.00, false)",
+    ]
+    rs.execute(f"INSERT INTO stream.sales_events ({COLS}) VALUES " + ", ".join(rows))
+    assert rs.query("SELECT event_id, versions FROM stream.sales_event_conflicts ORDER BY 1") == [
+        ("d:2", 2), ("d:3", 3)]

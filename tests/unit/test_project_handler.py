@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from pipeline.customers import customer_view
