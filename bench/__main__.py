@@ -1,4 +1,4 @@
-"""`python -m bench cloud|stream|warehouse|batch|dynamodb|projector|all [--data PATH] [benchmark options]`.
+"""`python -m bench cloud|stream|warehouse|batch|dynamodb|projector|ingest|all [--data PATH] [options]`.
 
 Each benchmark is a module `bench.<name>` with `main(argv) -> int`; the data-driven ones (stream,
 warehouse, batch) get `--data PATH`; other options go to the one benchmark named. Every benchmark prints its figures next to an in-run baseline
@@ -19,6 +19,8 @@ import traceback
 from pathlib import Path
 
 BENCHMARKS = ("cloud", "stream", "warehouse", "batch", "lambda_logs", "dynamodb", "console", "projector")
+SEPARATE = ("ingest",)
+"""Run only by name: they need --baseline-tree."""
 TAKES_DATA = {"stream", "warehouse", "batch", "lambda_logs", "dynamodb", "console"}
 
 
@@ -67,7 +69,7 @@ def _run_one(name: str, data: Path | None, extra: list[str] = ()) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1])
-    parser.add_argument("which", choices=(*BENCHMARKS, "all"), help="benchmark to run")
+    parser.add_argument("which", choices=(*BENCHMARKS, *SEPARATE, "all"), help="benchmark to run")
     parser.add_argument(
         "--data", type=Path, help="dataset (.csv or .csv.gz) for stream/warehouse/batch/dynamodb"
     )

@@ -108,37 +108,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_child(tree: Path | None, args: list[str]) -> dict:
+def _run_child(module: str, tree: Path | None, args: list[str]) -> dict:
     env = dict(os.environ)
     # The measured tree's `pipeline` first (`-m` puts the working directory first on sys.path),
     # this tree's `bench` and `emulation` after it.
     env["PYTHONPATH"] = os.pathsep.join(([str(tree)] if tree else []) + [str(REPO)])
-    done = subprocess.run([sys.executable, "-m", "bench.projector", *args], env=env,
+    done = subprocess.run([sys.executable, "-m", module, *args], env=env,
                           capture_output=True, text=True, cwd=tree or REPO, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"measurement failed ({tree or 'this tree'}): {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench projector", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=SAMPLE.resolve())
-    parser.add_argument("--limit", type=int, default=None, help="first N events only")
-    parser.add_argument("--batch", type=int, default=1000, help="records per invocation (the mapping's 1,000)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--baseline-tree", type=Path, help="a tree whose `pipeline` is the baseline")
-    parser.add_argument("--child", nargs=4, metavar=("ENDPOINT", "MOTO_PID", "TAG", "KIND"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    limit = str(args.limit) if args.limit else "0"
-    if args.child:
-        endpoint, pid, tag, kind = args.child
-        lim = args.limit or None
-        result = (measure_decode(args.data, lim, args.batch) if kind == "decode"
-                  else measure(endpoint, int(pid), args.data, lim, args.batch, tag))
-        print(json.dumps(result))
-        return 0
-
+def compare_trees(module: str, what: str, args) -> int:
+    """Start a moto server, alternate `args.rounds` runs of `module --child` for the baseline (the
+    tree `args.baseline_tree`, or this tree's "decode" kind) and for this tree; print the best
+    round of each and their ratio."""
     port = _free_port()
+    limit = str(args.limit) if args.limit else "0"
     with tempfile.TemporaryDirectory() as tmp:
         log = open(Path(tmp) / "moto.log", "w")  # noqa: SIM115 - closed below
         moto = subprocess.Popen([sys.executable, "-m", "emulation.moto_server", "--port", str(port)],
@@ -158,26 +145,47 @@ def main(argv: list[str] | None = None) -> int:
             baseline_name = str(args.baseline_tree) if args.baseline_tree else "decode only"
             results: dict[str, list[dict]] = {"this tree": [], baseline_name: []}
             for n in range(args.rounds):
-                for name, tree, kind in ((baseline_name, args.baseline_tree, "project" if args.baseline_tree else "decode"),
-                                         ("this tree", None, "project")):
-                    tag = f"{'base' if tree or kind == 'decode' else 'this'}-{n}"
-                    results[name].append(_run_child(tree, [*common, "--child", endpoint, str(moto.pid), tag, kind]))
+                for name, tree, kind in ((baseline_name, args.baseline_tree,
+                                          "run" if args.baseline_tree else "decode"),
+                                         ("this tree", None, "run")):
+                    tag = f"{'base' if name != 'this tree' else 'this'}-{n}"
+                    results[name].append(_run_child(module, tree, [*common, "--child", endpoint,
+                                                                   str(moto.pid), tag, kind]))
         finally:
             moto.terminate()
             moto.wait(timeout=30)
             log.close()
     events = results["this tree"][0]["events"]
-    print(f"projector CPU per event over {events} events, batches of {args.batch}, "
+    print(f"{what}: CPU per event over {events} events, batches of {args.batch}, "
           f"best of {args.rounds} rounds (alternated):")
     best = {name: min(runs, key=lambda r: r["projector_ms"] + r["moto_ms"]) for name, runs in results.items()}
     for name, r in best.items():
-        print(f"  {name:>30}: projector {r['projector_ms']:.3f} ms/event, moto {r['moto_ms']:.3f} ms/event")
+        print(f"  {name:>30}: {what} {r['projector_ms']:.3f} ms/event, moto {r['moto_ms']:.3f} ms/event")
     base, this = best[baseline_name], best["this tree"]
-    print(f"  ratio this/baseline: projector {this['projector_ms'] / base['projector_ms']:.2f}x"
+    print(f"  ratio this/baseline: {what} {this['projector_ms'] / base['projector_ms']:.2f}x"
           + (f", moto {this['moto_ms'] / base['moto_ms']:.2f}x, both "
              f"{(this['projector_ms'] + this['moto_ms']) / (base['projector_ms'] + base['moto_ms']):.2f}x"
              if base["moto_ms"] else ""))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench projector", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=SAMPLE.resolve())
+    parser.add_argument("--limit", type=int, default=None, help="first N events only")
+    parser.add_argument("--batch", type=int, default=1000, help="records per invocation (the mapping's 1,000)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline-tree", type=Path, help="a tree whose `pipeline` is the baseline")
+    parser.add_argument("--child", nargs=4, metavar=("ENDPOINT", "MOTO_PID", "TAG", "KIND"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        endpoint, pid, tag, kind = args.child
+        lim = args.limit or None
+        result = (measure_decode(args.data, lim, args.batch) if kind == "decode"
+                  else measure(endpoint, int(pid), args.data, lim, args.batch, tag))
+        print(json.dumps(result))
+        return 0
+    return compare_trees("bench.projector", "projector", args)
 
 
 if __name__ == "__main__":
