@@ -146,9 +146,13 @@ class SaleEvent(BaseModel):
         """The event as one canonical text: two events are the same event exactly when their
         contents are equal. Money is compared by value ('2.5' and '2.50' are one price); the
         derived fields are functions of the rest and left out."""
-        data = self.wire()
-        data["unit_price"] = format(canonical_decimal(self.unit_price), "f")
-        return canonical_json(data)
+        # Built from the attributes (not `wire()`): ingest digests every event it accepts.
+        return json.dumps(
+            [self.event_id, self.invoice_no, self.stock_code, self.description, self.quantity,
+             format_invoice_date(self.invoice_date), format(canonical_decimal(self.unit_price), "f"),
+             self.customer_id, self.country],
+            separators=(",", ":"), ensure_ascii=False,
+        )
 
     def content_digest(self) -> str:
         """12 base64url characters (72 bits) of the content's sha256: what an id's claim holds."""
