@@ -187,11 +187,15 @@ PIPELINE = Resources(
                 request_model="SaleEventBatch",
                 answers={
                     "200": "Every event is on the stream (ids, sequence numbers and shards listed)",
-                    "400": "An event breaks a rule the model cannot express (e.g. a date that does "
-                    "not exist): every bad event listed by index; nothing was written",
+                    "400": "An event breaks a rule the model cannot express (one event id twice in "
+                    "the batch with different content): every bad event listed by index; nothing "
+                    "was written",
+                    "409": "An event id was already accepted with different content (an event id "
+                    "names one immutable event): those events listed by index; nothing was written",
                     "500": "The function is misconfigured or the stream refuses writes; nothing was written",
                     "503": "Some events could not be written after retries: resend those under 'failed' "
-                    "(Retry-After)",
+                    "(Retry-After); or the event ids could not be claimed: nothing was written, "
+                    "resend the batch",
                 },
             ),
             Route(
@@ -199,7 +203,14 @@ PIPELINE = Resources(
                 path="/invoices/{invoice_no}",
                 function="sales-query",
                 path_patterns={"invoice_no": r"^[A-Z]?[0-9]{6}$"},
-                answers=_query_answers("invoice_no does not match its pattern", "No such invoice"),
+                # next: the token of the previous page of an invoice stored over several items.
+                query_patterns={"next": r"^[1-9][0-9]{0,5}\.[0-9a-f]{24}$"},
+                answers={
+                    **_query_answers("invoice_no or next is invalid", "No such invoice"),
+                    "409": "The invoice changed between two pages of one reading: read it again "
+                    "from the first page (without next)",
+                    "503": "DynamoDB left part of the read unprocessed: retry (Retry-After)",
+                },
             ),
             Route(
                 method="GET",

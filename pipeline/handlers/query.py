@@ -173,7 +173,7 @@ def _page_token(page: int, revision: str) -> str:
 
 
 def _page_position(token: str) -> tuple[int, str]:
-    match = re.fullmatch(r"([1-9][0-9]{0,5})\.([0-9a-f]{24})", token)
+    match = re.fullmatch(r"([1-9][0-9]{0,5})\.([0-9a-f]{24})", token)  # the route's query pattern
     if not match:
         raise ClientMistake(
             "query parameter next is invalid: pass the `next` value of the previous page unchanged"

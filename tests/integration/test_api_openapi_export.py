@@ -6,8 +6,9 @@ The document is fetched the way a user does on AWS, with the real AWS CLI
 given to schemathesis (its CLI, a subprocess) with the cloud's API key. Schemathesis must report
 no failure with every check but `positive_data_acceptance` and `unsupported_method`:
 - positive_data_acceptance expects every schema-valid request to succeed, but a JSON Schema cannot
-  say that a date exists (30 February matches the date pattern) or that a `next` token is one the
-  API wrote; the API answers those with its documented 400.
+  say that a batch uses each event id with one content, that an id was not accepted before with
+  other content, or that a `next` token is one the API wrote; the API answers those with its
+  documented 400, 409 and 400/409.
 - unsupported_method expects 405 for a method a path lacks; API Gateway answers 403 Missing
   Authentication Token (tests/integration/test_api_hostile_transport.py holds the gateway to it).
 
