@@ -36,7 +36,9 @@ def test_path_parameters_are_declared_with_their_patterns():
     doc = build_openapi(PIPELINE)
     params = doc["paths"]["/invoices/{invoice_no}"]["get"]["parameters"]
     assert params == [{"name": "invoice_no", "in": "path", "required": True,
-                       "schema": {"type": "string", "pattern": r"^[A-Z]?[0-9]{6}$"}}]
+                       "schema": {"type": "string", "pattern": r"^[A-Z]?[0-9]{6}$"}},
+                      {"name": "next", "in": "query", "required": False,
+                       "schema": {"type": "string", "pattern": r"^[1-9][0-9]{0,5}\.[0-9a-f]{24}$"}}]
 
 
 def test_integration_uri_is_the_callers_and_round_trips_to_the_function():
