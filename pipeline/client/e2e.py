@@ -174,8 +174,8 @@ def run(args) -> int:
             record.add_point("warehouse batch", observed["warehouse batch"].lines)
     print(table(expected, observed))
     refused = sinks.read_refused_conflicts(scope, endpoint=endpoints.aws_endpoint, region=endpoints.region)
-    log(f"e2e: {refused} events refused at ingest for reusing one of these event ids with other "
-        "content (event_claim); the conflicts row counts ids any sink holds in two versions")
+    log(f"e2e: conflicts refused at ingest: {refused} (events that reused one of these event ids "
+        "with other content, event_claim); the conflicts row: ids a sink holds in two versions")
     result = report(expected, observed, data=str(source.path), rows=args.rows, stack=args.stack,
                     replay=summary.as_json(), batch_job=batch_state, conflicts_refused=refused,
                     scope={"prefix": scope.prefix, "first_line": scope.first_line, "last_line": scope.last_line},
