@@ -2,8 +2,9 @@
 
     python -m bench ingest [--data PATH] [--limit N] [--batch 500] [--rounds 3] [--baseline-tree DIR]
 
-The events of --data (default: the sample) are posted to the ingest handler as API Gateway proxy
-events of --batch events each (the replay client's 500), in-process, against a private patched moto
+The events of --data (default: the sample) are posted to the ingest handler (loaded by the
+description's handler string) as API Gateway proxy events of --batch events each (the replay
+client's 500), in-process, against a private patched moto
 server with the stream and the tables of the measured tree's description: validation, event-id
 claims (`pipeline.claims`, when the tree has them) and PutRecords. Reported per event: the
 handler's CPU (this process, every thread) and the moto server's over the same interval.
@@ -20,46 +21,39 @@ import sys
 import time
 from pathlib import Path
 
-from bench.projector import SAMPLE, _cpu_of, _records, _self_cpu, compare_trees
+from bench.projector import (
+    SAMPLE,
+    _cpu_of,
+    _records,
+    _self_cpu,
+    compare_trees,
+    create_tables,
+    described_handler,
+)
 
 
 def measure(endpoint: str, moto_pid: int, data: Path, limit: int | None, batch: int, tag: str) -> dict:
-    import os
-
     import boto3
-    from botocore.config import Config
 
-    from pipeline.handlers import ingest
     from pipeline.resources import PIPELINE
 
-    def client(service):
-        return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
-                            aws_access_key_id="bench", aws_secret_access_key="bench",
-                            config=Config(parameter_validation=False))
-
-    kinesis, dynamodb = client("kinesis"), client("dynamodb")
+    kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id="bench", aws_secret_access_key="bench")
     stream = f"bench-{tag}"
     kinesis.create_stream(StreamName=stream, ShardCount=PIPELINE.stream("sales-events").shard_count)
     kinesis.get_waiter("stream_exists").wait(StreamName=stream)
-    os.environ["STREAM_NAME"] = stream
-    for table in PIPELINE.tables:
-        if table.name == "event_claim":
-            name = os.environ["CLAIM_TABLE"] = f"bench-{tag}-{table.name}"
-            dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                                  KeySchema=[{"AttributeName": table.partition_key, "KeyType": "HASH"}],
-                                  AttributeDefinitions=[{"AttributeName": table.partition_key,
-                                                         "AttributeType": "S"}])
-    ingest.use_kinesis_client(kinesis)
-    if hasattr(ingest, "use_dynamodb_client"):
-        ingest.use_dynamodb_client(dynamodb)
+    names = create_tables(endpoint, tag)
+    # CLAIM_TABLE is read only by a tree whose ingest claims event ids.
+    handler = described_handler("sales-ingest", endpoint, {
+        "STREAM_NAME": stream, "CLAIM_TABLE": names.get("event_claim", "")})
     events = [json.loads(d) for d in _records(data, limit)]
     for event in events:
         del event["line_total"], event["is_cancellation"]
     bodies = [json.dumps({"events": events[i:i + batch]}) for i in range(0, len(events), batch)]
 
     def post(body):
-        response = ingest.handler({"httpMethod": "POST", "path": "/events", "body": body,
-                                   "isBase64Encoded": False, "requestContext": {"requestId": "bench"}}, None)
+        response = handler({"httpMethod": "POST", "path": "/events", "body": body,
+                            "isBase64Encoded": False, "requestContext": {"requestId": "bench"}}, None)
         if response["statusCode"] != 200:
             raise RuntimeError(f"ingest answered {response['statusCode']}: {response['body'][:300]}")
 

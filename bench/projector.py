@@ -3,9 +3,9 @@
     python -m bench projector [--data PATH] [--limit N] [--batch 1000] [--rounds 3]
                               [--baseline-tree DIR]
 
-The events of --data (default: the sample) are projected through `Projector.process` in batches
-of the mapping's size, the way a shard's poller hands them over, against a private patched moto
-server (`emulation.moto_server`, the local cloud's own). Each measurement runs in a subprocess on
+The events of --data (default: the sample) are given to the projector's handler (loaded by the
+description's handler string, as the Lambda runtime loads it) in batches of the mapping's size, against a private patched moto
+server (`emulation.moto.server`, the local cloud's own). Each measurement runs in a subprocess on
 fresh tables and reports, per event: the projector's CPU (that process, every thread: decoding,
 merging, cutting into items, boto3) and the moto server's CPU over the same interval (its
 /proc/<pid>/stat), which on the local cloud is the shared bottleneck.
@@ -58,17 +58,31 @@ def _kinesis_records(datas: list[bytes], first: int) -> list[dict]:
         "partitionKey": json.loads(d)["invoice_no"]}} for i, d in enumerate(datas)]
 
 
-def measure(endpoint: str, moto_pid: int, data: Path, limit: int | None, batch: int, tag: str) -> dict:
-    """One run, in this process: fresh tables, every batch projected once; CPU seconds per event."""
-    import boto3
-    from botocore.config import Config
+def described_handler(function: str, endpoint: str, environment: dict[str, str]):
+    """The function's handler as the Lambda runtime loads it: by the description's handler string
+    (benchmarks stay on their side of the ship line: they import no handler module), with the
+    environment and the endpoint a local Lambda worker gets."""
+    import importlib
 
-    from pipeline.handlers.project import Projector
+    import boto3
+
+    from pipeline.resources import PIPELINE
+
+    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                      AWS_DEFAULT_REGION="us-east-1", **environment)
+    boto3.setup_default_session()
+    module, _, name = PIPELINE.function(function).handler.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def create_tables(endpoint: str, tag: str) -> dict[str, str]:
+    """The described tables (this tree's key schema), under names of their own: name -> physical."""
+    import boto3
+
     from pipeline.resources import PIPELINE
 
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="bench", aws_secret_access_key="bench",
-                          config=Config(parameter_validation=False))
+                          aws_access_key_id="bench", aws_secret_access_key="bench")
     names = {}
     for table in PIPELINE.tables:
         names[table.name] = f"bench-{tag}-{table.name}"
@@ -76,13 +90,20 @@ def measure(endpoint: str, moto_pid: int, data: Path, limit: int | None, batch: 
         client.create_table(TableName=names[table.name], BillingMode="PAY_PER_REQUEST",
                             KeySchema=[{"AttributeName": n, "KeyType": k} for n, k in keys],
                             AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n, _ in keys])
+    return names
+
+
+def measure(endpoint: str, moto_pid: int, data: Path, limit: int | None, batch: int, tag: str) -> dict:
+    """One run, in this process: fresh tables, every batch projected once; CPU seconds per event."""
+    names = create_tables(endpoint, tag)
+    handler = described_handler("sales-projector", endpoint, {"INVOICE_TABLE": names["invoice"],
+                                                              "CUSTOMER_TABLE": names["customer"]})
     datas = _records(data, limit)
     batches = [_kinesis_records(datas[i:i + batch], i + 1) for i in range(0, len(datas), batch)]
-    projector = Projector(client, names["invoice"], names["customer"])
-    projector.process(_kinesis_records(datas[:1], 0))  # warm: imports, client, thread pool
+    handler({"Records": _kinesis_records(datas[:1], 0)}, None)  # warm: imports, client, thread pool
     started, moto_started, wall = _self_cpu(), _cpu_of(moto_pid), time.perf_counter()
     for records in batches:
-        failed = projector.process(records)
+        failed = handler({"Records": records}, None)["batchItemFailures"]
         if failed:
             raise RuntimeError(f"the projector reported {len(failed)} failed records")
     projector_s, moto_s = _self_cpu() - started, _cpu_of(moto_pid) - moto_started
@@ -91,13 +112,16 @@ def measure(endpoint: str, moto_pid: int, data: Path, limit: int | None, batch: 
 
 
 def measure_decode(data: Path, limit: int | None, batch: int) -> dict:
-    from pipeline.handlers.project import decode_record
+    """The floor: what every consumer does per record before any DynamoDB call."""
+    import base64
+
+    from pipeline.events import SaleEvent
 
     datas = _records(data, limit)
     records = _kinesis_records(datas, 1)
     started = _self_cpu()
     for record in records:
-        decode_record(record)
+        SaleEvent.from_record(base64.b64decode(record["kinesis"]["data"], validate=True))
     return {"events": len(datas), "projector_ms": 1000 * (_self_cpu() - started) / len(datas),
             "moto_ms": 0.0, "wall_s": 0.0}
 
@@ -128,7 +152,7 @@ def compare_trees(module: str, what: str, args) -> int:
     limit = str(args.limit) if args.limit else "0"
     with tempfile.TemporaryDirectory() as tmp:
         log = open(Path(tmp) / "moto.log", "w")  # noqa: SIM115 - closed below
-        moto = subprocess.Popen([sys.executable, "-m", "emulation.moto_server", "--port", str(port)],
+        moto = subprocess.Popen([sys.executable, "-m", "emulation.moto.server", "--port", str(port)],
                                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
             endpoint = f"http://127.0.0.1:{port}"

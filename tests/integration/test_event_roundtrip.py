@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from emulation.glue_runner import run_job_and_wait
+from emulation.glue.runner import run_job_and_wait
 from pipeline.events import CUSTOMER_ID_PATTERN, INVOICE_NO_PATTERN, UNIT_PRICE_PATTERN, SaleEvent
 from pipeline.glue.catalog_partitions import register_new_partitions
 

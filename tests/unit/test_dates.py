@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from emulation.api_validation import ModelValidator
+from emulation.apigateway.validation import ModelValidator
 from pipeline.api_models import REQUEST_MODELS
 from pipeline.dates import FIRST, INVOICE_DATE_PATTERN, LAST, format_invoice_date, is_invoice_date
 from pipeline.events import InvalidEvent, parse_event
