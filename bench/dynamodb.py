@@ -4,7 +4,8 @@ through the real projector on a private local cloud (what docs/deploy.md's cost 
 The events go the real way: REST API -> ingest -> Kinesis -> the sales-projector function in its
 worker. The workers reach DynamoDB through a recording proxy (`AWS_ENDPOINT_URL_DYNAMODB`, which
 boto3 prefers to AWS_ENDPOINT_URL), so every PutItem and BatchWriteItem the projector sends is
-seen with its items and its answer. Each item write is charged as DynamoDB bills it
+seen with its items and its answer, and so are the ingest function's event-id claims (table
+`event_claim`: a conditional UpdateItem, sized by reading the item back, and its reads). Each item write is charged as DynamoDB bills it
 (developer guide, "DynamoDB read and write operations" and "DynamoDB item sizes and formats"):
   - one write unit per started 1 KB of the item, for PutItem and for each BatchWriteItem put alike;
   - a put that replaces an item is charged on the larger of the old and the new item;
@@ -116,8 +117,24 @@ class Meter:
                 self.failed_conditions += 1
             self.units[table] = self.units.get(table, 0) + charged
 
-    def record(self, target: str, request: dict, status: int, reply: dict) -> None:
-        if target == "PutItem":
+    def update(self, table: str, key: dict, after: dict | None, *, written: bool) -> None:
+        """An UpdateItem: charged like a put of the item it leaves (`after`, read back by the proxy)."""
+        if written and after is not None:
+            self.put(table, after, written=True)
+        elif not written:
+            with self.lock:
+                self.failed_conditions += 1
+                self.units[table] = self.units.get(table, 0) + write_units(
+                    self.sizes.get(self._key(table, key), 0))
+
+    def record(self, target: str, request: dict, status: int, reply: dict,
+               after: dict | None = None) -> None:
+        if target == "UpdateItem":
+            if status == 200:
+                self.update(request["TableName"], request["Key"], after, written=True)
+            elif "ConditionalCheckFailed" in reply.get("__type", ""):
+                self.update(request["TableName"], request["Key"], None, written=False)
+        elif target == "PutItem":
             if status == 200:
                 self.put(request["TableName"], request["Item"], written=True)
             elif "ConditionalCheckFailed" in reply.get("__type", ""):
@@ -150,8 +167,7 @@ class Meter:
             charged = read_units(item_size(item) if item else 0, bool(request.get("ConsistentRead")))
             with self.lock:
                 self.reads[request["TableName"]] = self.reads.get(request["TableName"], 0.0) + charged
-        elif target in ("UpdateItem", "DeleteItem", "TransactWriteItems", "Query", "Scan",
-                        "TransactGetItems"):
+        elif target in ("DeleteItem", "TransactWriteItems", "Query", "Scan", "TransactGetItems"):
             raise ValueError(f"a function sent {target}: the meter does not charge it yet")
 
 
@@ -179,8 +195,19 @@ class MeteringProxy:
                 if op in ("PutItem", "BatchWriteItem", "UpdateItem", "DeleteItem", "TransactWriteItems",
                           "BatchGetItem", "GetItem", "Query", "Scan", "TransactGetItems"):
                     try:
-                        meter.record(op, json.loads(body), response.status,
-                                     json.loads(data or b"{}"))
+                        request = json.loads(body)
+                        after = None
+                        if op == "UpdateItem" and response.status == 200:
+                            # What the update left: read back (uncharged), to size the write.
+                            get = json.dumps({"TableName": request["TableName"], "Key": request["Key"],
+                                              "ConsistentRead": True}).encode()
+                            plain = {k: v for k, v in headers.items()
+                                     if k.lower() not in ("x-amz-target", "content-length")}
+                            conn.request("POST", self.path, body=get, headers={
+                                **plain, "X-Amz-Target": "DynamoDB_20120810.GetItem",
+                                "Content-Length": str(len(get))})
+                            after = json.loads(conn.getresponse().read() or b"{}").get("Item")
+                        meter.record(op, request, response.status, json.loads(data or b"{}"), after)
                     except Exception as exc:  # noqa: BLE001 - a metering error fails the run
                         proxy.errors.append(f"{op}: {exc!r}")
                 self.send_response(response.status)

@@ -65,7 +65,18 @@ def test_meter_charges_reads_per_started_4_kb_and_missing_keys_at_the_minimum():
     assert meter.reads == {"invoice": 2 + 1 + 1 + 0.5}  # GetItem without ConsistentRead: half
 
 
+def test_meter_charges_an_update_like_a_put_of_the_item_it_leaves():
+    meter = Meter({"invoice": ("invoice_no",)})
+    key = {"invoice_no": {"S": "1"}}
+    meter.record("UpdateItem", {"TableName": "invoice", "Key": key}, 200, {}, after=_put("1", 1500))  # 2
+    meter.record("UpdateItem", {"TableName": "invoice", "Key": key}, 200, {}, after=_put("1", 3000))  # 3
+    meter.record("UpdateItem", {"TableName": "invoice", "Key": key}, 400,
+                 {"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"})   # on 3000: 3
+    assert meter.units == {"invoice": 2 + 3 + 3}
+    assert meter.writes == {"invoice": 2} and meter.failed_conditions == 1
+
+
 def test_meter_refuses_writes_it_cannot_charge():
     meter = Meter({"invoice": ("invoice_no",)})
-    with pytest.raises(ValueError, match="UpdateItem"):
-        meter.record("UpdateItem", {}, 200, {})
+    with pytest.raises(ValueError, match="DeleteItem"):
+        meter.record("DeleteItem", {}, 200, {})
