@@ -145,7 +145,7 @@ def reconciliation_table(result: dict[str, Any]) -> str:
     sinks = list(result.get("sinks") or {})
     head = "".join(f'<th class="n">{html.escape(s)}</th>' for s in sinks)
     rows = []
-    for figure in FIGURES:
+    for figure in (f for f in FIGURES if f in result["source"]):  # an older report may lack one
         cells = []
         for sink in sinks:
             values = result["sinks"][sink]

@@ -5,7 +5,7 @@ const SNAPSHOT = "api/snapshot";
 const EVERY_MS = 1000;
 const HISTORY_S = 180;
 const history = [];  // [{t, api, kinesis, dynamodb, archive, warehouse}]
-const FIGURES = ["lines", "invoices", "customers", "quantity", "revenue", "cancellations"];
+const FIGURES = ["lines", "invoices", "customers", "quantity", "revenue", "cancellations", "conflicts"];
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
@@ -200,7 +200,7 @@ function drawE2e(e2e) {
   set("e2e.when", `${when} · ${e2e.ok ? "every sink reconciles" : "MISMATCH"} · ${e2e.data || ""}`);
   const sinks = Object.keys(e2e.sinks || {});
   let html = `<tr><th>figure</th><th class="n">source</th>${sinks.map((s) => `<th class="n">${esc(s)}</th>`).join("")}</tr>`;
-  FIGURES.forEach((f) => {
+  FIGURES.filter((f) => f in e2e.source).forEach((f) => {  // an older report may lack a figure
     html += `<tr><td>${f}</td><td class="n" data-e2e="source.${f}">${esc(e2e.source[f])}</td>` + sinks.map((s) => {
       const v = e2e.sinks[s];
       if (!v) return `<td class="n muted" data-e2e="${esc(s)}.${f}">n/a</td>`;
