@@ -67,7 +67,7 @@ def test_the_artifact_reconciles_every_sink_with_the_deployment_code_of_the_tree
     assert done.returncode == 0, done.stderr[-4000:]
     assert result["ok"] is True and result["mismatches"] == []
     for sink in SINKS:
-        assert result["sinks"][sink] == SAMPLE_FIGURES, sink
+        assert result["sinks"][sink] == {**SAMPLE_FIGURES, "conflicts": 0}, sink
     logs = list((state / "logs").rglob("*.log"))
     assert not [p for p in logs if "working tree used" in p.read_text(errors="replace")]
 
