@@ -63,8 +63,10 @@ def test_full_dataset_reconciles_exactly_in_every_sink(cloud_factory, tmp_path):
     print(f"full-dataset e2e: {elapsed:.0f} s; replay {result and result['replay']}")
     assert done.returncode == 0, log.read_text()[-5000:]
     assert result["ok"] is True and result["mismatches"] == []
-    assert result["source"] == FULL_FIGURES
+    # every sink holds each event id in one version (conflicts 0), and ingest refused none
+    assert result["source"] == {**FULL_FIGURES, "conflicts": 0}
     for sink in ("dynamodb", "s3 archive", "warehouse stream"):
-        assert result["sinks"][sink] == FULL_FIGURES, sink
+        assert result["sinks"][sink] == {**FULL_FIGURES, "conflicts": 0}, sink
+    assert result["conflicts_refused"] == 0
     assert result["replay"]["sent"] == result["replay"]["accepted"] == 541909
     assert result["replay"]["failed"] == result["replay"]["rejected"] == 0
