@@ -14,6 +14,11 @@ PYTEST_STACK = $(if $(filter file,$(origin STACK)),,--stack=$(STACK))
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
+# The clients (`make e2e`, `make redrive`) read their endpoints from the environment; on a local
+# stack, unless $(1) is set already, it gets what `make env` prints (exit 1 if no cloud answers).
+local_cloud_env = if [[ "$(STACK)" != aws && -z "$${$(1):-}" ]]; then \
+	exports="$$($(PY) -m emulation env --stack $(STACK))" || exit 1; eval "$$exports"; fi;
+
 .PHONY: help install up down status env console redrive logs e2e test test-unit test-integration bench bench-cloud \
         cost synth deploy-aws e2e-aws destroy-aws lint clean
 
@@ -48,13 +53,13 @@ console: install ## Print the live console's URL: every stage's figures while a 
 	@$(PY) -m emulation console
 
 redrive: install ## List the mappings' on-failure queues and re-deliver their records (DRY_RUN=1: list only)
-	@$(PY) -m pipeline.client redrive --stack $(STACK) $(if $(filter 1,$(DRY_RUN)),--dry-run)
+	@$(call local_cloud_env,AWS_ENDPOINT_URL) $(PY) -m pipeline.client redrive --stack $(STACK) $(if $(filter 1,$(DRY_RUN)),--dry-run)
 
 logs: install ## Tail the local cloud's logs (PART=moto|runtime|warehouse|glue)
 	@$(PY) -m emulation logs $(if $(PART),--part $(PART))
 
 e2e: install ## Replay DATA (ROWS=N|all), run the Glue batch job, reconcile every sink (BATCH=0 skips it)
-	@$(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack $(STACK) $(if $(filter 0,$(BATCH)),,--batch)
+	@$(call local_cloud_env,API_URL) $(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack $(STACK) $(if $(filter 0,$(BATCH)),,--batch)
 
 test: install ## Run the whole test suite (unit, integration on a private local cloud, deploy)
 	@$(PY) -m pytest $(PYTEST_STACK) $(PYTEST_ARGS)

@@ -1,35 +1,29 @@
 """`python -m pipeline.client e2e`: replay a file through a running stack and reconcile every sink.
 
-Steps: resolve the stack's endpoints; replay ROWS lines (computing the source figures from the
-very events sent); poll the sinks until each agrees with the source or the timeout passes;
-optionally run the Glue batch job; print the table, write .e2e/reconciliation.json, exit 1 on any
-mismatch. Endpoints come from the environment (API_URL, API_KEY, AWS_ENDPOINT_URL,
+Steps: take the stack's endpoints from the environment; replay ROWS lines (computing the source
+figures from the very events sent); poll the sinks until each agrees with the source or the
+timeout passes; optionally run the Glue batch job; print the table, write
+.e2e/reconciliation.json, exit 1 on any mismatch. Endpoints: API_URL, API_KEY, AWS_ENDPOINT_URL,
 AWS_ENDPOINT_URL_GLUE, WAREHOUSE_DSN, or WAREHOUSE_WORKGROUP + WAREHOUSE_DATABASE +
-WAREHOUSE_SECRET_ARN for the Redshift Data API) or, for the local stacks, from `python -m emulation
-env` (a subprocess: the pipeline package never imports the emulator). On AWS the warehouse is read
-through the Data API (`python -m deploy env` exports its target); a run that cannot read the
-warehouse fails, it never passes unchecked.
+WAREHOUSE_SECRET_ARN for the Redshift Data API. `make e2e` exports them for the local stacks
+(what `python -m emulation env` prints: the pipeline package never imports the emulator); on AWS
+`python -m deploy env` exports them. A run that cannot read the warehouse fails, it never passes
+unchecked.
 
-Polling (`poll_sinks`): a round reads every sink still behind. Reading DynamoDB back is a full
-Scan of both tables, so it is gated by a cheap check of the replay's last
-invoices (`sinks.read_invoice_tail`): while one of them lacks lines the full read is skipped. The
-gate can only postpone a full read; OK or mismatch is always decided by one. Rounds are spaced
-by at least max(poll_s, 2 x the last round's duration), so reading takes at most about a third of
-the time, and a round starts only if twice its estimated duration fits before the deadline; the
-last round that fits reads every sink fully. At the deadline each sink is reported as its last
-full read found it.
+Polling (`poll_sinks`): one loop of rounds over the sinks still behind, DynamoDB's full read
+(two Scans) gated by a cheap read of the replay's last invoices (`sinks.read_invoice_tail`), and
+one last full read of every sink still behind at the deadline. OK or mismatch is always decided
+by a full read.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.reconcile import FigureBuilder, Figures, compare, report, table
@@ -41,11 +35,8 @@ from .replay import Progress, replay
 from .report_html import write_run_report
 from .run_record import RunRecord
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STREAM_VIEW = "stream.sales_events_dedup"
 BATCH_TABLE = "analytics.sales"
-MARGIN = 2.0
-"""A round starts only if MARGIN times its estimated duration fits before the deadline."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +65,11 @@ class Endpoints:
 
 def resolve_endpoints(stack: str, environ: dict[str, str] | None = None) -> Endpoints:
     env = dict(os.environ if environ is None else environ)
-    if stack in ("embedded", "compose") and not (env.get("API_URL") and env.get("API_KEY")):
-        env = {**_local_cloud_env(stack), **{k: v for k, v in env.items() if v}}
     if not env.get("API_URL") or not env.get("API_KEY"):
-        raise ApiError(
-            f"no API_URL/API_KEY for stack {stack!r}: set them (eval \"$(make -s env)\" for the local "
-            "cloud; the stack's outputs for AWS)"
-        )
+        where = ('`make e2e` exports them from the running local cloud (`make up` first), or '
+                 'eval "$(make -s env)"' if stack in ("embedded", "compose")
+                 else 'eval "$(python -m deploy env)" exports them from the stack outputs')
+        raise ApiError(f"no API_URL/API_KEY for stack {stack!r}: {where}")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     data_api_keys = ("WAREHOUSE_WORKGROUP", "WAREHOUSE_DATABASE", "WAREHOUSE_SECRET_ARN")
     data_api = (sinks.DataApiTarget(*(env[k] for k in data_api_keys))
@@ -93,23 +82,6 @@ def resolve_endpoints(stack: str, environ: dict[str, str] | None = None) -> Endp
     return Endpoints(env["API_URL"], env["API_KEY"], env.get("AWS_ENDPOINT_URL"), region,
                      env.get("WAREHOUSE_DSN"), env.get("AWS_ENDPOINT_URL_GLUE") or None, data_api,
                      env.get("LOCALCLOUD_RUNTIME_URL") or None)
-
-
-def _local_cloud_env(stack: str) -> dict[str, str]:
-    cmd = [sys.executable, "-m", "emulation", "env", "--stack", stack]
-    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise ApiError(
-            f"the local cloud is not running ({' '.join(cmd[1:])} said: "
-            f"{(done.stderr or done.stdout).strip()[:300]}); start it with: make up"
-        )
-    values: dict[str, str] = {}
-    for line in done.stdout.splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
-            values[key] = shlex.split(value)[0] if value else ""
-    os.environ.update({k: v for k, v in values.items() if k.startswith("AWS_")})  # for boto3
-    return values
 
 
 def run(args) -> int:
@@ -207,203 +179,95 @@ def run(args) -> int:
 def wait_for_sinks(expected: Figures, scope: sinks.Scope, endpoints: Endpoints, *, timeout_s: float,
                    log, poll_s: float = 5.0, tail: dict[str, int] | None = None,
                    record: RunRecord | None = None) -> dict[str, Figures | None]:
-    """Poll each sink until it equals the source; at the deadline, return what each last held.
+    """Poll each sink until it equals the source; at the deadline, read the ones still behind once more.
 
     `tail`: the replay's last invoices and their line counts (`sinks.InvoiceTail`); with it, the
     DynamoDB read is gated by `sinks.read_invoice_tail`."""
     where = {"endpoint": endpoints.aws_endpoint, "region": endpoints.region}
     bucket = sinks.archive_bucket(**where)
     archive = sinks.ArchiveReader(scope, bucket, endpoints.aws_endpoint, endpoints.region)
-    walked: dict[str, int] = {}  # items the last DynamoDB read walked, per table
-    read_dynamodb = lambda: sinks.read_dynamodb(scope, counts=walked, **where)
-    polled = [
-        GatedSink("dynamodb", read_dynamodb, lambda: sinks.read_invoice_tail(scope, tail, **where),
-                  items=lambda: sum(walked.values()))
-        if tail else PolledSink("dynamodb", read_dynamodb),
-        PolledSink("s3 archive", archive.read),
-    ]
+    readers: dict[str, Callable[[], Figures]] = {
+        "dynamodb": lambda: sinks.read_dynamodb(scope, **where),
+        "s3 archive": archive.read,
+    }
     read_stream = endpoints.warehouse_reader(scope, STREAM_VIEW)
     if read_stream:
-        polled.append(PolledSink("warehouse stream", read_stream))
+        readers["warehouse stream"] = read_stream
     else:
         log("e2e: no WAREHOUSE_DSN or Data API target; the warehouse is not checked")
-    observed = poll_sinks(expected, polled, timeout_s=timeout_s, log=log, poll_s=poll_s)
+    gates = {"dynamodb": lambda: sinks.read_invoice_tail(scope, tail, **where)} if tail else {}
+    polled = poll_sinks(expected, readers, gates=gates, timeout_s=timeout_s, log=log, poll_s=poll_s)
     if record is not None:
-        record.caught_up = {sink.name: sink.reconciled_at for sink in polled}
-        for sink in polled:
-            for at, lines in sink.points:
-                record.series.setdefault(f"{sink.name} (e2e reads)", []).append((round(at - record.t0, 3), lines))
+        record.caught_up = polled.caught_up
+        for name, at, lines in polled.reads:
+            record.series.setdefault(f"{name} (e2e reads)", []).append((round(at - record.t0, 3), lines))
+    observed = polled.figures
     if archive.lines > (observed["s3 archive"].lines if observed["s3 archive"] else 0):
         log(f"e2e: the archive holds {archive.lines} lines for {observed['s3 archive'].lines} events "
             "(at-least-once redeliveries; counted once)")
     return observed
 
 
-class PolledSink:
-    """A sink as `poll_sinks` sees it: `read()` returns its exact figures (a full read)."""
+@dataclass
+class Polled:
+    """What `poll_sinks` found."""
 
-    def __init__(self, name: str, read: Callable[[], Figures], *,
-                 clock: Callable[[], float] = time.monotonic):
-        self.name = name
-        self._read = read
-        self._clock = clock
-        self.figures: Figures | None = None
-        """What the last full read found (None before the first one succeeds)."""
-        self.read_at: float | None = None
-        """Clock time the last full read ended."""
-        self.read_s = 0.0
-        """Duration of the last full read."""
-        self.points: list[tuple[float, int]] = []
-        """(clock time, lines) of every full read: the sink's progress as the e2e saw it."""
-        self.reconciled_at: float | None = None
-        """Clock time of the full read that found the sink equal to the source."""
-
-    def poll(self, *, final: bool) -> bool:
-        """Read the sink; True when `figures` were read in this call. `final`: the last round that
-        fits before the deadline (a full read is due)."""
-        started = self._clock()
-        figures = self._read()
-        self.read_at = self._clock()
-        self.read_s = self.read_at - started
-        self.figures = figures
-        self.points.append((self.read_at, figures.lines))
-        return True
-
-    def estimate(self, expected: Figures) -> float:
-        """Seconds the next poll may take, at worst."""
-        return self.read_s
-
-    def behind(self, expected: Figures) -> str:
-        return f"{self.figures.lines if self.figures else 0}/{expected.lines} lines"
+    figures: dict[str, Figures | None]
+    """Each sink's last full read (None if none succeeded)."""
+    caught_up: dict[str, float | None]
+    """Clock time of the full read that found each sink equal to the source (None: never)."""
+    reads: list[tuple[str, float, int]] = field(default_factory=list)
+    """(sink, clock time, lines) of every full read: each sink's progress as the e2e saw it."""
 
 
-class GatedSink(PolledSink):
-    """A sink whose full read is expensive (DynamoDB's Scans): `gate()` runs first and the full read
-    only if the gate says the sink may be complete (a Scan while the projector is still busy costs
-    the cloud minutes on the full dataset). A final round reads fully without asking, so the
-    figures reported are never the gate's."""
+def poll_sinks(expected: Figures, readers: dict[str, Callable[[], Figures]], *, timeout_s: float, log,
+               gates: dict[str, Callable[[], sinks.TailCheck]] | None = None, poll_s: float = 5.0,
+               clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> Polled:
+    """Rounds of full reads of the sinks still behind, until each equals the source or the deadline.
 
-    def __init__(self, name: str, read: Callable[[], Figures], gate: Callable[[], sinks.TailCheck], *,
-                 items: Callable[[], int] | None = None, clock: Callable[[], float] = time.monotonic):
-        super().__init__(name, read, clock=clock)
-        self._gate = gate
-        self._items = items
-        """Items the last full read walked (every scope), for `estimate`; None: no growth assumed."""
-        self.check: sinks.TailCheck | None = None
-        self.gate_s = 0.0
-        self.gated = False
-        """The last poll stopped at the gate: `figures` are older than that poll."""
-        self.full_reads = 0
-        self.gate_checks = 0
-
-    def poll(self, *, final: bool) -> bool:
-        if not final:
-            started = self._clock()
-            try:
-                self.check = self._gate()
-                self.gate_checks += 1
-            finally:
-                self.gate_s = self._clock() - started
-            if not self.check.complete:
-                self.gated = True
-                return False
-        self.gated = False
-        fresh = super().poll(final=final)
-        self.full_reads += 1
-        return fresh
-
-    def estimate(self, expected: Figures) -> float:
-        """The gate plus a full read. A Scan costs about its items, and the tables will still gain
-        the invoice and customer items the source has and the last full read did not find: the
-        last full read's duration is scaled by that growth (at most 10x; a scheduling guess, which
-        never decides a result)."""
-        if self.read_at is None:
-            # Never read fully: no cost to scale from (the gate's is mostly per request, and a guess
-            # from it kept a full-dataset run from ever polling). The final read may then end past
-            # the deadline by its own duration; the deadline bounds waiting, not the verdict.
-            return self.gate_s
-        growth = 1.0
-        if self._items is not None:
-            held = self.figures or Figures()
-            walked = self._items()
-            coming = (max(0, expected.invoices - held.invoices)
-                      + max(0, expected.customers - held.customers))
-            growth = min(10.0, (walked + coming) / max(walked, 1))
-        return self.gate_s + self.read_s * max(1.0, growth)
-
-    def behind(self, expected: Figures) -> str:
-        if self.gated and self.check is not None:
-            seen = (f"{super().behind(expected)} at the last full read" if self.read_at is not None
-                    else "no full read yet")
-            return f"{seen}; {self.check.render()}"
-        return super().behind(expected)
-
-
-@dataclass(frozen=True)
-class NextRound:
-    wait_s: float
-    final: bool
-    """No round would fit after this one: gated sinks read fully."""
-
-
-def plan_next(now: float, deadline: float, *, poll_s: float, last_round_s: float, estimate_s: float,
-              margin: float = MARGIN) -> NextRound | None:
-    """When the next round starts and whether it is the last; None when no round fits any more.
-
-    The wait is max(poll_s, 2 x the last round's duration), so reading takes at most about a third
-    of the time; a round starts only if `margin` x `estimate_s` (its worst case) still fits before
-    the deadline. It is final when the round after it (after its own wait) would not fit."""
-    wait = max(poll_s, 2 * last_round_s)
-    latest = deadline - margin * estimate_s
-    start = now + wait
-    if start > latest:
-        return None
-    following = start + estimate_s + max(poll_s, 2 * estimate_s)
-    return NextRound(wait, following > latest)
-
-
-def poll_sinks(expected: Figures, polled: list[PolledSink], *, timeout_s: float, log, poll_s: float = 5.0,
-               margin: float = MARGIN, clock: Callable[[], float] = time.monotonic,
-               sleep: Callable[[float], None] = time.sleep) -> dict[str, Figures | None]:
-    """Rounds of reads until every sink equals the source or no further round fits the deadline.
-
-    A sink leaves the rounds only when a full read of it equals the source; the figures returned
-    are each sink's last full read (None if none succeeded)."""
+    A sink with a gate (DynamoDB: its full read is two Scans, minutes of the cloud's CPU on the
+    full dataset) is read fully only once its gate says it may be complete; the gate can only
+    postpone a read, the verdict is always a full read's. Rounds are spaced by max(poll_s, twice
+    the last round), so reading takes at most about a third of the time. Once the deadline has
+    passed, one last round reads every sink still behind fully, gate or not."""
+    gates = gates or {}
     deadline = clock() + timeout_s
-    pending = {sink.name: sink for sink in polled}
-    final = False
+    polled = Polled(dict.fromkeys(readers), dict.fromkeys(readers))
+    pending = sorted(readers)
     while True:
-        round_started = clock()
-        for name in sorted(pending):
-            sink = pending[name]
+        started = clock()
+        final = started >= deadline
+        waiting: dict[str, str] = {}
+        for name in list(pending):
             try:
-                fresh = sink.poll(final=final)
+                check = gates[name]() if name in gates and not final else None
+                if check is not None and not check.complete:
+                    waiting[name] = check.render()
+                    continue
+                figures = readers[name]()
             except Exception as exc:  # noqa: BLE001 - a sink not ready yet is reported, then polled again
                 log(f"e2e: {name} not readable yet: {exc}")
                 continue
-            if fresh and sink.figures is not None and not compare(expected, {name: sink.figures}):
-                sink.reconciled_at = sink.read_at
-                del pending[name]
+            at = clock()
+            polled.figures[name] = figures
+            polled.reads.append((name, at, figures.lines))
+            if not compare(expected, {name: figures}):
+                polled.caught_up[name] = at
+                pending.remove(name)
         if not pending:
-            break
-        now = clock()
-        behind = ", ".join(f"{n} ({pending[n].behind(expected)})" for n in sorted(pending))
-        plan = plan_next(now, deadline, poll_s=poll_s, last_round_s=now - round_started,
-                         estimate_s=sum(sink.estimate(expected) for sink in pending.values()),
-                         margin=margin)
-        if plan is None:
-            if now >= deadline:
-                log(f"e2e: timed out after {timeout_s:.0f} s; still behind: {behind}")
-            else:
-                log(f"e2e: timed out: another round would not end well within the {timeout_s:.0f} s "
-                    f"sink timeout ({deadline - now:.0f} s left); still behind: {behind}")
-            for name in sorted(pending):
-                read_at = pending[name].read_at
-                if read_at is not None and read_at < round_started:
-                    log(f"e2e: {name} is reported as its last full read found it, "
-                        f"{now - read_at:.0f} s before the end")
-            break
-        log(f"e2e: waiting for {behind}")
-        sleep(plan.wait_s)
-        final = plan.final
-    return {sink.name: sink.figures for sink in polled}
+            return polled
+
+        def behind(name: str) -> str:
+            held = polled.figures[name]
+            lines = f"{held.lines if held else 0}/{expected.lines} lines"
+            if name in waiting:
+                return f"{lines + ' at the last full read' if held else 'no full read yet'}; {waiting[name]}"
+            return lines
+
+        status = ", ".join(f"{name} ({behind(name)})" for name in pending)
+        if final:
+            log(f"e2e: timed out after {timeout_s:.0f} s; still behind at a last full read: {status}")
+            return polled
+        log(f"e2e: waiting for {status}")
+        sleep(max(0.0, min(max(poll_s, 2 * (clock() - started)), deadline - clock())))

@@ -270,9 +270,9 @@ def run(args) -> int:
     import os
 
     if args.stack in ("embedded", "compose") and not os.environ.get("AWS_ENDPOINT_URL"):
-        from .e2e import _local_cloud_env
-
-        _local_cloud_env(args.stack)  # exports the local cloud's AWS_* variables for boto3
+        print(f"error: no AWS_ENDPOINT_URL for stack {args.stack!r}: `make redrive` exports the running "
+              'local cloud\'s endpoints (`make up` first), or eval "$(make -s env)"', file=sys.stderr)
+        return 2
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     clients = aws_clients(os.environ.get("AWS_ENDPOINT_URL"), region)
     try:

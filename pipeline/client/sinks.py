@@ -48,22 +48,18 @@ def _client(service: str, endpoint: str | None, region: str):
 
 
 def read_dynamodb(scope: Scope, *, endpoint: str | None, region: str,
-                  invoice_table: str = "invoice", customer_table: str = "customer",
-                  counts: dict[str, int] | None = None) -> Figures:
+                  invoice_table: str = "invoice", customer_table: str = "customer") -> Figures:
     """Figures of the invoice lines in scope; customers = customers with a summary item of such
     an invoice (`pipeline.customers`).
 
     The invoice table holds page items (`pipeline.invoice_pages`); each carries the invoice's
-    customer and country, so its lines are read on their own. `counts`, if given, receives the
-    number of items each table's Scan walked (all scopes)."""
+    customer and country, so its lines are read on their own."""
     dynamodb = _client("dynamodb", endpoint, region)
-    walked = {invoice_table: 0, customer_table: 0}
     builder = FigureBuilder()
     invoices_in_scope: set[str] = set()
     # Read as DynamoDB JSON, without a ProjectionExpression: the figures need only a few values
     # of each line, and moto copies every item it projects (on AWS a projection saves no reads).
     for item in _scan(dynamodb, invoice_table):
-        walked[invoice_table] += 1
         invoice_no = item["invoice_no"]["S"]
         customer = item.get("customer_id", {}).get("S")  # absent, or {"NULL": true}: a guest sale
         for event_id, line in item.get("lines", {}).get("M", {}).items():
@@ -80,11 +76,8 @@ def read_dynamodb(scope: Scope, *, endpoint: str | None, region: str,
     figures = builder.figures()
     customers: set[str] = set()
     for item in _scan(dynamodb, customer_table):
-        walked[customer_table] += 1
         if item["invoice_no"]["S"] in invoices_in_scope:
             customers.add(item["customer_id"]["S"])
-    if counts is not None:
-        counts.update(walked)
     return Figures(figures.lines, figures.invoices, len(customers), figures.quantity, figures.revenue,
                    figures.cancellations, figures.conflicts)
 

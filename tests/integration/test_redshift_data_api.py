@@ -75,9 +75,9 @@ def test_the_e2e_warehouse_check_reconciles_through_the_data_api(loaded, monkeyp
     scope = sinks.Scope(PREFIX, 1, 4)
     expected = figures_of(EVENTS)
     assert (expected.lines, expected.customers, expected.cancellations) == (4, 2, 1)
-    sink = e2e.PolledSink("warehouse stream", endpoints.warehouse_reader(scope, e2e.STREAM_VIEW))
-    observed = e2e.poll_sinks(expected, [sink], timeout_s=60, log=print, poll_s=0.5)
-    assert observed["warehouse stream"] == expected
+    read = endpoints.warehouse_reader(scope, e2e.STREAM_VIEW)
+    polled = e2e.poll_sinks(expected, {"warehouse stream": read}, timeout_s=60, log=print, poll_s=0.5)
+    assert polled.figures["warehouse stream"] == expected
     assert str(expected.revenue) == "3.103"  # to the tenth of a cent: 15.30 + 0.003 + 15.30 - 27.50
     with psycopg.connect(cloud.warehouse_dsn) as conn:
         users = conn.execute("SELECT DISTINCT username FROM localcloud.statement_log "

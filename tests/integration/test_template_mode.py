@@ -51,7 +51,8 @@ def proof_run(synthesized_tree, tmp_path_factory):
         done = subprocess.run(  # the replay client of the copy too: it must not need the broken code
             [sys.executable, "-m", "pipeline.client", "e2e", "--data", str(SAMPLE), "--rows", "all", "--batch",
              "--json-out", str(out), "--sink-timeout", "180"],
-            cwd=synthesized_tree.root, env=tree_env(synthesized_tree.root, LOCALCLOUD_STATE_DIR=str(state)),
+            cwd=synthesized_tree.root,  # with the endpoints `make e2e` exports
+            env=tree_env(synthesized_tree.root, LOCALCLOUD_STATE_DIR=str(state), **(cloud.env() if cloud else {})),
             capture_output=True, text=True, timeout=900,
         )
         yield broken, started, done, json.loads(out.read_text()) if out.exists() else None, state

@@ -1,9 +1,9 @@
 """`make e2e`'s sink polling with fakes: the DynamoDB gate (the replay's last invoices read by key),
-the adaptive interval and the deadline, and the Glue endpoint of the batch step.
+the interval and the deadline, the endpoints and the Glue endpoint of the batch step.
 
 A fake clock stands in for time: a read "takes" the seconds it adds to it, a sleep adds its own.
 The property the gate must keep: a sink reconciles only on a full read, and a gate that never
-opens still ends in a full read before the deadline.
+opens still ends in a full read at the deadline.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.client import e2e, sinks
 from pipeline.client.api import ApiError
-from pipeline.client.e2e import GatedSink, NextRound, PolledSink, plan_next, poll_sinks
+from pipeline.client.e2e import poll_sinks
 from pipeline.client.sinks import InvoiceTail, Scope, TailCheck, read_invoice_tail
 from pipeline.reconcile import Figures
 
@@ -57,11 +57,11 @@ def tail_check(complete: bool) -> TailCheck:
     return TailCheck({"581587": 15}, {"581587": 15 if complete else 3})
 
 
-def poll(polled, clock, timeout_s=300.0, poll_s=5.0):
+def poll(readers, clock, timeout_s=300.0, poll_s=5.0, gates=None):
     logs: list[str] = []
-    observed = poll_sinks(EXPECTED, polled, timeout_s=timeout_s, log=logs.append, poll_s=poll_s,
-                          clock=clock, sleep=clock.sleep)
-    return observed, logs
+    polled = poll_sinks(EXPECTED, readers, gates=gates, timeout_s=timeout_s, log=logs.append,
+                        poll_s=poll_s, clock=clock, sleep=clock.sleep)
+    return polled, logs
 
 
 # ------------------------------------------------------------------------------ the tail
@@ -140,115 +140,90 @@ def test_keys_left_unprocessed_count_as_holding_nothing(monkeypatch):
     assert len(client.requests) == 3 and check.found == {"a": 1} and not check.complete
 
 
-# ------------------------------------------------------------------------------ the interval
-def test_wait_is_the_poll_interval_or_twice_the_last_round():
-    assert plan_next(0, 600, poll_s=5, last_round_s=1, estimate_s=1) == NextRound(5, False)
-    assert plan_next(0, 600, poll_s=5, last_round_s=20, estimate_s=20) == NextRound(40, False)
-
-
-def test_no_round_starts_unless_twice_its_estimate_fits_before_the_deadline():
-    # start at 40, latest start 100 - 2 x 20 = 60: fits, but no round would fit after it
-    assert plan_next(0, 100, poll_s=5, last_round_s=20, estimate_s=20) == NextRound(40, True)
-    assert plan_next(0, 79, poll_s=5, last_round_s=20, estimate_s=20) is None
-    assert plan_next(99, 100, poll_s=5, last_round_s=0, estimate_s=0) is None
-
-
 # ------------------------------------------------------------------------------ the rounds
 def test_the_gate_skips_full_reads_until_the_last_invoices_are_complete():
     clock = Clock()
     full = Reader(clock, [EXPECTED], seconds=10)
     gate = Reader(clock, [tail_check(False)] * 3 + [tail_check(True)], seconds=0.1)
-    sink = GatedSink("dynamodb", full, gate, clock=clock)
-    observed, logs = poll([sink], clock)
-    assert observed == {"dynamodb": EXPECTED}
-    assert (sink.full_reads, sink.gate_checks) == (1, 4)  # only once the gate opened
+    polled, logs = poll({"dynamodb": full}, clock, gates={"dynamodb": gate})
+    assert polled.figures == {"dynamodb": EXPECTED}
+    assert (len(full.calls), len(gate.calls)) == (1, 4)  # only once the gate opened
+    assert polled.caught_up == {"dynamodb": full.calls[0]}
     assert logs[0] == "e2e: waiting for dynamodb (no full read yet; last 1 invoices: 0 complete, 3/15 lines)"
 
 
 def test_an_open_gate_decides_nothing_the_full_read_does():
     clock = Clock()
     full = Reader(clock, [BEHIND, BEHIND, EXPECTED], seconds=1)
-    sink = GatedSink("dynamodb", full, Reader(clock, [tail_check(True)], seconds=0.1), clock=clock)
-    observed, _ = poll([sink], clock)
-    assert observed == {"dynamodb": EXPECTED} and sink.full_reads == 3
+    gate = Reader(clock, [tail_check(True)], seconds=0.1)
+    polled, logs = poll({"dynamodb": full}, clock, gates={"dynamodb": gate})
+    assert polled.figures == {"dynamodb": EXPECTED} and len(full.calls) == 3
+    assert [lines for _, _, lines in polled.reads] == [60, 60, 100]
+    assert logs[0] == "e2e: waiting for dynamodb (60/100 lines)"
 
 
-def test_a_gate_that_never_opens_still_ends_in_a_full_read_before_the_deadline():
-    """The gate may be stricter than the figures (or plain wrong): the last round that fits reads
-    fully, so the verdict is the full read's, here OK."""
+def test_a_gate_that_never_opens_still_ends_in_a_full_read_at_the_deadline():
+    """The gate may be stricter than the figures (or plain wrong): once the deadline has passed,
+    the sink is read fully, so the verdict is the full read's, here OK."""
     clock = Clock()
     start = clock.t
     full = Reader(clock, [EXPECTED], seconds=10)
-    sink = GatedSink("dynamodb", full, Reader(clock, [tail_check(False)], seconds=0.7), clock=clock)
-    observed, logs = poll([sink], clock, timeout_s=120)
-    assert observed == {"dynamodb": EXPECTED} and sink.full_reads == 1
-    # Never read fully before, its cost was unknown: the final read starts before the deadline.
-    assert full.calls[-1] - full.seconds <= start + 120
+    gate = Reader(clock, [tail_check(False)], seconds=0.7)
+    polled, logs = poll({"dynamodb": full}, clock, timeout_s=120, gates={"dynamodb": gate})
+    assert polled.figures == {"dynamodb": EXPECTED} and len(full.calls) == 1
+    assert start + 120 <= full.calls[0] - full.seconds < start + 121  # the wait ends at the deadline
     assert not any("timed out" in line for line in logs)
 
 
-def test_at_the_deadline_a_sink_is_reported_as_its_last_full_read_found_it():
+def test_at_the_deadline_a_sink_still_behind_is_reported_as_a_last_full_read_found_it():
     clock = Clock()
-    start = clock.t
     full = Reader(clock, [BEHIND], seconds=10)
-    sink = GatedSink("dynamodb", full, Reader(clock, [tail_check(False)], seconds=0.7), clock=clock)
-    archive = PolledSink("s3 archive", Reader(clock, [EXPECTED], seconds=0.5), clock=clock)
-    observed, logs = poll([sink, archive], clock, timeout_s=120)
-    assert observed == {"dynamodb": BEHIND, "s3 archive": EXPECTED}
-    assert len(full.calls) == 1  # only the last round that fit, not every round
-    assert full.calls[-1] - full.seconds <= start + 120
-    assert "timed out" in logs[-1] and "dynamodb (60/100 lines)" in logs[-1]
+    archive = Reader(clock, [EXPECTED], seconds=0.5)
+    polled, logs = poll({"dynamodb": full, "s3 archive": archive}, clock, timeout_s=120,
+                        gates={"dynamodb": Reader(clock, [tail_check(False)], seconds=0.7)})
+    assert polled.figures == {"dynamodb": BEHIND, "s3 archive": EXPECTED}
+    assert len(full.calls) == 1 and len(archive.calls) == 1  # the gate kept it to the final read
+    assert polled.caught_up["dynamodb"] is None and polled.caught_up["s3 archive"] is not None
+    assert logs[-1] == "e2e: timed out after 120 s; still behind at a last full read: dynamodb (60/100 lines)"
 
 
 def test_reading_takes_at_most_a_third_of_the_time():
     clock = Clock()
-    slow = PolledSink("warehouse stream", Reader(clock, [BEHIND] * 5 + [EXPECTED], seconds=12),
-                      clock=clock)
-    observed, _ = poll([slow], clock, timeout_s=1000)
-    assert observed == {"warehouse stream": EXPECTED}
-    assert clock.sleeps and all(s >= 24 for s in clock.sleeps)
+    slow = Reader(clock, [BEHIND] * 5 + [EXPECTED], seconds=12)
+    polled, _ = poll({"warehouse stream": slow}, clock, timeout_s=1000)
+    assert polled.figures == {"warehouse stream": EXPECTED}
+    assert clock.sleeps == [24] * 5
 
 
-def test_no_round_is_started_that_would_end_after_the_deadline():
+def test_the_wait_is_the_poll_interval_for_quick_reads_and_ends_at_the_deadline():
     clock = Clock()
     start = clock.t
-    reader = Reader(clock, [BEHIND], seconds=30)
-    observed, logs = poll([PolledSink("warehouse stream", reader, clock=clock)], clock, timeout_s=200)
-    assert observed == {"warehouse stream": BEHIND}
-    assert all(end <= start + 200 for end in reader.calls)
-    # a round of 30 s needs 60 s left: the rounds end at 30, 120 (wait 60), stop there (80 s left)
-    assert reader.calls == [start + 30, start + 120]
-    assert "another round would not end well within the 200 s sink timeout (80 s left)" in logs[-1]
+    reader = Reader(clock, [BEHIND], seconds=1)
+    polled, _ = poll({"warehouse stream": reader}, clock, timeout_s=14, poll_s=5)
+    assert polled.figures == {"warehouse stream": BEHIND}
+    # reads end at 1, 7, 13; the wait after the third is cut to the deadline (14), then the last read
+    assert clock.sleeps == [5, 5, 1] and reader.calls == [start + 1, start + 7, start + 13, start + 15]
 
 
 def test_a_sink_never_read_stays_none_and_the_others_still_reconcile():
     clock = Clock()
-    broken = PolledSink("warehouse stream", Reader(clock, [RuntimeError("no such table")]), clock=clock)
-    ok = PolledSink("s3 archive", Reader(clock, [EXPECTED]), clock=clock)
-    observed, logs = poll([broken, ok], clock, timeout_s=30)
-    assert observed == {"warehouse stream": None, "s3 archive": EXPECTED}
+    broken = Reader(clock, [RuntimeError("no such table")])
+    ok = Reader(clock, [EXPECTED])
+    polled, logs = poll({"warehouse stream": broken, "s3 archive": ok}, clock, timeout_s=30)
+    assert polled.figures == {"warehouse stream": None, "s3 archive": EXPECTED}
+    assert len(ok.calls) == 1 and len(broken.calls) > 2  # polled again until the deadline
     assert any("warehouse stream not readable yet: no such table" in line for line in logs)
 
 
-def test_the_full_read_estimate_grows_with_the_items_still_to_come():
+def test_a_long_wait_for_the_projector_keeps_polling_until_the_gate_opens():
+    """The full-dataset case: the gate stays closed for minutes while the projector catches up."""
     clock = Clock()
-    walked = {"items": 0}
-    sink = GatedSink("dynamodb", Reader(clock, [BEHIND], seconds=4), lambda: tail_check(False),
-                     items=lambda: walked["items"], clock=clock)
-    sink.poll(final=True)  # a full read to scale from
-    walked["items"] = 10  # 6 invoice + 4 customer items, all in scope: 4 + 1 items to come
-    assert sink.estimate(EXPECTED) == pytest.approx(4 * 15 / 10)
-    walked["items"] = 100_000  # other files' items dominate: the tables barely grow
-    assert sink.estimate(EXPECTED) == pytest.approx(4 * 100_005 / 100_000)
-    walked["items"] = 0  # nothing written yet: at most 10x
-    empty = GatedSink("dynamodb", Reader(clock, [Figures()], seconds=4), lambda: tail_check(False),
-                      items=lambda: walked["items"], clock=clock)
-    empty.poll(final=True)
-    assert empty.estimate(EXPECTED) == pytest.approx(40)
-    never = GatedSink("dynamodb", Reader(clock, [BEHIND], seconds=4), Reader(clock, [tail_check(False)], seconds=0.5),
-                      clock=clock)
-    never.poll(final=False)  # the gate only: nothing to scale a full read from
-    assert never.estimate(EXPECTED) == pytest.approx(0.5)
+    gate = Reader(clock, [tail_check(False)] * 60 + [tail_check(True)], seconds=1.5)
+    full = Reader(clock, [EXPECTED], seconds=60)
+    polled, logs = poll({"dynamodb": full}, clock, timeout_s=3600, gates={"dynamodb": gate})
+    assert polled.figures == {"dynamodb": EXPECTED}
+    assert (len(gate.calls), len(full.calls)) == (61, 1)
+    assert not any("timed out" in line for line in logs)
 
 
 # ------------------------------------------------------------------------------ Glue endpoint
@@ -258,6 +233,17 @@ def test_glue_endpoint_comes_from_the_service_specific_variable():
     endpoints = e2e.resolve_endpoints("aws", env)
     assert (endpoints.aws_endpoint, endpoints.glue_endpoint) == ("http://127.0.0.1:4566", "http://127.0.0.1:4570")
     assert e2e.resolve_endpoints("aws", {**env, "AWS_ENDPOINT_URL_GLUE": ""}).glue_endpoint is None
+
+
+def test_a_local_stack_without_endpoints_in_the_environment_is_refused_with_the_fix():
+    """`make e2e` exports the local cloud's endpoints; the client never asks the emulator itself."""
+    with pytest.raises(ApiError, match=r"no API_URL/API_KEY for stack 'embedded': `make e2e` exports them.*make up"):
+        e2e.resolve_endpoints("embedded", {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
+    env = {"API_URL": "http://127.0.0.1:4567/v1", "API_KEY": "k", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+           "LOCALCLOUD_RUNTIME_URL": "http://127.0.0.1:4568"}
+    endpoints = e2e.resolve_endpoints("embedded", env)
+    assert (endpoints.api_url, endpoints.aws_endpoint, endpoints.runtime_url) == (
+        env["API_URL"], env["AWS_ENDPOINT_URL"], env["LOCALCLOUD_RUNTIME_URL"])
 
 
 def test_on_aws_the_warehouse_is_read_through_the_data_api_or_the_run_refuses():
@@ -295,16 +281,3 @@ def test_the_batch_step_asks_glue_at_its_own_endpoint(monkeypatch):
     made.clear()
     sinks.run_batch_job(endpoint="http://127.0.0.1:4566", region="us-east-1", log=lambda _t: None)
     assert ("glue", "http://127.0.0.1:4566") in made
-
-
-def test_a_long_wait_for_the_projector_keeps_polling_until_the_gate_opens():
-    """The full-dataset case: the gate stays closed for minutes while the projector catches up;
-    with nothing read fully yet, the rounds must go on (a guess of the full read's cost from
-    the gate's once stopped them at once)."""
-    clock = Clock()
-    gate = Reader(clock, [tail_check(False)] * 60 + [tail_check(True)], seconds=1.5)
-    sink = GatedSink("dynamodb", Reader(clock, [EXPECTED], seconds=60), gate, clock=clock)
-    observed, logs = poll([sink], clock, timeout_s=3600)
-    assert observed == {"dynamodb": EXPECTED}
-    assert (sink.gate_checks, sink.full_reads) == (61, 1)
-    assert not any("timed out" in line for line in logs)
