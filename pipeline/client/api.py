@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from pipeline.backoff import Backoff
 from pipeline.events import SaleEvent
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
@@ -53,8 +54,8 @@ class RetryPolicy:
     max_delay_s: float = 10.0
 
     def backoff(self, attempt: int, rand: Callable[[], float]) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
-        return rand() * min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        """Full jitter after attempt number `attempt` (1: the first): `pipeline.backoff`."""
+        return Backoff(self.base_delay_s, self.max_delay_s).delay(attempt - 1, rand)
 
 
 def retry_after_seconds(value: str | None, now: Callable[[], float] = time.time) -> float | None:

@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from pipeline.backoff import Backoff
 from pipeline.reconcile import FigureBuilder, Figures
 from pipeline.resources import ARCHIVE_PREFIX, PIPELINE
 
+READ_BACKOFF = Backoff(base_s=0.1, cap_s=1.0)
+"""Between reads of keys DynamoDB left unprocessed."""
 GLUE_DONE = {"SUCCEEDED", "FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"}
 
 
@@ -150,7 +153,7 @@ def read_invoice_tail(scope: Scope, expected: dict[str, int], *, endpoint: str |
         }}
         for attempt in range(max_attempts):
             if attempt:
-                time.sleep(min(1.0, 0.05 * 2 ** attempt))
+                time.sleep(READ_BACKOFF.delay(attempt - 1))
             page = dynamodb.batch_get_item(RequestItems=request)
             for item in page.get("Responses", {}).get(invoice_table, []):
                 no = item["invoice_no"]["S"]
