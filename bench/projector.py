@@ -62,7 +62,7 @@ def described_handler(function: str, endpoint: str, environment: dict[str, str])
     """The function's handler as the Lambda runtime loads it: by the description's handler string
     (benchmarks stay on their side of the ship line: they import no handler module), with the
     environment and the endpoint a local Lambda worker gets."""
-    import importlib
+    import pkgutil
 
     import boto3
 
@@ -71,8 +71,7 @@ def described_handler(function: str, endpoint: str, environment: dict[str, str])
     os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                       AWS_DEFAULT_REGION="us-east-1", **environment)
     boto3.setup_default_session()
-    module, _, name = PIPELINE.function(function).handler.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+    return pkgutil.resolve_name(PIPELINE.function(function).handler)
 
 
 def create_tables(endpoint: str, tag: str) -> dict[str, str]:

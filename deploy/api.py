@@ -5,7 +5,7 @@ gateway enforces (`Api.models`), access logs and X-Ray tracing.
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -22,10 +22,9 @@ _NOT_USERS = "machine-to-machine API for the replay client: callers are identifi
 
 def load_models(spec: str) -> dict[str, dict]:
     """The JSON-schema models (`module:attribute`), the dict the local gateway validates with."""
-    module_name, _, attr = spec.partition(":")
     try:
-        models = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+        models = pkgutil.resolve_name(spec)
+    except (ImportError, AttributeError, ValueError) as exc:
         raise RuntimeError(
             f"request models {spec!r} (Api.models in pipeline/resources.py) cannot be loaded: {exc}"
         ) from exc

@@ -150,13 +150,12 @@ def free_ports(count: int) -> list[int]:
 def load_resources(spec: str):
     """Import a resource description given as `module:attribute`, or translate the template of
     `cloudformation:<cdk.out folder>` (template mode, `up --from`)."""
-    import importlib
+    import pkgutil
 
     if spec.startswith("cloudformation:"):
         from emulation.cloudformation.translate import describe
 
         return describe(spec.removeprefix("cloudformation:"))
-    module_name, _, attr = spec.partition(":")
-    if not attr:
+    if ":" not in spec:
         raise ValueError(f"resources spec {spec!r} must look like 'module:attribute'")
-    return getattr(importlib.import_module(module_name), attr)
+    return pkgutil.resolve_name(spec)

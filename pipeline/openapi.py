@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib
 import json
+import pkgutil
 import re
 import sys
 from typing import Any, Callable
@@ -83,10 +83,9 @@ def load_models(api: Api) -> dict[str, dict[str, Any]]:
     API translated from a template carries inline)."""
     if isinstance(api.models, dict):
         return api.models
-    module_name, _, attr = api.models.partition(":")
-    if not attr:
+    if ":" not in api.models:
         raise ValueError(f"api.models {api.models!r} must look like 'module:attribute'")
-    models = getattr(importlib.import_module(module_name), attr)
+    models = pkgutil.resolve_name(api.models)
     if not isinstance(models, dict):
         raise TypeError(f"api.models {api.models!r} is a {type(models).__name__}, expected a dict")
     return models
@@ -275,10 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dialect", choices=DIALECTS, default="apigateway",
                         help="apigateway: draft-04 models for import; oas30: strict OpenAPI 3.0")
     args = parser.parse_args(argv)
-    module_name, _, attr = args.resources.partition(":")
-    if not attr:
+    if ":" not in args.resources:
         parser.error(f"--resources {args.resources!r} must look like 'module:attribute'")
-    resources = getattr(importlib.import_module(module_name), attr)
+    resources = pkgutil.resolve_name(args.resources)
     json.dump(build_openapi(resources, dialect=args.dialect), sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
     return 0

@@ -23,9 +23,9 @@ moto and PostgreSQL are still starting, then provisions the description
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
+import pkgutil
 import re
 import signal
 import sys
@@ -138,9 +138,6 @@ class RuntimeContext:
         return self.services[name]
 
 
-def _load_class(spec: str):
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 class Runtime:
@@ -211,7 +208,7 @@ class Runtime:
         for name, spec in SERVICES:
             if self.only is not None and name not in self.only:
                 continue
-            self.ctx.services[name] = _load_class(spec)(self.ctx)
+            self.ctx.services[name] = pkgutil.resolve_name(spec)(self.ctx)
         self.prepared = True
 
     def start(self) -> None:
