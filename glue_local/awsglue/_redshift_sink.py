@@ -73,20 +73,25 @@ def connection_dsn(catalog_connection: str, database: str | None = None,
 
 
 def split_statements(sql_text: str) -> list[str]:
-    """Split on `;` outside quotes (preactions/postactions are `;`-separated, as on Glue)."""
-    parts, current, quote = [], [], None
-    for ch in sql_text or "":
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == ";":
-            parts.append("".join(current).strip())
-            current = []
-            continue
-        current.append(ch)
-    parts.append("".join(current).strip())
-    return [p for p in parts if p]
+    """Split preactions/postactions (`;`-separated, as on Glue) at the `;` tokens of sqlglot's
+    Redshift tokenizer: never inside a string, a quoted name or a comment. Each statement keeps its
+    own text (the warehouse reduces it); a chunk without a token (`;;`, a lone comment) is none."""
+    from sqlglot.dialects.redshift import Redshift
+    from sqlglot.tokens import TokenType
+
+    text = sql_text or ""
+    statements: list[str] = []
+    start, tokens = 0, 0
+    for token in Redshift().tokenize(text):
+        if token.token_type is TokenType.SEMICOLON:
+            if tokens:
+                statements.append(text[start:token.start].strip())
+            start, tokens = token.end + 1, 0
+        else:
+            tokens += 1
+    if tokens:
+        statements.append(text[start:].strip())
+    return statements
 
 
 def warehouse_connect():

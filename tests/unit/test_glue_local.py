@@ -162,6 +162,16 @@ def test_actions_are_split_on_semicolons_outside_quotes():
     ]
 
 
+def test_actions_are_not_split_inside_comments_or_quoted_names_and_keep_their_text():
+    sql = ('DELETE FROM "odd;name" WHERE note = \'it\'\'s; fine\'; -- the merge; then the drop\n'
+           "INSERT INTO a SELECT * FROM b;\n-- nothing after this; a comment alone\n")
+    assert split_statements(sql) == [
+        'DELETE FROM "odd;name" WHERE note = \'it\'\'s; fine\'',
+        "-- the merge; then the drop\nINSERT INTO a SELECT * FROM b",
+    ]
+    assert split_statements("") == [] and split_statements(None) == []
+
+
 def test_the_warehouse_connector_is_named_by_the_environment_never_imported(monkeypatch):
     from awsglue import _redshift_sink
 
