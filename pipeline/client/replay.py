@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
+import rich.progress
+from rich.console import Console
+
 from pipeline.events import SaleEvent
 from pipeline.source import iter_batches
 
@@ -142,35 +145,37 @@ class Pacer:
 
 
 class Progress:
-    """A bar on a TTY; otherwise a plain line every `every_s` seconds. Both on stderr."""
+    """On a terminal, rich's progress bar; elsewhere (CI logs, files) a plain line every `every_s`
+    seconds, since a bar redrawn in place is unreadable there. Both on stderr."""
 
-    def __init__(self, total: int | None, stream: IO[str] = sys.stderr, every_s: float = 10.0):
-        self.total, self.stream, self.every_s = total, stream, every_s
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self._started = time.monotonic()
-        self._last = self._started
+    def __init__(self, total: int | None, stream: IO[str] | None = None, every_s: float = 10.0):
+        self.total, self.every_s = total, every_s
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._started = self._last = time.monotonic()
+        self._bar: rich.progress.Progress | None = None
+        if self.tty:
+            self._bar = rich.progress.Progress(
+                rich.progress.TextColumn("replay"), rich.progress.BarColumn(),
+                rich.progress.MofNCompleteColumn(), rich.progress.TextColumn("events  {task.fields[status]}"),
+                rich.progress.TimeRemainingColumn(), console=Console(file=self.stream))
+            self._task = self._bar.add_task("replay", total=total, status="")
+            self._bar.start()
 
     def update(self, summary: Summary, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and not self.tty and now - self._last < self.every_s:
+        status = (f"accepted {summary.accepted}  retried {summary.retried}  "
+                  f"{summary.accepted / max(now - self._started, 1e-9):,.0f} ev/s")
+        if self._bar is not None:
+            self._bar.update(self._task, completed=summary.sent, status=status)
+            if force:
+                self._bar.stop()
             return
-        if not force and self.tty and now - self._last < 0.2:
-            return
-        self._last = now
-        rate = summary.accepted / max(now - self._started, 1e-9)
-        done = summary.sent
-        if self.total:
-            width = 30
-            filled = int(width * min(done / self.total, 1))
-            text = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} events"
-        else:
-            text = f"{done} events"
-        text += f"  accepted {summary.accepted}  retried {summary.retried}  {rate:,.0f} ev/s"
-        if self.tty:
-            self.stream.write("\r" + text + ("\n" if force else ""))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        if force or now - self._last >= self.every_s:
+            self._last = now
+            done = f"{summary.sent}/{self.total}" if self.total else f"{summary.sent}"
+            self.stream.write(f"{done} events  {status}\n")
+            self.stream.flush()
 
 
 def replay(

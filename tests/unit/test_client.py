@@ -3,6 +3,7 @@ pacing and the summary."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +13,7 @@ import pytest
 
 from pipeline.client.__main__ import main
 from pipeline.client.api import ApiError, EventsApi, RetryPolicy, retry_after_seconds
-from pipeline.client.replay import Pacer, Summary, percentile, replay
+from pipeline.client.replay import Pacer, Progress, Summary, percentile, replay
 from pipeline.source import SourceFile, read_events
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "ecommerce-sample.csv.gz"
@@ -205,3 +206,28 @@ def test_cli_replay_end_to_end(stub, capsys):
 def test_cli_replay_403_exits_2(stub, capsys):
     rc = main(["replay", str(SAMPLE), "--api-url", stub.url, "--api-key", "nope", "--limit", "3"])
     assert rc == 2 and "refused the key" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ progress
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_a_bar_that_ends_at_the_total():
+    stream = Terminal()
+    progress = Progress(total=10, stream=stream)
+    progress.update(Summary(sent=4, accepted=4))
+    progress.update(Summary(sent=10, accepted=9, retried=1), force=True)
+    out = stream.getvalue()
+    assert "10/10" in out and "accepted 9  retried 1" in out and "━" in out  # rich's bar
+
+
+def test_progress_elsewhere_is_a_plain_line_every_interval_and_at_the_end():
+    stream = io.StringIO()
+    progress = Progress(total=None, stream=stream, every_s=3600)
+    progress.update(Summary(sent=4, accepted=4))  # within the interval: nothing
+    progress.update(Summary(sent=10, accepted=10), force=True)
+    (line,) = stream.getvalue().splitlines()
+    assert line.startswith("10 events  accepted 10  retried 0  ") and line.endswith(" ev/s")
+    assert "\r" not in stream.getvalue()
