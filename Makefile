@@ -31,11 +31,11 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 	@echo "installing the project into $(VENV) (log: $(VENV)/install.log)"
-	@$(PY) -m pip install --disable-pip-version-check -e '.[local,deploy]' > $(VENV)/install.log 2>&1 \
+	@$(PY) -m pip install --disable-pip-version-check -e '.[local,deploy,dev]' > $(VENV)/install.log 2>&1 \
 		|| { tail -30 $(VENV)/install.log; echo "error: pip install failed, see $(VENV)/install.log"; exit 1; }
 	@touch $@
 
-install: $(VENV)/.installed ## Create .venv and install the project with its local and deploy extras
+install: $(VENV)/.installed ## Create .venv and install the project with its local, deploy and dev extras
 
 up: install ## Start the local cloud in the background (FROM=cdk.out: from the synthesized template; STACK=compose: Docker)
 	@$(PY) -m emulation up --stack $(STACK) $(if $(FROM),--from "$(FROM)")
@@ -91,5 +91,14 @@ e2e-aws: install ## Replay DATA against the deployed stack, reconcile (warehouse
 destroy-aws: install ## Delete the deployed stack
 	@$(PY) -m deploy destroy
 
+LINTED := pipeline emulation deploy glue_local
+
+lint: install ## Lint (ruff check), check formatting (ruff format --check) and type-check (mypy) the code
+	@status=0; \
+	$(VENV)/bin/ruff check $(LINTED) || status=1; \
+	$(VENV)/bin/ruff format --check $(LINTED) || status=1; \
+	$(VENV)/bin/mypy $(LINTED) || status=1; \
+	exit $$status
+
 clean: ## Remove the venv, local cloud state and build output (stop the cloud first)
-	rm -rf $(VENV) .localcloud cdk.out .pytest_cache .e2e
+	rm -rf $(VENV) .localcloud cdk.out .pytest_cache .e2e .ruff_cache .mypy_cache
