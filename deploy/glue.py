@@ -88,7 +88,9 @@ class GlueBatch(Construct):
             self.jobs[job.name] = self._job(job, resources, storage, network, warehouse, conn_name)
 
     def _table(self, spec, storage: Storage) -> glue.CfnTable:
-        col = lambda c: glue.CfnTable.ColumnProperty(name=c.name, type=c.type)
+        def col(c):
+            return glue.CfnTable.ColumnProperty(name=c.name, type=c.type)
+
         bucket = storage.buckets[spec.bucket]
         table = glue.CfnTable(
             self,

@@ -93,7 +93,9 @@ class PipelineStack(Stack):
 
     def _outputs(self) -> None:
         """What `python -m pipeline.client e2e --stack aws` and the schema step read (docs/deploy.md)."""
-        out = lambda key, value, desc: CfnOutput(self, key, value=value, description=desc)
+        def out(key, value, desc):
+            return CfnOutput(self, key, value=value, description=desc)
+
         out("Region", Aws.REGION, "region of the stack")
         out("ApiUrl", self.api.api.url, "REST API stage URL (ends with /<stage>/)")
         for name, key in self.api.api_keys.items():

@@ -22,9 +22,9 @@ from constructs import Construct
 from pipeline.resource_schema import Resources
 
 from .compliance import acknowledge, checkov_skip
-from .storage import KEEP
 from .names import warehouse_name
 from .network import WAREHOUSE_PORT, Network
+from .storage import KEEP
 
 BREACH_ACTION = "deactivate"
 """Past the daily RPU-hour limit the workgroup stops serving until the next day (cost cap)."""
