@@ -180,7 +180,7 @@ def _list_objects(s3, prefixes: list[str]):
         bucket, key_prefix = split_s3(prefix)
         by_bucket.setdefault(bucket, []).append(key_prefix)
     for bucket, key_prefixes in by_bucket.items():
-        root = os.path.commonprefix(key_prefixes)
+        root = os.path.commonprefix(key_prefixes)  # noqa: RUF071 - S3 prefixes are strings, not paths
         wanted = tuple(key_prefixes)
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
             for obj in page.get("Contents", []):
