@@ -23,7 +23,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -127,7 +127,7 @@ def proxy_event(
             "path": raw_path,
             "protocol": "HTTP/1.1",
             "requestId": request_id,
-            "requestTime": datetime.fromtimestamp(now, tz=timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTime": datetime.fromtimestamp(now, tz=UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "requestTimeEpoch": int(now * 1000),
             "resourceId": route.resource_id or None,
             "resourcePath": route.resource_path,

@@ -33,11 +33,12 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 from pipeline.openapi import build_openapi, lambda_integration_uri, load_models
 
@@ -268,7 +269,7 @@ class ApiGatewayService:
         client = ctx.boto("apigateway")
         try:
             directory = read_from_aws(client, api.name, api.stage)
-        except Exception as exc:  # moto unreachable: serve the keys kept in the state folder
+        except Exception as exc:  # noqa: BLE001 - moto unreachable: serve the keys kept in the state folder
             log.warning("cannot read API Gateway from %s (%s)", ctx.config.aws_endpoint, exc)
             directory = None
 

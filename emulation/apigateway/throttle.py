@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Verdict(Enum):
 
 def quota_window(period: str, now: float) -> str:
     """A label that changes exactly when a new quota period starts."""
-    day = datetime.fromtimestamp(now, tz=timezone.utc)
+    day = datetime.fromtimestamp(now, tz=UTC)
     if period == "DAY":
         return day.strftime("%Y-%m-%d")
     if period == "WEEK":

@@ -42,9 +42,10 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger("localcloud.api")
 

@@ -26,7 +26,8 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("localcloud.lambda")
 
@@ -214,7 +215,7 @@ class LogShipper:
 def _create(call, **kwargs) -> None:
     try:
         call(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - botocore's error classes live on the client
+    except Exception as exc:  # botocore's error classes live on the client
         code = getattr(exc, "response", {}).get("Error", {}).get("Code")
         if code != "ResourceAlreadyExistsException":
             raise

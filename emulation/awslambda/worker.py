@@ -57,13 +57,13 @@ def load_handler(spec: str) -> Callable[[Any, Any], Any]:
     except ImportError as exc:
         raise InitError(
             "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
-        )
+        ) from exc
     except SyntaxError as exc:
         raise InitError(
             "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}"
-        )
-    except Exception as exc:  # noqa: BLE001 - any import-time failure is an init error on AWS too
-        raise InitError(type(exc).__name__, str(exc), _stack(exc.__traceback__))
+        ) from exc
+    except Exception as exc:  # any import-time failure is an init error on AWS too
+        raise InitError(type(exc).__name__, str(exc), _stack(exc.__traceback__)) from exc
     handler = getattr(module, function_name, None)
     if handler is None:
         raise InitError(

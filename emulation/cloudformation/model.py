@@ -10,9 +10,17 @@ why Firehose cannot reach the warehouse, if it cannot.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.resource_schema import Api, Bucket, FirehoseDelivery, Function, GlueJob, Resources, Secret
+from pipeline.resource_schema import (
+    Api,
+    Bucket,
+    FirehoseDelivery,
+    Function,
+    GlueJob,
+    Resources,
+    Secret,
+)
 
 
 class _Model(BaseModel):
@@ -98,7 +106,7 @@ class TemplateResources(Resources):
     stack_name: str
     assets: tuple[Asset, ...] = ()
     glue_databases: tuple[str, ...] = ()
-    glue_table_inputs: dict[str, dict] = {}
+    glue_table_inputs: dict[str, dict] = Field(default_factory=dict)
     """`database.table` -> TableInput exactly as the template gives it (evaluated)."""
     glue_connections: tuple[GlueConnection, ...] = ()
     warehouse_endpoint: str | None = None

@@ -21,6 +21,7 @@ def from_template(outdir: Path, out: Callable[[str], None]) -> str:
     """`up --from`: the `CloudConfig.resources` spec of the assembly in `outdir`, after making sure
     it is current and printing what of it runs; raises TemplateError when it cannot run."""
     from emulation.config import REPO_ROOT
+
     from .translate import describe, spec_for
 
     ensure_synthesized(outdir, REPO_ROOT, out)

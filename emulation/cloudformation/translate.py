@@ -24,8 +24,8 @@ from pipeline.resource_schema import EventSourceMapping, Queue, Stream, Table
 
 from .assembly import Stack, TemplateError, read_stack
 from .intrinsics import Evaluator
-from .model import AssetFunction, GeneratedSecret, NamedBucket, NotRun, TemplateResources
 from .model import Asset as AssetSpec
+from .model import AssetFunction, GeneratedSecret, NamedBucket, NotRun, TemplateResources
 from .physical import PhysicalIds
 from .resource_types import IGNORED
 

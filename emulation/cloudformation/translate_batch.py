@@ -41,7 +41,9 @@ def warehouse(t) -> Warehouse | None:
         raise TemplateError(f"{lid}: the admin password must come from a Secrets Manager secret "
                             "({{resolve:secretsmanager:...}}) for the local warehouse to use it")
     group = workgroup(t)
-    from pipeline.resources import PIPELINE  # the SQL files `python -m deploy schema` applies after deploy
+    from pipeline.resources import (
+        PIPELINE,  # the SQL files `python -m deploy schema` applies after deploy
+    )
 
     return Warehouse(
         database=p.get("DbName", "dev"),
@@ -70,7 +72,7 @@ def firehoses(t) -> tuple[ReachableFirehose, ...]:
             continue
         copy, s3 = dest.get("CopyCommand") or {}, dest.get("S3Configuration") or {}
         secret = dest.get("SecretsManagerConfiguration") or {}
-        if not secret.get("Enabled") in (True, "true") or not secret.get("SecretARN"):
+        if secret.get("Enabled") not in (True, "true") or not secret.get("SecretARN"):
             raise TemplateError(f"{lid}: the loader's credentials must come from SecretsManagerConfiguration")
         if s3.get("CompressionFormat", "UNCOMPRESSED") != "GZIP":
             raise TemplateError(f"{lid}: S3 staging CompressionFormat {s3.get('CompressionFormat')}: "

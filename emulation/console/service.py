@@ -80,7 +80,7 @@ class ConsoleService:
         with self._lock:
             try:
                 self._latest = self.collector.snapshot()
-            except Exception as exc:  # noqa: BLE001 - the page says so and asks again
+            except Exception as exc:  # the page says so and asks again
                 log.exception("console snapshot failed")
                 self._latest = {"at": time.time(), "errors": {"console": f"{type(exc).__name__}: {exc}"}}
 
@@ -92,7 +92,7 @@ class ConsoleService:
                 continue
             try:
                 self.collector.refresh_slow()
-            except Exception:  # noqa: BLE001 - each read records its own error; this is a bug
+            except Exception:  # each read records its own error; this is a bug
                 log.exception("console reads failed")
             self._stop.wait(0.5)
 

@@ -127,7 +127,7 @@ def warehouse_counts(conn) -> dict[str, Any]:
 def _scalar(conn, sql: str, missing: Any = None) -> Any:
     try:
         return conn.execute(sql).fetchone()[0]
-    except Exception:  # noqa: BLE001 - a table not created yet (e.g. no COPY has failed)
+    except Exception:  # a table not created yet (e.g. no COPY has failed)
         if missing is None:
             raise
         conn.rollback()

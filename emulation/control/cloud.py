@@ -417,7 +417,7 @@ class _Background:
     def _run(self, fn) -> None:
         try:
             fn()
-        except BaseException as exc:  # handed to whoever waits
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
             self._error = exc
 
     def result(self) -> None:

@@ -22,7 +22,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from emulation.config import DUMMY_CREDENTIALS, REPO_ROOT, CloudConfig
 
@@ -132,7 +131,7 @@ def _api_key(endpoint: str, region: str) -> str | None:
                           aws_access_key_id="testing", aws_secret_access_key="testing", config=quick)
     try:
         items = client.get_api_keys(includeValues=True)["items"]
-    except Exception:  # the harness is not up: env still prints what it knows
+    except Exception:  # noqa: BLE001 - the harness is not up: env still prints what it knows
         return None
     return next((k["value"] for k in items if k.get("enabled")), None)
 

@@ -243,7 +243,7 @@ class ClientCache:
             for service in services:
                 try:
                     self.client(service, **step_client_kwargs(config))
-                except Exception:  # only a head start: the step builds it again and reports
+                except Exception:  # noqa: BLE001 - only a head start: the step builds it again and reports
                     return
 
         thread = threading.Thread(target=build, name="boto3-clients", daemon=True)

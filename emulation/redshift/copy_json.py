@@ -143,7 +143,7 @@ class JsonLines:
 def _column_text(values: tuple, null: str | None) -> list | tuple:
     """One column's values as PostgreSQL input text (`null` for NULL), in bulk where the types allow."""
     types = set(map(type, values))
-    if types <= {str} or null is None and types <= {str, _NONE_TYPE}:
+    if types <= {str} or (null is None and types <= {str, _NONE_TYPE}):
         return values
     if types <= {str, _NONE_TYPE}:
         return list(map(_TO_NULL.get, values, values))

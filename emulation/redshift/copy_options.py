@@ -58,7 +58,7 @@ class CopyCommand:
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
-    if not url.startswith("s3://") or "/" not in url[5:] and not url[5:]:
+    if not url.startswith("s3://") or ("/" not in url[5:] and not url[5:]):
         raise CopyError(f"COPY source {url!r} is not an s3:// URL")
     bucket, _, key = url[5:].partition("/")
     if not bucket:

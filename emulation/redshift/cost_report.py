@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, WarehouseError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # the warehouse is not running or has no statement log yet
+    except Exception as exc:  # noqa: BLE001 - the warehouse is not running or has no statement log yet
         print(f"error: cannot read the statement log ({type(exc).__name__}: {str(exc).strip()}); "
               "is the local cloud up (`make up`)?", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ def provision(config, resources, names) -> None:
     import boto3
 
     from emulation.provision.runner import step_client_kwargs
+
     from ..outputs import OUTPUTS_FILE, evaluate_outputs, stack_template
 
     kwargs = step_client_kwargs(config)
