@@ -167,7 +167,7 @@ class EventClaims:
                 ExpressionAttributeValues={":d": {"S": digests}, ":v": {"N": str((version or 0) + 1)},
                                            **values},
             )
-        except Exception as exc:  # noqa: BLE001 - botocore's ClientError is not importable here
+        except Exception as exc:  # botocore's ClientError is not importable here
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise

@@ -39,7 +39,8 @@ from pipeline.dates import (
     format_invoice_date,
     parse_invoice_date,
 )
-from pipeline.fields import EVENT_FIELDS, RECORD_FIELDS  # re-exported: the model's field order
+from pipeline.fields import EVENT_FIELDS as EVENT_FIELDS  # re-exported: the model's field order
+from pipeline.fields import RECORD_FIELDS as RECORD_FIELDS
 
 EVENT_ID_PATTERN = r"^[0-9a-f]{16}:[1-9][0-9]{0,8}$"
 INVOICE_NO_PATTERN = r"^[A-Z]?[0-9]{6}$"

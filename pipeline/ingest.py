@@ -222,7 +222,7 @@ def _put_chunk(
     records = [{"Data": e.data, "PartitionKey": e.event.invoice_no} for e in call]
     try:
         response = kinesis.put_records(StreamName=stream_name, Records=records)
-    except Exception as exc:  # noqa: BLE001 - botocore errors are not importable here
+    except Exception as exc:  # botocore errors are not importable here
         code = error_code(exc)
         if code in NOT_RETRYABLE:
             raise StreamUnavailable(f"PutRecords to stream {stream_name!r} failed: {code}: {exc}") from exc

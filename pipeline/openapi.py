@@ -24,7 +24,8 @@ import json
 import pkgutil
 import re
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .resource_schema import Api, Resources, Route
 

@@ -17,8 +17,8 @@ and thousands of single-row INSERTs cost their serial run time on top of that.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 MINIMUM_CHARGE_S = 60.0
 DEFAULT_RPU = 8

@@ -258,7 +258,7 @@ def poll_sinks(expected: Figures, readers: dict[str, Callable[[], Figures]], *, 
         if not pending:
             return polled
 
-        def behind(name: str) -> str:
+        def behind(name: str, waiting: dict[str, str] = waiting) -> str:
             held = polled.figures[name]
             lines = f"{held.lines if held else 0}/{expected.lines} lines"
             if name in waiting:

@@ -15,8 +15,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from pipeline.handlers import clients
 from pipeline.claims import ClaimsUnavailable, EventClaims
+from pipeline.handlers import clients
 from pipeline.ingest import (
     NOT_RETRYABLE,
     BatchRejected,
@@ -77,7 +77,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _response(400, {"message": str(exc), "accepted_count": 0, "rejected": exc.rejected})
     try:
         conflicts = EventClaims(clients.client("dynamodb"), claim_table).claim(events)
-    except Exception as exc:  # noqa: BLE001 - ClaimsUnavailable or a botocore error
+    except Exception as exc:  # ClaimsUnavailable or a botocore error
         code = error_code(exc)
         if not isinstance(exc, ClaimsUnavailable) and code in NOT_RETRYABLE:
             logger.exception("claims table unusable")
