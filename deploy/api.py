@@ -6,6 +6,7 @@ gateway enforces (`Api.models`), access logs and X-Ray tracing.
 from __future__ import annotations
 
 import pkgutil
+from collections.abc import Mapping
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -42,7 +43,7 @@ class RestApi(Construct):
         id: str,
         *,
         resources: Resources,
-        functions: dict[str, lambda_.IFunction],
+        functions: Mapping[str, lambda_.IFunction],
     ):
         super().__init__(scope, id)
         spec = resources.api

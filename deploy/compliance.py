@@ -38,6 +38,11 @@ def checkov_skip(construct: IConstruct, check: str, reason: str) -> None:
     resource.add_metadata("checkov", meta)
 
 
+def logical_id(construct: IConstruct) -> str:
+    """The logical id (an unresolved token) of the construct's CloudFormation resource."""
+    return _cfn(construct).logical_id
+
+
 def _cfn(construct: IConstruct) -> CfnResource:
     if isinstance(construct, CfnResource):
         return construct

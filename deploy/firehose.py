@@ -17,7 +17,7 @@ from constructs import Construct
 
 from pipeline.resource_schema import Resources
 
-from .compliance import acknowledge, checkov_skip
+from .compliance import acknowledge, checkov_skip, logical_id
 from .storage import Storage
 from .warehouse import Warehouse
 
@@ -111,7 +111,7 @@ class Firehoses(Construct):
             },
         )
         self.roles[spec.name] = role
-        logical = bucket.node.default_child.logical_id
+        logical = logical_id(bucket)
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::<{self._resolve(logical)}.Arn>/*]",

@@ -18,7 +18,7 @@ from constructs import Construct
 from pipeline.resource_schema import Resources, resolve_placeholders
 
 from .bundling import build_code, build_layer
-from .compliance import acknowledge, checkov_skip
+from .compliance import acknowledge, checkov_skip, logical_id
 from .names import AwsNames
 from .network import ENI_WILDCARD_REASON, ENI_WILDCARD_RULE, Network, eni_statements
 from .storage import Storage
@@ -166,7 +166,7 @@ class Functions(Construct):
         for grant in spec.permissions:
             if "{bucket:" in grant.resource:
                 ident = grant.resource.split(":", 1)[1].rstrip("}")
-                logical = self._storage.buckets[ident].node.default_child.logical_id
+                logical = logical_id(self._storage.buckets[ident])
                 acknowledge(
                     role,
                     f"AwsSolutions-IAM5[Resource::<{_resolve_logical(self, logical)}.Arn>/*]",

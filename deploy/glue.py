@@ -16,7 +16,7 @@ from pipeline.glue_job_arguments import job_arguments
 from pipeline.resource_schema import Resources
 
 from .bundling import BUILD_DIR, REPO_ROOT, build_glue_libs
-from .compliance import acknowledge, checkov_skip
+from .compliance import acknowledge, checkov_skip, logical_id
 from .network import ENI_WILDCARD_REASON, ENI_WILDCARD_RULE, Network, ec2_arn, eni_statements
 from .storage import Storage
 from .warehouse import Warehouse
@@ -78,9 +78,9 @@ class GlueBatch(Construct):
             )
         for spec in resources.glue_tables:
             self.tables[spec.name] = self._table(spec, storage)
-        self.connections = {}
-        self.jobs = {}
-        self.roles = {}
+        self.connections: dict[str, glue.CfnConnection] = {}
+        self.jobs: dict[str, glue.CfnJob] = {}
+        self.roles: dict[str, iam.Role] = {}
         for job in resources.glue_jobs:
             conn_name = job.default_arguments.get("--REDSHIFT_CONNECTION")
             if conn_name and conn_name not in self.connections:
@@ -206,6 +206,8 @@ class GlueBatch(Construct):
             iam.PolicyStatement(actions=list(GLUE_DESCRIBE_ACTIONS), resources=["*"]),
         ]
         if conn_name:
+            if user_secret is None:
+                raise ValueError(f"glue job {spec.name}: a connection needs warehouse_secret")
             statements.append(
                 iam.PolicyStatement(
                     actions=["glue:GetConnection"],
@@ -239,7 +241,7 @@ class GlueBatch(Construct):
         for b in sources | {temp}:
             acknowledge(
                 role,
-                f"AwsSolutions-IAM5[Resource::<{stack.resolve(b.node.default_child.logical_id)}.Arn>/*]",
+                f"AwsSolutions-IAM5[Resource::<{stack.resolve(logical_id(b))}.Arn>/*]",
                 "Spark reads and writes objects under run-generated keys; the grant is limited to this bucket",
             )
         security = glue.CfnSecurityConfiguration(

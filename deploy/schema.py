@@ -48,10 +48,10 @@ def apply_schema(session, outputs: dict[str, str], resources: Resources, log=pri
     data = session.client("redshift-data")
     secrets = session.client("secretsmanager")
     wg = outputs["WarehouseWorkgroup"]
-    db = resources.warehouse.database
-    admin_arn = _secret_arn(outputs, resources.warehouse.admin_secret)
+    db = resources.required_warehouse.database
+    admin_arn = _secret_arn(outputs, resources.required_warehouse.admin_secret)
     statements = []
-    for rel in resources.warehouse.schema_files:
+    for rel in resources.required_warehouse.schema_files:
         statements += split_statements((REPO_ROOT / rel).read_text())
     for secret_name, grants in dedicated_users(resources):
         secret = json.loads(
@@ -105,4 +105,4 @@ def _redact(sql: str) -> str:
 
 
 def schema_files(resources: Resources) -> list[Path]:
-    return [REPO_ROOT / rel for rel in resources.warehouse.schema_files]
+    return [REPO_ROOT / rel for rel in resources.required_warehouse.schema_files]

@@ -117,6 +117,6 @@ class PipelineStack(Stack):
             self.warehouse.workgroup.workgroup_name,
             "Redshift Serverless workgroup (Data API target)",
         )
-        out("WarehouseDatabase", self.resources.warehouse.database, "warehouse database")
+        out("WarehouseDatabase", self.resources.required_warehouse.database, "warehouse database")
         for name in self.glue.jobs:
             out(output_key("GlueJob", name), name, f"Glue job {name}")

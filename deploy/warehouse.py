@@ -36,7 +36,7 @@ _EXCLUDED = "\"'\\/@ `"
 class Warehouse(Construct):
     def __init__(self, scope: Construct, id: str, *, resources: Resources, network: Network):
         super().__init__(scope, id)
-        spec = resources.warehouse
+        spec = resources.required_warehouse
         self.secrets = {s.name: self._secret(s, spec.database) for s in resources.secrets}
         admin = next(s for s in resources.secrets if s.name == spec.admin_secret)
         name = warehouse_name(resources)

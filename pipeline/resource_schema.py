@@ -230,6 +230,13 @@ class Resources(_Model):
     glue_tables: tuple[GlueTable, ...] = ()
     glue_jobs: tuple[GlueJob, ...] = ()
 
+    @property
+    def required_warehouse(self) -> Warehouse:
+        """The warehouse, for code that deploys or reads one: a description without one is an error there."""
+        if self.warehouse is None:
+            raise ValueError("the resource description declares no warehouse")
+        return self.warehouse
+
     @model_validator(mode="after")
     def _references_exist(self) -> Resources:
         """Every reference names a declared resource, so a typo fails here, not at deploy."""
