@@ -62,7 +62,7 @@ def name_files_as_s3() -> None:
         return functions.regexp_replace(spark_input_file_name(), staged, "s3://$2/$3")
 
     input_file_name.__doc__ = spark_input_file_name.__doc__
-    input_file_name.names_s3_objects = True
+    input_file_name.names_s3_objects = True  # type: ignore[attr-defined]  # the mark tests look for
     functions.input_file_name = input_file_name
 
 
@@ -207,7 +207,8 @@ def _json_lines(text: bytes, uri: str) -> tuple[bytes, list[tuple[str, str, str 
 
     Checked here rather than with Spark's _corrupt_record: one pass of json.loads is cheaper than
     the extra Spark scan, and keeps input_file_name() usable on the good rows."""
-    good, errors = [], []
+    good: list[bytes] = []
+    errors: list[tuple[str, str, str | None]] = []
     for line in text.splitlines():
         if not line.strip():
             continue

@@ -140,6 +140,7 @@ class DynamicFrame:
         counts = self._df.agg(*[F.count(F.col(_quote(c))).alias(f"n{i}")
                                 for i, c in enumerate(columns)]).first()
         null_typed = {f.name for f in self._df.schema.fields if isinstance(f.dataType, NullType)}
+        assert counts is not None  # an aggregate has exactly one row
         empty = [c for i, c in enumerate(columns) if counts[i] == 0 or c in null_typed]
         return self.drop_fields(empty)
 
