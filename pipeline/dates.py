@@ -50,7 +50,7 @@ def parse_invoice_date(text: object) -> datetime:
         raise ValueError(
             f"invoice_date must be a real date and time 'YYYY-MM-DDTHH:MM:SS' in {RANGE_TEXT}"
         )
-    return datetime.fromisoformat(text)
+    return datetime.fromisoformat(str(text))
 
 
 def check_invoice_date(value: datetime) -> datetime:

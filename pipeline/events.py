@@ -196,10 +196,14 @@ class InvalidEvent(ValueError):
 def canonical_decimal(value: Decimal | int) -> Decimal:
     """The value as DynamoDB stores a number: no trailing zeros, no exponent, no negative zero."""
     d = Decimal(value)
+    if not d.is_finite():  # NaN and infinities have no DynamoDB form (as_tuple() has no exponent)
+        raise ValueError(f"not a finite number: {value}")
     if d == 0:
         return Decimal(0)
     d = d.normalize()
-    return Decimal(format(d, "f")) if d.as_tuple().exponent > 0 else d
+    exponent = d.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite, checked above
+    return Decimal(format(d, "f")) if exponent > 0 else d
 
 
 def canonical_json(data: dict[str, Any]) -> str:

@@ -46,7 +46,8 @@ class Usage:
 def billed_seconds(statements: Iterable[tuple[float, float]], minimum_s: float = MINIMUM_CHARGE_S) -> float:
     """Billed time of statements given as (start epoch seconds, duration seconds)."""
     windows = sorted((start, start + max(duration, minimum_s)) for start, duration in statements)
-    total, current_start, current_end = 0.0, None, None
+    total, current_start = 0.0, 0.0
+    current_end: float | None = None
     for start, end in windows:
         if current_end is None or start > current_end:
             if current_end is not None:

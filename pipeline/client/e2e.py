@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.reconcile import FigureBuilder, Figures, compare, report, table
 from pipeline.source import SourceFile, read_events
@@ -56,10 +57,12 @@ class Endpoints:
     def warehouse_reader(self, scope: sinks.Scope, table: str) -> Callable[[], Figures] | None:
         """How to read `table`'s figures: DSN, else the Data API, else None (not checkable)."""
         if self.warehouse_dsn:
-            return lambda: sinks.read_warehouse(scope, self.warehouse_dsn, table)
+            dsn = self.warehouse_dsn
+            return lambda: sinks.read_warehouse(scope, dsn, table)
         if self.warehouse_data_api:
+            target = self.warehouse_data_api
             return lambda: sinks.read_warehouse_data_api(
-                scope, self.warehouse_data_api, table, endpoint=self.aws_endpoint, region=self.region)
+                scope, target, table, endpoint=self.aws_endpoint, region=self.region)
         return None
 
 
@@ -183,7 +186,7 @@ def wait_for_sinks(expected: Figures, scope: sinks.Scope, endpoints: Endpoints, 
 
     `tail`: the replay's last invoices and their line counts (`sinks.InvoiceTail`); with it, the
     DynamoDB read is gated by `sinks.read_invoice_tail`."""
-    where = {"endpoint": endpoints.aws_endpoint, "region": endpoints.region}
+    where: dict[str, Any] = {"endpoint": endpoints.aws_endpoint, "region": endpoints.region}
     bucket = sinks.archive_bucket(**where)
     archive = sinks.ArchiveReader(scope, bucket, endpoints.aws_endpoint, endpoints.region)
     readers: dict[str, Callable[[], Figures]] = {
@@ -202,8 +205,9 @@ def wait_for_sinks(expected: Figures, scope: sinks.Scope, endpoints: Endpoints, 
         for name, at, lines in polled.reads:
             record.series.setdefault(f"{name} (e2e reads)", []).append((round(at - record.t0, 3), lines))
     observed = polled.figures
-    if archive.lines > (observed["s3 archive"].lines if observed["s3 archive"] else 0):
-        log(f"e2e: the archive holds {archive.lines} lines for {observed['s3 archive'].lines} events "
+    held = observed["s3 archive"]
+    if held is not None and archive.lines > held.lines:
+        log(f"e2e: the archive holds {archive.lines} lines for {held.lines} events "
             "(at-least-once redeliveries; counted once)")
     return observed
 

@@ -131,7 +131,9 @@ def kinesis_record(raw: dict[str, Any], shard_id: str, stream_arn: str, region: 
 
 def chunks(records: list[dict[str, Any]], batch_size: int) -> list[list[dict[str, Any]]]:
     """Invocation-sized pieces: at most `batch_size` records and the 6 MB payload each."""
-    out, current, size = [], [], len('{"Records":[]}')
+    out: list[list[dict]] = []
+    current: list[dict] = []
+    size = len('{"Records":[]}')
     for record in records:
         length = len(json.dumps(record)) + 1
         if current and (len(current) >= batch_size or size + length > PAYLOAD_LIMIT):

@@ -9,6 +9,7 @@ Pacing (optional, one of):
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import threading
@@ -222,7 +223,7 @@ def replay(
             pacer.wait(batch)
             slots.acquire()
             future = pool.submit(api.send, batch)
-            future.add_done_callback(lambda f, b=batch: done(b, f))
+            future.add_done_callback(functools.partial(done, batch))
     summary.elapsed_s = time.perf_counter() - started
     if progress:
         progress.update(summary, force=True)

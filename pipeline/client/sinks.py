@@ -275,7 +275,7 @@ def read_warehouse(scope: Scope, dsn: str, table: str) -> Figures:
     with psycopg.connect(dsn, connect_timeout=10) as conn:
         row = conn.execute(_FIGURES_SQL.format(table=table), where).fetchone()
         (conflicts,) = conn.execute(_CONFLICTS_SQL.format(table=RAW_TABLES.get(table, table)),
-                                    where).fetchone()
+                                    where).fetchone() or (0,)
     return _figures(row, conflicts)
 
 

@@ -38,7 +38,7 @@ def register_new_partitions(glue, s3, database: str, table_name: str) -> list[li
     if not keys:
         return []
     location = table["StorageDescriptor"]["Location"].rstrip("/") + "/"
-    known = set()
+    known: set[tuple[str, ...]] = set()
     for page in glue.get_paginator("get_partitions").paginate(
         DatabaseName=database, TableName=table_name
     ):

@@ -151,6 +151,12 @@ def test_canonical_decimal_matches_dynamodb_storage():
     assert str(canonical_decimal(Decimal("0.0010"))) == "0.001"
 
 
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_canonical_decimal_refuses_what_dynamodb_cannot_store(value):
+    with pytest.raises(ValueError, match=f"not a finite number: {value}"):
+        canonical_decimal(Decimal(value))
+
+
 def test_item_size_follows_aws_rules():
     # name 1 + string 3; name 1 + number (3 significant digits -> 2 bytes + 1); name 1 + null 1
     assert item_size({"a": "abc", "b": Decimal("1.23"), "c": None}) == 4 + 4 + 2
