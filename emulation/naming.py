@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pipeline.resource_schema import Resources, resolve_placeholders
 
-from .config import ACCOUNT_ID, load_resources
+from .config import ACCOUNT_ID, CloudConfig, load_resources
 
 
 class LocalNames:
@@ -53,7 +53,7 @@ class DescribedCloud:
     """What a cloud with a `config` (CloudConfig) offers about its description: the started
     embedded cloud (`emulation.control.cloud`) and an attached stack (`emulation.control.attached`) alike."""
 
-    config: object
+    config: CloudConfig
 
     @property
     def resources(self) -> Resources:

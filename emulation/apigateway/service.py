@@ -207,7 +207,7 @@ class ApiGateway:
 
 
 def build_gateway(config, resources, invoke: Invoke, directory: ApiDirectory | None,
-                  reload: Callable[[], dict] | None = None) -> ApiGateway:
+                  reload: Callable[[], dict | None] | None = None) -> ApiGateway:
     """Wire the data plane from the description and what the control plane knows."""
     api = resources.api
     models = load_models(api)

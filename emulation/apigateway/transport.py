@@ -97,7 +97,8 @@ def body_length(headers, max_body_bytes: int) -> int:
 
 
 def read_chunked(rfile, max_body_bytes: int) -> bytes:
-    parts, total = [], 0
+    parts: list[bytes] = []
+    total = 0
     while True:
         line = rfile.readline(MAX_HEADER_LINE)
         match = _CHUNK_SIZE.fullmatch(line)

@@ -105,7 +105,8 @@ class LambdaService:
             self.log_shipper = lambda_logs.LogShipper(lambda: self.ctx.boto("logs"))
         for name, spec in self._specs.items():
             env = self.function_environment(name)
-            command, cwd = REPOSITORY_WORKER, str(REPO_ROOT)
+            command: tuple[str, ...] = REPOSITORY_WORKER
+            cwd = str(REPO_ROOT)
             if getattr(spec, "code_dir", None):  # template mode: the function's asset, not the tree
                 from emulation.cloudformation.sandbox import lambda_worker
 
@@ -196,13 +197,15 @@ class LambdaService:
         plan = self.faults.plan(function_name, payload)
         worker, cold, init_error = pool.acquire()
         if worker is None:
-            result = self._error_result(request_id, init_error, 0.0, cold)
-            pool.observe(result)
-            return result
-        reuse, result = False, None
+            failed = self._error_result(request_id, init_error or {}, 0.0, cold)
+            pool.observe(failed)
+            return failed
+        reuse = False
+        result: InvokeResult | None = None  # None: _run raised, which observe() counts as a failure
         try:
-            result, reuse = self._run(pool, worker, request_id, payload, client_context, plan, cold)
-            return result
+            ran, reuse = self._run(pool, worker, request_id, payload, client_context, plan, cold)
+            result = ran
+            return ran
         finally:
             pool.release(worker, reuse)
             pool.observe(result)

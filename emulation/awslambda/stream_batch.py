@@ -61,6 +61,7 @@ def classify(result, records: list[StreamRecord], report_batch_item_failures: bo
         if not isinstance(ident, str) or ident not in index:
             return Outcome("failure", reason=f"invalid batchItemFailures item {item!r}")
         lowest = index[ident] if lowest is None else min(lowest, index[ident])
+    assert lowest is not None  # failures is a non-empty list here
     return Outcome("partial", first_failed=lowest, reason=f"{len(failures)} item failure(s)")
 
 

@@ -155,7 +155,7 @@ class WorkerProcess:
 def _signal_name(number: int) -> str:
     import signal
 
-    names = {
+    names: dict[int, str] = {
         signal.SIGKILL: "killed",
         signal.SIGTERM: "terminated",
         signal.SIGSEGV: "segmentation fault",
@@ -211,7 +211,7 @@ class FunctionPool:
             self._forget(placeholder)
             raise
         with self._cond:
-            self._all.discard(placeholder)  # type: ignore[arg-type]
+            self._all.discard(placeholder)
             self._all.add(worker)
             self.cold_starts += 1
         error = worker.wait_ready(max(INIT_TIMEOUT_S, float(self.spec.timeout_s)))

@@ -102,6 +102,7 @@ def _admits(resources: dict, evaluate, ids, group_id: str, cidr: str, port: int)
         if protocol not in ("tcp", "6", "-1"):
             continue
         ports_ok = protocol == "-1" or int(rule.get("FromPort", -1)) <= port <= int(rule.get("ToPort", -1))
-        if ports_ok and source.subnet_of(ipaddress.ip_network(rule["CidrIp"], strict=False)):
+        allowed = ipaddress.ip_network(rule["CidrIp"], strict=False)
+        if ports_ok and source.version == allowed.version and source.subnet_of(allowed):  # type: ignore[arg-type]
             return True
     return False

@@ -178,7 +178,7 @@ def _props(ids: PhysicalIds, logical_id: str) -> dict:
 
 
 _ARN = {"Arn": PhysicalIds._arn}
-_ATTRIBUTES: dict[str, dict[str, Callable[[PhysicalIds, str], Any]]] = {
+_ATTRIBUTES: dict[str, dict[str, Callable[..., Any]]] = {
     "AWS::Kinesis::Stream": _ARN,
     "AWS::DynamoDB::Table": {**_ARN, "StreamArn": lambda ids, lid: ids._arn(lid) + "/stream/1970-01-01T00:00:00.000"},
     "AWS::S3::Bucket": {

@@ -123,7 +123,7 @@ def top_level(dist: metadata.Distribution) -> set[Path]:
             continue
         if len(file.parts) == 1 and not head.endswith((".py", ".so")):
             continue
-        out.add(Path(dist.locate_file(head)))
+        out.add(Path(str(dist.locate_file(head))))
     return out
 
 

@@ -53,7 +53,7 @@ def ensure_synthesized(outdir: Path, repo_root: Path, out: Callable[[str], None]
         return
     if not ours:
         raise TemplateError(f"no cloud assembly in {outdir} (no manifest.json): synthesize it first")
-    why = "missing" if not manifest.exists() else f"older than {source.relative_to(repo_root)}"
+    why = "missing" if not manifest.exists() or source is None else f"older than {source.relative_to(repo_root)}"
     out(f"  template   {outdir.name} is {why}: synthesizing (python -m deploy synth)")
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "deploy", "synth"], cwd=repo_root, capture_output=True,

@@ -49,7 +49,7 @@ def warehouse(t) -> Warehouse | None:
         database=p.get("DbName", "dev"),
         admin_secret=_secret_name(t, refs[0].secret_id, f"{lid}.AdminUserPassword"),
         base_rpu=int((t.props(group, "BaseCapacity") if group else None) or 128),
-        schema_files=PIPELINE.warehouse.schema_files,
+        schema_files=PIPELINE.required_warehouse.schema_files,
     )
 
 

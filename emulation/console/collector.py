@@ -183,7 +183,7 @@ class Collector:
     def _queue_messages(self) -> dict[str, Any]:
         from pipeline.client.failures import peek
 
-        listed = {}
+        listed: dict[str, Any] = {}
         for queue, counts in (self.reads["queues"].value or {}).items():
             if counts["visible"] + counts["in_flight"] == 0:
                 listed[queue] = {"batches": [], "problems": []}
@@ -202,7 +202,7 @@ class Collector:
         return [{"name": q, "function": function_of.get(q), **counts, **listed.get(q, {"batches": [], "problems": []})}
                 for q, counts in depths.items()]
 
-    def _archive_figures(self) -> dict[str, int]:
+    def _archive_figures(self) -> dict[str, Any]:
         if self._archive is None:
             env = next(self.ctx.names.environment(f.name) for f in self.ctx.resources.functions
                        if "ARCHIVE_BUCKET" in f.environment)

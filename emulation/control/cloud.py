@@ -143,19 +143,19 @@ class LocalCloud(DescribedCloud):
         result = []
         moto = records.get("moto")
         result.append(
-            PartStatus("moto", moto and moto.pid, self.config.aws_port, bool(moto and is_alive(moto)),
+            PartStatus("moto", moto.pid if moto else None, self.config.aws_port, bool(moto and is_alive(moto)),
                        self._moto_answers(), self.config.aws_endpoint)
         )  # fmt: skip
         wh = records.get("warehouse")
         external = bool(self.config.warehouse_dsn)
         result.append(
-            PartStatus("warehouse", wh and wh.pid, None if external else self.config.warehouse_port,
+            PartStatus("warehouse", wh.pid if wh else None, None if external else self.config.warehouse_port,
                        external or bool(wh and is_alive(wh)), self._warehouse_answers(),
                        "external WAREHOUSE_DSN" if external else f"{self.config.host}:{self.config.warehouse_port}")
         )  # fmt: skip
         rt = records.get("runtime")
         result.append(
-            PartStatus("runtime", rt and rt.pid, self.config.runtime_port, bool(rt and is_alive(rt)),
+            PartStatus("runtime", rt.pid if rt else None, self.config.runtime_port, bool(rt and is_alive(rt)),
                        self._runtime_ready(), self.config.runtime_url)
         )  # fmt: skip
         return result

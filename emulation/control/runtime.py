@@ -237,10 +237,10 @@ def _preferred_wait(headers: dict[str, str]) -> float:
                 name, _, seconds = token.strip().partition("=")
                 if name.strip().lower() == "wait":
                     try:
-                        value = float(seconds)
+                        wait = float(seconds)
                     except ValueError:
                         return 0.0
-                    return min(value, 10.0) if value > 0 else 0.0  # also refuses nan
+                    return min(wait, 10.0) if wait > 0 else 0.0  # also refuses nan
     return 0.0
 
 

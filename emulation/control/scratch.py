@@ -41,7 +41,7 @@ class ScratchPostgres:
         return make_conninfo(host=str(self.socket_dir), dbname=dbname, user=user, password=password)
 
     def _pg_ctl(self, *args: str) -> None:
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # set at import by pgserver
 
         pg_ctl(list(args), pgdata=self.pgdata, user=self.server.system_user, timeout=30)
 

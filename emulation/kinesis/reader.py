@@ -53,6 +53,8 @@ class KinesisReader:
         self.client = client
         self.endpoint = endpoint.rstrip("/")
         parts = urlsplit(self.endpoint)
+        if not parts.hostname:
+            raise ValueError(f"no host in the Kinesis endpoint {endpoint!r}")
         self._host, self._port = parts.hostname, parts.port or 80
         self._signer = SigV4Auth(Credentials("testing", "testing"), "kinesis", region)
         self._local = threading.local()
@@ -193,12 +195,16 @@ class ShardReader:
         return self.iterator is None
 
     def read(self, limit: int = MAX_GET_RECORDS) -> Page:
+        if self.iterator is None:
+            raise RuntimeError(f"shard {self.shard_id}: closed, or read before open()")
         page = self.reader.get_records(self.iterator, limit)
         self.iterator = page.next_iterator
         return page
 
     def commit(self, sequence_number: str) -> None:
         identity = self.identity
+        if identity is None:
+            raise RuntimeError(f"shard {self.shard_id}: commit before open()")
         self.store.save(self.shard_id,
                         ShardCheckpoint(identity.arn, identity.created, sequence_number))
         self.checkpoint = sequence_number

@@ -25,6 +25,7 @@ import os
 import secrets
 import string
 from pathlib import Path
+from typing import Any
 
 from emulation.config import CloudConfig
 from pipeline.openapi import build_openapi, lambda_integration_uri, load_models, path_parameters
@@ -155,7 +156,7 @@ def _ensure_methods(client, api_id: str, document: dict, validators: dict[str, s
             http_method = method.upper()
             if http_method in have:
                 continue
-            kwargs = {}
+            kwargs: dict[str, Any] = {}
             body = op.get("requestBody", {}).get("content", {}).get("application/json")
             if body:
                 kwargs["requestModels"] = {"application/json": body["schema"]["$ref"].rsplit("/", 1)[-1]}

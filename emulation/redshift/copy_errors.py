@@ -11,7 +11,12 @@ Known gaps vs AWS: in the package docstring (`emulation.redshift`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from psycopg import sql
+
+if TYPE_CHECKING:
+    from .copy_options import CopyCommand
 
 TEXT_TYPES = ("character varying", "character", "text")
 
@@ -24,6 +29,19 @@ class BadRecords:
     """The bad-record half of `CopyRun` (it provides cmd, columns, files, pending_errors, label,
     error_sink and the SQL builders `_value`, `_source_exprs`, `_from_clause`, `_rows_filter`,
     `_insert_sql`)."""
+
+    if TYPE_CHECKING:  # what CopyRun provides
+        cmd: CopyCommand
+        columns: list[Any]
+        files: list[tuple[int, int, str]]
+        pending_errors: list[dict]
+        label: str | None
+        error_sink: Any
+
+        def _source_exprs(self) -> list[sql.Composable]: ...
+        def _from_clause(self) -> sql.Composable: ...
+        def _rows_filter(self) -> sql.Composable: ...
+        def _insert_sql(self, where: sql.Composable) -> sql.Composable: ...
 
     def _load_with_errors(self, cur) -> tuple[int, int]:
         """Find every bad record, report them all, then load the rest: (rows loaded, bad records)."""

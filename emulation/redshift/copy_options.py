@@ -74,6 +74,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         if not match or match.end() == pos:
             raise CopyError(f"COPY: cannot read {text[pos:pos + 30]!r}")
         kind = match.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         value = match.group(kind)
         if kind == "string":
             value = value[1:-1].replace("''", "'")

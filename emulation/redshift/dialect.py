@@ -35,7 +35,7 @@ class Statement:
     """The statement as written (Redshift SQL)."""
     kind: str
     """COPY, CREATE, INSERT, MERGE, SELECT, ... (first keyword, upper case)."""
-    tree: exp.Expression | None
+    tree: exp.Expression
 
 
 def parse(sql: str) -> list[Statement]:
@@ -48,6 +48,7 @@ def parse(sql: str) -> list[Statement]:
     for tree in trees:
         if tree is None:  # an empty statement between two semicolons
             continue
+        assert isinstance(tree, exp.Expression)  # sqlglot types parse() by its base class
         text = tree.sql("redshift")
         statements.append(Statement(redshift=text, kind=_kind(tree, text), tree=tree))
     return statements

@@ -99,4 +99,4 @@ def warehouse_address(config, resources) -> tuple[str, int]:
 
     dsn = config.warehouse_dsn or warehouse.superuser_dsn(config)
     parts = conninfo_to_dict(dsn)
-    return parts.get("host") or config.host, int(parts.get("port") or config.warehouse_port)
+    return str(parts.get("host") or config.host), int(parts.get("port") or config.warehouse_port)
