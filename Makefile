@@ -64,7 +64,7 @@ e2e: install ## Replay DATA (ROWS=N|all), run the Glue batch job, reconcile ever
 test: install ## Run the whole test suite (unit, integration on a private local cloud, deploy)
 	@$(PY) -m pytest $(PYTEST_STACK) $(PYTEST_ARGS)
 
-test-unit: install ## Run the unit tests only
+test-unit: install ## Run the unit tests only (no server, Spark or mock_aws: those are integration tests)
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: install ## Run the integration tests only (STACK=compose: on the running `make up STACK=compose`)
