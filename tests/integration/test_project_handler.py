@@ -102,10 +102,24 @@ def test_batch_lands_in_both_tables(dynamodb):
 
 def test_redelivery_and_overlapping_batches_leave_items_exactly_as_once(dynamodb):
     lines = [sale(n, invoice_no=f"5363{n % 3:02d}") for n in range(2, 12)]
-    project.handler(kinesis_event(lines), None)
+
+    def applied() -> tuple[dict, dict]:
+        """(invoice -> (lines, revenue), customer figures), read back from the tables."""
+        invoices = {no: get(dynamodb, "invoice", "invoice_no", no) for no in ("536300", "536301", "536302")}
+        customer = get(dynamodb, "customer", "customer_id", "17850")
+        return ({no: (i["line_count"], i["revenue"]) for no, i in invoices.items()},
+                {"invoices": customer["invoice_count"], "revenue": customer["revenue"]})
+
+    # 10 lines of 6 x 2.55 = 15.30: 536300 and 536301 get 3 each, 536302 gets 4
+    exact = ({"536300": (3, Decimal("45.9")), "536301": (3, Decimal("45.9")),
+              "536302": (4, Decimal("61.2"))}, {"invoices": 3, "revenue": "153"})
+    assert project.handler(kinesis_event(lines), None) == {"batchItemFailures": []}
+    assert applied() == exact
     once = scan(dynamodb, "invoice"), scan(dynamodb, "customer")
-    project.handler(kinesis_event(lines), None)  # the whole batch again
-    project.handler(kinesis_event(lines[3:7] + lines[:2]), None)  # a bisected, reordered retry
+    assert project.handler(kinesis_event(lines), None) == {"batchItemFailures": []}  # the whole batch again
+    # a bisected, reordered retry
+    assert project.handler(kinesis_event(lines[3:7] + lines[:2]), None) == {"batchItemFailures": []}
+    assert applied() == exact
     assert (scan(dynamodb, "invoice"), scan(dynamodb, "customer")) == once
 
 
