@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.integration.stack import ENV_VAR, choose
@@ -27,6 +31,14 @@ def test_an_unknown_target_in_the_environment_is_refused_naming_the_variable():
         choose(None, {ENV_VAR: "aws"})
 
 
-def test_the_option_is_registered_for_every_test_directory(pytestconfig):
-    # tests/conftest.py registers it, so this unit run knows it too (default: not given).
-    assert pytestconfig.getoption("stack") in (None, "embedded", "compose")
+def test_the_option_is_registered_for_every_test_directory():
+    # A run given only tests/unit parses --stack against the targets: tests/conftest.py (the root
+    # of every test directory) registers it. Registered under tests/integration only, this run
+    # would say "unrecognized arguments" instead.
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
+         "--stack=nope", str(Path(__file__))],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout + run.stderr
+    assert "argument --stack: invalid choice: 'nope' (choose from 'embedded', 'compose')" in run.stderr
