@@ -2,7 +2,8 @@
 
 Each server is `python -m emulation.moto.server` in its own process (`--no-patches` vs
 `--patch kinesis`), driven by boto3 like any producer. The deterministic, counted proofs of both
-bugs are in tests/unit/test_moto_kinesis_model.py; these show the same bugs and fixes end to end.
+bugs are in tests/unit/test_moto_kinesis_model.py; these show the fixes end to end (the lost
+records of concurrent producers on stock moto are a race, so only its deterministic proof is kept).
 """
 
 from __future__ import annotations
@@ -125,27 +126,14 @@ def test_patched_server_keeps_every_concurrent_record_with_contiguous_sequence_n
     total = PRODUCERS * RECORDS_PER_PRODUCER
     assert len(acked) == len(set(acked)) == total
     assert [int(r["SequenceNumber"]) for r in stored] == list(range(1, total + 1))
+    # every acknowledged record is stored under the number it was acknowledged with (stock moto
+    # loses some under this load: two producers reuse a number; proven deterministically in
+    # tests/unit/test_moto_kinesis_model.py::test_two_concurrent_producers_lose_a_record_only_on_stock_moto)
+    assert {r["SequenceNumber"] for r in stored} == set(acked)
     payloads = {r["Data"].decode() for r in stored}
     expected = {f"{p}:{b}:{i}" for p in range(PRODUCERS) for b in range(RECORDS_PER_PRODUCER // BATCH)
                 for i in range(BATCH)}  # fmt: skip
     assert payloads == expected
-
-
-def test_stock_server_loses_acknowledged_records_under_concurrent_producers(stock):
-    # A race: it shows in practically every round here (tens of records lost per 4,000), but a
-    # round can be lucky, so up to three rounds are tried. The deterministic proof is the unit test.
-    rounds = []
-    for _ in range(3):
-        stream = stock.new_stream()
-        acked = produce_concurrently(stock, stream)
-        stored = read_shard(stock, stream)
-        rounds.append((len(acked), len(set(acked)), len(stored)))
-        if len(stored) < len(acked):
-            break
-    acked_count, distinct_acked, stored_count = rounds[-1]
-    assert acked_count == PRODUCERS * RECORDS_PER_PRODUCER
-    assert stored_count < acked_count, f"no record lost in {len(rounds)} rounds: {rounds}"
-    assert distinct_acked == stored_count  # the lost ones were acknowledged with a reused number
 
 
 def put_batch_times(server: MotoServer, fill: int) -> tuple[float, float]:
