@@ -19,18 +19,14 @@ from pipeline.claims import (
     blocks_of_scope,
 )
 from pipeline.events import parse_event
+from tests.sales import sale_fields
 
 TABLE = "event_claim"
 PREFIX = "d07aec9960083af2"
 
 
 def sale(line: int, **changes):
-    return parse_event({
-        "event_id": f"{PREFIX}:{line}", "invoice_no": "536365", "stock_code": "85123A",
-        "description": "WHITE HANGING HEART T-LIGHT HOLDER", "quantity": 6,
-        "invoice_date": "2010-12-01T08:26:00", "unit_price": "2.55", "customer_id": "17850",
-        "country": "United Kingdom", **changes,
-    })
+    return parse_event(sale_fields(line, digest=PREFIX, **changes))
 
 
 @pytest.fixture

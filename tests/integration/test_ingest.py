@@ -12,24 +12,14 @@ from moto import mock_aws
 from pipeline.events import parse_event
 from pipeline.handlers import ingest as handler_module
 from pipeline.ingest import MAX_BYTES_PER_CALL, _Entry, chunks, put_events
+from tests.sales import sale_fields
 
 STREAM = "sales-events"
 CLAIM_TABLE = "event_claim"
 
 
 def wire(n: int, **changes) -> dict:
-    return {
-        "event_id": f"d07aec9960083af2:{n + 2}",
-        "invoice_no": f"{536365 + n % 7:06d}",
-        "stock_code": "85123A",
-        "description": "WHITE HANGING HEART T-LIGHT HOLDER",
-        "quantity": 6,
-        "invoice_date": "2010-12-01T08:26:00",
-        "unit_price": "2.55",
-        "customer_id": "17850",
-        "country": "United Kingdom",
-        **changes,
-    }
+    return sale_fields(n + 2, **{"invoice_no": f"{536365 + n % 7:06d}", **changes})
 
 
 class FlakyKinesis:

@@ -14,25 +14,14 @@ from pipeline.events import parse_event
 from pipeline.handlers import project
 from pipeline.invoice_pages import MAX_ITEM_BYTES, item_size
 from pipeline.resources import PIPELINE
+from tests.sales import sale_fields
 from tests.unit.stream_records import FIRST_SEQUENCE, REGION, kinesis_event, sequences
 
 DIGEST = "00aa11bb22cc33dd"
 
 
 def sale(line, invoice_no="536365", **fields):
-    data = {
-        "event_id": f"{DIGEST}:{line}",
-        "invoice_no": invoice_no,
-        "stock_code": "85123A",
-        "description": "WHITE HANGING HEART T-LIGHT HOLDER",
-        "quantity": 6,
-        "invoice_date": "2010-12-01T08:26:00",
-        "unit_price": "2.55",
-        "customer_id": "17850",
-        "country": "United Kingdom",
-    }
-    data.update(fields)
-    return parse_event(data).to_record_bytes()
+    return parse_event(sale_fields(line, digest=DIGEST, invoice_no=invoice_no, **fields)).to_record_bytes()
 
 
 @pytest.fixture

@@ -20,18 +20,9 @@ from pipeline.events import (
     events_of_body,
     parse_event,
 )
+from tests.sales import sale_fields
 
-WIRE = {
-    "event_id": "d07aec9960083af2:2",
-    "invoice_no": "536365",
-    "stock_code": "85123A",
-    "description": "WHITE HANGING HEART T-LIGHT HOLDER",
-    "quantity": 6,
-    "invoice_date": "2010-12-01T08:26:00",
-    "unit_price": "2.55",
-    "customer_id": "17850",
-    "country": "United Kingdom",
-}
+WIRE = sale_fields()
 SCHEMA = REQUEST_MODELS["SaleEventBatch"]
 
 

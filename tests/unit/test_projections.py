@@ -13,24 +13,13 @@ from pipeline.customers import customer_invoices_page, customer_summaries, custo
 from pipeline.events import canonical_decimal, parse_event
 from pipeline.invoice_pages import MAX_ITEM_BYTES, assemble, item_size, paginate
 from pipeline.projections import group_by_invoice, invoice_lines, invoice_view, merge_invoice
+from tests.sales import sale_fields
 
 DIGEST = "0123456789abcdef"
 
 
 def sale(line: int, invoice_no: str = "536365", **fields):
-    data = {
-        "event_id": f"{DIGEST}:{line}",
-        "invoice_no": invoice_no,
-        "stock_code": "85123A",
-        "description": "WHITE HANGING HEART T-LIGHT HOLDER",
-        "quantity": 6,
-        "invoice_date": "2010-12-01T08:26:00",
-        "unit_price": "2.55",
-        "customer_id": "17850",
-        "country": "United Kingdom",
-    }
-    data.update(fields)
-    return parse_event(data)
+    return parse_event(sale_fields(line, digest=DIGEST, invoice_no=invoice_no, **fields))
 
 
 def project(batches):
