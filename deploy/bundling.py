@@ -32,6 +32,7 @@ CODE_INCLUDES = (
     "pipeline/__init__.py",
     "pipeline/handlers/*.py",
     "pipeline/archive.py",
+    "pipeline/backoff.py",
     "pipeline/claims.py",
     "pipeline/customers.py",
     "pipeline/dates.py",

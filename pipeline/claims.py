@@ -27,12 +27,12 @@ Domain code: the DynamoDB client is passed in (boto3's low-level signature), not
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .backoff import Backoff
 from .events import SaleEvent
 from .ingest import error_code
 
@@ -41,6 +41,7 @@ DIGEST_CHARS = 12
 UNCLAIMED = "." * DIGEST_CHARS
 MAX_ATTEMPTS = 6
 """Reads + conditional writes per request before giving up (503: the client retries)."""
+CLAIMS_BACKOFF = Backoff(base_s=0.02, cap_s=1.0)
 BATCH_GET_KEYS = 100
 
 
@@ -127,7 +128,7 @@ class EventClaims:
             if not lost:
                 return []
             pending = {block: pending[block] for block in lost}
-            self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # full jitter
+            self._sleep(CLAIMS_BACKOFF.delay(attempt))
         raise ClaimsUnavailable(
             f"event claims in {self.table!r} kept losing concurrent writes ({MAX_ATTEMPTS} attempts)"
         )
@@ -147,7 +148,7 @@ class EventClaims:
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
-                self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+                self._sleep(CLAIMS_BACKOFF.delay(attempt))
             else:
                 raise ClaimsUnavailable(f"BatchGetItem on {self.table!r} left keys unprocessed")
         return found

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .backoff import Backoff
 from .events import EVENT_FIELDS, InvalidEvent, SaleEvent, events_of_body, parse_event
 
 MAX_RECORDS_PER_CALL = 500
@@ -200,7 +201,7 @@ def put_events(
         pending = [e for e in pending if e.index in errors]
         if not pending:
             break
-        delay = rand() * min(max_delay, base_delay * 2 ** (attempt - 1))  # full jitter
+        delay = Backoff(base_delay, max_delay).delay(attempt - 1, rand)
         if attempt == max_attempts or (deadline is not None and clock() + delay >= deadline):
             break
         sleep(delay)

@@ -38,7 +38,6 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import random
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +45,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from pipeline.backoff import Backoff
 from pipeline.customers import customer_summaries
 from pipeline.events import SaleEvent
 from pipeline.handlers import clients
@@ -85,7 +85,7 @@ def _dynamodb_client() -> Any:
 
 
 def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(MAX_DELAY_S, BASE_DELAY_S * 2**attempt)))  # full jitter
+    time.sleep(Backoff(BASE_DELAY_S, MAX_DELAY_S).delay(attempt))  # read at call time: tests shorten it
 
 
 def _serialize(item: dict[str, Any]) -> dict[str, Any]:
