@@ -1,36 +1,9 @@
 """Kinesis consumer (event-source mapping): archive the raw events to S3 as gzip JSON lines.
 
-Objects are named after the batch, not after time or a random id:
-`<prefix>event_date=D/<shardId>-<first sequence number of the batch>.jsonl.gz` (one per event date
-in the batch; see `pipeline.archive`). Every attempt at a batch that starts at sequence number S
-writes the same keys, so a retry overwrites instead of duplicating. Cases:
-
-  - retry of the same batch (function error, partial failure reported at S, runtime restart
-    resuming from the checkpoint S): same first record, same keys, overwritten.
-  - the retry holds MORE records (the stream grew before a restart): it covers every event date
-    the earlier attempt had, so each earlier object is overwritten by a superset.
-  - the retry holds FEWER records (bisect after a function error, a smaller batch after a
-    restart): the earlier attempt may have written an object for an event date the smaller batch
-    no longer has; those records come again later, in a batch with another first sequence number,
-    and would be archived twice. This is what the per-batch manifest is for: before writing data
-    objects an attempt records their keys in `_archive_manifests/...<shardId>-<S>.json`, and after
-    writing it deletes every key the manifest lists that this attempt did not write. Any crash
-    point leaves a manifest that lists at least every object that exists, so the next attempt
-    starting at S cleans up.
-  - a later batch never starts inside a batch that succeeded: the mapping checkpoints past it.
-
-Poison records (not base64 / not JSON / not a valid event) are never archived: a line the Glue job
-could not parse would poison the batch path too. They are reported in batchItemFailures, so after
-the mapping's retries they reach the on-failure queue (its message names the shard and sequence
-range; the record stays readable in the stream until retention ends). To keep good records from
-being archived twice or not at all, an attempt archives only the records before the first poison
-one, and reports it; an attempt that starts with a poison record archives every valid record of
-the batch and reports the first one, so its retries rewrite the same keys (`plan_batch`).
-
-An S3 error is reported at the batch's first record: the retry starts at S and overwrites.
-Exactly-once here means once per Kinesis record; a producer that re-sends an event after a
-timeout makes a second record with the same event_id, which the archive keeps (it is a faithful
-log of the stream) and the batch load de-duplicates by event_id.
+Objects are named after the batch (`<prefix>event_date=D/<shardId>-<first sequence number>.jsonl.gz`,
+see `pipeline.archive`), so a retry overwrites instead of duplicating; a per-batch manifest cleans
+up after a smaller retry, and poison records are reported, never archived. Every retry case, and
+why each leaves every record archived exactly once: docs/tables.md, "The raw archive (S3)".
 """
 
 from __future__ import annotations

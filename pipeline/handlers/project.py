@@ -1,36 +1,10 @@
 """Kinesis consumer (event-source mapping): upsert the `invoice` and `customer` tables.
 
-Per batch: decode every record, group the events by invoice, read each invoice's page 0
-(BatchGetItem, strongly consistent; a Query of all its pages only for the rare invoice spread over
-several), merge (`pipeline.projections`), cut into page items (`pipeline.invoice_pages`), write the
-invoices that changed, then one summary item per (customer, invoice) (`pipeline.customers`).
-
-Why the writes are safe:
-  - invoices: the stream's partition key is invoice_no, so all lines of an invoice are on one
-    shard, processed in order by one poller: nobody else writes that invoice meanwhile, and a blind
-    overwrite of the merged pages loses nothing. A normal invoice is one item, written as before.
-    An invoice over one page is written in this order, so a crash at any point loses nothing and
-    leaves no page behind (docs/tables.md): (1) if it needs more pages than page 0 announces,
-    page 0's `spill_mark` is raised first; (2) the other pages are written; (3) pages past the
-    new count are deleted; (4) page 0 is written last, with the new `pages`. The next read of the
-    invoice sees `spill_mark`, reads every page, and starts from the union of their lines.
-  - customers: a summary item (customer, invoice) is derived from that invoice only, so it too has
-    one writer (the invoice's shard) and is put blindly, for every invoice of the batch (a retry
-    after a crash between the two writes re-derives it).
-  - merges are idempotent, so whatever is re-delivered (a retried batch, records after a failed
-    one) changes nothing; unchanged invoices are not written at all.
-
-Round trips: the batch's DynamoDB calls are independent per chunk and per invoice, so they run
-on a small thread pool (boto3 clients are thread-safe).
-
-Failures (ReportBatchItemFailures): a record that cannot be decoded or breaks the event rules is
-a poison record; it is logged with its sequence number and reported, and so is every record whose
-invoice or customer items could not be written after bounded retries. The mapping resumes from the
-lowest reported sequence number, so the records after it come again: harmless, merges are
-idempotent. Crucially, every valid record of the batch is applied in every attempt, including
-those after a poison record: when the retries run out and the mapping sends the failed range to the
-on-failure queue and moves on, the good records of that range are already in the tables, and the
-queue message names a range whose only unapplied records are the poison ones.
+Each invoice and each (customer, invoice) summary item has one writer (the invoice's shard), and
+merges are idempotent, so blind overwrites lose nothing and re-deliveries change nothing; every
+valid record is applied in every attempt, poison ones are reported. The batch's steps, the page
+write order and the failure rules: docs/tables.md ("How the projector applies a batch",
+"Concurrency", "Failures the projector reports").
 """
 
 from __future__ import annotations
