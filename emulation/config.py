@@ -21,6 +21,8 @@ DEFAULT_STATE_DIR = REPO_ROOT / ".localcloud"
 
 # moto's default account; dummy credentials that can never reach a real account.
 ACCOUNT_ID = "123456789012"
+# The explicit setting for an external warehouse (not `WAREHOUSE_DSN`, which `make env` exports).
+EXTERNAL_WAREHOUSE_VAR = "LOCALCLOUD_WAREHOUSE_DSN"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -39,7 +41,9 @@ class CloudConfig:
     """The embedded PostgreSQL's TCP port on `host` (unused when `warehouse_dsn` is set)."""
     region: str = "us-east-1"
     warehouse_dsn: str | None = None
-    """An external PostgreSQL to use instead of the embedded one (`WAREHOUSE_DSN`)."""
+    """An external PostgreSQL to use instead of the embedded one (`LOCALCLOUD_WAREHOUSE_DSN`).
+    Never read from `WAREHOUSE_DSN`: `make env` exports that name for psql, and what `make env`
+    prints must not change what the next `make up` in the same shell does."""
     aws_endpoint_url: str | None = None
     """An AWS endpoint the cloud does not run itself (the Docker harness's LocalStack)."""
     resources: str = PIPELINE_RESOURCES
@@ -98,7 +102,7 @@ class CloudConfig:
 
     @classmethod
     def from_environment(cls) -> CloudConfig:
-        """Defaults overridable by `LOCALCLOUD_*` variables and `WAREHOUSE_DSN`."""
+        """Defaults overridable by `LOCALCLOUD_*` variables (never by what `make env` exports)."""
         env = os.environ
         return cls(
             state_dir=Path(env.get("LOCALCLOUD_STATE_DIR", DEFAULT_STATE_DIR)),
@@ -107,7 +111,7 @@ class CloudConfig:
             runtime_port=int(env.get("LOCALCLOUD_RUNTIME_PORT", 4568)),
             warehouse_port=int(env.get("LOCALCLOUD_WAREHOUSE_PORT", 4569)),
             region=env.get("AWS_DEFAULT_REGION", "us-east-1"),
-            warehouse_dsn=env.get("WAREHOUSE_DSN") or None,
+            warehouse_dsn=env.get(EXTERNAL_WAREHOUSE_VAR) or None,
             services=parse_services(env.get("LOCALCLOUD_SERVICES")),
         )
 

@@ -29,7 +29,7 @@ def test_environment_overrides_every_port_the_dsn_and_the_services(monkeypatch, 
     monkeypatch.setenv("LOCALCLOUD_STATE_DIR", str(tmp_path))
     for name, port in (("AWS", 5001), ("API", 5002), ("RUNTIME", 5003), ("WAREHOUSE", 5004)):
         monkeypatch.setenv(f"LOCALCLOUD_{name}_PORT", str(port))
-    monkeypatch.setenv("WAREHOUSE_DSN", "postgresql://u:p@db:5432/x")
+    monkeypatch.setenv("LOCALCLOUD_WAREHOUSE_DSN", "postgresql://u:p@db:5432/x")
     monkeypatch.setenv("LOCALCLOUD_SERVICES", "lambda, api")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     config = CloudConfig.from_environment()
@@ -40,6 +40,19 @@ def test_environment_overrides_every_port_the_dsn_and_the_services(monkeypatch, 
     assert config.warehouse_dsn == "postgresql://u:p@db:5432/x"
     assert config.services == ["lambda", "api"]
     assert config.region == "eu-west-1"
+
+
+def test_what_make_env_exports_never_changes_what_up_does(monkeypatch, tmp_path):
+    """`eval "$(make -s env)"` exports WAREHOUSE_DSN (the embedded warehouse's own DSN, for psql):
+    a later `make up` in that shell must still run the embedded warehouse, not treat it as external.
+    """
+    monkeypatch.delenv("LOCALCLOUD_WAREHOUSE_DSN", raising=False)
+    monkeypatch.setenv("WAREHOUSE_DSN", "postgresql://postgres:pw@127.0.0.1:4569/ecommerce")
+    for name, value in CloudConfig(state_dir=tmp_path).aws_env().items():
+        monkeypatch.setenv(name, value)  # the rest of what `make env` exports
+    monkeypatch.setenv("API_URL", "http://127.0.0.1:4567/v1")
+    monkeypatch.setenv("API_KEY", "k")
+    assert CloudConfig.from_environment().warehouse_dsn is None
 
 
 @pytest.mark.parametrize(
