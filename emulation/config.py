@@ -52,6 +52,9 @@ class CloudConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
     services: list[str] | None = None
     """Runtime services to start (`None` = all, `[]` = none); `LOCALCLOUD_SERVICES=a,b` or `none`."""
+    durable: bool = True
+    """moto keeps its state in `<state>/moto` across restarts and crashes (`LOCALCLOUD_DURABLE=0`:
+    in memory only, lost at `down`; the benchmarks' baseline)."""
 
     @property
     def aws_endpoint(self) -> str:
@@ -72,6 +75,10 @@ class CloudConfig:
     @property
     def config_file(self) -> Path:
         return self.state_dir / "cloud.json"
+
+    @property
+    def moto_state_dir(self) -> Path:
+        return self.state_dir / "moto"
 
     def aws_env(self) -> dict[str, str]:
         """Environment that points boto3 / the AWS CLI at this local cloud."""
@@ -113,6 +120,7 @@ class CloudConfig:
             region=env.get("AWS_DEFAULT_REGION", "us-east-1"),
             warehouse_dsn=env.get(EXTERNAL_WAREHOUSE_VAR) or None,
             services=parse_services(env.get("LOCALCLOUD_SERVICES")),
+            durable=env.get("LOCALCLOUD_DURABLE", "1").strip().lower() not in ("0", "false", "no", "off"),
         )
 
     @classmethod

@@ -1,8 +1,10 @@
 """`python -m emulation` (`make up|down|status|env|logs`): drive the embedded local cloud.
 
     up         start moto, the warehouse and the runtime in the background; provision; wait ready
-               (--from cdk.out: provision the synthesized template and run its assets)
-    down       stop exactly what `up` started (the pids in <state>/pids.json)
+               (--from cdk.out: provision the synthesized template and run its assets;
+               on a partly running cloud: start only the parts that are down, say which)
+    down       stop exactly what `up` started (the pids in <state>/pids.json); every part's
+               state is kept in <state> (moto's AWS resources and data, the warehouse, checkpoints)
     status     each part with its pid, port and whether it answers (exit 1 if one does not)
     env        shell exports for boto3/AWS CLI, the API, the warehouse and the console: eval "$(make -s env)"
     console    the live console's URL (CONSOLE_URL), once it answers
@@ -10,8 +12,11 @@
     faults     set or clear fault switches of the Lambda runtime (fail, latency, kill)
     warehouse  stop|start|status|dsn the embedded PostgreSQL (fault tests: "the warehouse is down")
 
-The state folder is `.localcloud` (or `--state-dir`, or LOCALCLOUD_STATE_DIR); ports and the
-warehouse come from LOCALCLOUD_*_PORT and WAREHOUSE_DSN at `up`, then from <state>/cloud.json.
+The state folder is `.localcloud` (or `--state-dir`, or LOCALCLOUD_STATE_DIR); ports come from
+LOCALCLOUD_{AWS,API,RUNTIME,WAREHOUSE}_PORT at `up`, then from <state>/cloud.json. The warehouse
+is an embedded PostgreSQL unless LOCALCLOUD_WAREHOUSE_DSN names an external one (WAREHOUSE_DSN,
+which `env` exports for psql, never changes what `up` does). LOCALCLOUD_DURABLE=0 keeps moto's
+state in memory only (benchmarks' baseline).
 """
 
 from __future__ import annotations
@@ -96,7 +101,28 @@ def cmd_status(args) -> int:
         for p in parts:
             print(f"{p.name:<10} {p.pid or '-':>7} {p.port or '-':>6}  {_yes(p.running):<8} "
                   f"{_yes(p.answering):<9}  {p.detail}")  # fmt: skip
+        for line in restart_hints(parts):
+            print(line)
     return 0 if all(p.running and p.answering for p in parts) else 1
+
+
+def restart_hints(parts) -> list[str]:
+    """What is dead and what `make up` will do about it (it restarts only those parts)."""
+    dead = [p.name for p in parts if not (p.running and p.answering)]
+    if not dead:
+        return []
+    alive = [p.name for p in parts if p.running and p.answering]
+    if not alive:
+        return ["the local cloud is down: `make up` starts it (its state is kept in <state>)"]
+    which = " and ".join(dead)
+    lines = [f"{which} {'is' if len(dead) == 1 else 'are'} down: `make up` restarts "
+             f"{'it' if len(dead) == 1 else 'them'} alone"]
+    if alive:
+        lines[0] += f" ({' and '.join(alive)} keep running with their data)"
+    if "moto" in dead:
+        lines.append("moto restores the AWS-side state it acknowledged from <state>/moto "
+                     "(Kinesis, DynamoDB, S3, SQS, Glue, IAM, Lambda, ...)")
+    return lines
 
 
 def _yes(flag: bool) -> str:

@@ -6,12 +6,16 @@
              Firehose, Glue): imports and builds its services while the others start, provisions
              the description (`emulation.provision.runner.provision_for_up`: each step as soon as moto,
              and for the warehouse step PostgreSQL, answers), then starts the services
-  warehouse  PostgreSQL 16 (`emulation.redshift.server`), unless `WAREHOUSE_DSN` names an external one
+  warehouse  PostgreSQL 16 (`emulation.redshift.server`), unless `LOCALCLOUD_WAREHOUSE_DSN` names an
+             external one
 The runtime provisions rather than `up` itself because it imports boto3, the description and the
 API models anyway: one process pays for them, not two. It returns only when moto answers,
 PostgreSQL accepts connections, provisioning is done and the runtime's `/health` is 200;
 otherwise it stops what it started and raises `CloudStartError` naming the part (or the failed
-provision step), the reason and its log file. A second `start()` on a healthy cloud does nothing.
+provision step), the reason and its log file. A second `start()` on a healthy cloud does nothing;
+on a partly running one it starts only the parts that are down (or hung), and the others keep
+running with their data: a crashed runtime, moto or warehouse comes back alone. moto keeps the
+AWS-side state in `<state>/moto/` (`emulation.moto.persistence`) and reports what it restored.
 
 The CLI (`python -m emulation`) and the integration tests' fixture are thin layers over this class.
 """
@@ -28,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulation import registry
-from emulation.config import REPO_ROOT, CloudConfig, load_resources
-from emulation.moto.server import HEALTH_PATH
+from emulation.config import EXTERNAL_WAREHOUSE_VAR, REPO_ROOT, CloudConfig, load_resources
+from emulation.moto.server import HEALTH_PATH, PERSISTENCE_PATH
 from emulation.naming import DescribedCloud
 from emulation.provision.runner import PROVISION_FAILED, WAREHOUSE_READY
 from emulation.redshift import server as warehouse
@@ -49,6 +53,7 @@ from .supervisor import (
 )
 
 START_TIMEOUT_S = float(os.environ.get("LOCALCLOUD_START_TIMEOUT", "60"))
+UNANSWERED_GRACE_S = 5.0  # a part that runs but does not answer this long is restarted
 POLL_S = 0.02  # readiness polling: a refused connection or a 503 costs well under a millisecond
 PARTS = ("moto", "warehouse", "runtime")
 
@@ -151,7 +156,8 @@ class LocalCloud(DescribedCloud):
         result.append(
             PartStatus("warehouse", wh.pid if wh else None, None if external else self.config.warehouse_port,
                        external or bool(wh and is_alive(wh)), self._warehouse_answers(),
-                       "external WAREHOUSE_DSN" if external else f"{self.config.host}:{self.config.warehouse_port}")
+                       f"external ({EXTERNAL_WAREHOUSE_VAR})" if external
+                       else f"embedded {self.config.host}:{self.config.warehouse_port}")
         )  # fmt: skip
         rt = records.get("runtime")
         result.append(
@@ -184,16 +190,25 @@ class LocalCloud(DescribedCloud):
 
     # -------------------------------------------------------------------------------- start
     def start(self) -> LocalCloud:
+        """Start every part; on a partly running cloud, start only the parts that are not running
+        (saying which), so a crashed part comes back without stopping the others."""
         began = time.monotonic()
         self.started_in_this_call = []
+        down = PARTS
         if self.pids.read():
-            if self.healthy():
+            self._refuse_other_settings()
+            down = self._parts_to_start()
+            if not down:
                 self.out(f"already running ({self.config.state_dir}); nothing to do")
                 return self
-            self.out("a previous start is partly running or unhealthy: stopping it first")
-            self.stop(quiet=True)
+            kept = [part for part in PARTS if part not in down and self._is_part(part)]
+            if kept:
+                self.out(f"  {' and '.join(down)} not running: starting {'them' if len(down) > 1 else 'it'}"
+                         f" alone ({' and '.join(kept)} keep running, with their data)")  # fmt: skip
+            else:
+                self.stop(quiet=True)  # leftovers of a cloud that is wholly down (a reboot, ...)
         try:
-            self._start_parts(began)
+            self._start_parts(began, set(down))
         except BaseException:
             self._stop_started()
             raise
@@ -204,38 +219,112 @@ class LocalCloud(DescribedCloud):
         )
         return self
 
-    def _start_parts(self, began: float) -> None:
-        """Start moto, the runtime and PostgreSQL at once; the runtime provisions as soon as moto
-        answers (the warehouse step once PostgreSQL does), then starts its services."""
+    def _is_part(self, part: str) -> bool:
+        """The cloud runs this part itself (an external warehouse is not one of its parts)."""
+        return not (part == "warehouse" and self.config.warehouse_dsn)
+
+    def _parts_to_start(self) -> tuple[str, ...]:
+        """The parts whose process is gone, or runs but does not answer within a grace period
+        (those are stopped first: a hung part is restarted, not left holding its port)."""
+        records = self.pids.read()
+        deadline = time.monotonic() + UNANSWERED_GRACE_S
+        down: list[str] = []
+        for part in PARTS:
+            if not self._is_part(part):
+                continue
+            record = records.get(part)
+            if record is None or not is_alive(record):
+                down.append(part)
+                continue
+            while not self._answers(part):
+                if time.monotonic() > deadline or not is_alive(record):
+                    self.out(f"  {part} (pid {record.pid}) runs but does not answer: restarting it")
+                    self._stop_record(record)
+                    self.pids.remove(part)
+                    down.append(part)
+                    break
+                time.sleep(0.1)
+        return tuple(down)
+
+    def _answers(self, part: str) -> bool:
+        return {"moto": self._moto_answers, "warehouse": self._warehouse_answers,
+                "runtime": self._runtime_ready}[part]()  # fmt: skip
+
+    def _refuse_other_settings(self) -> None:
+        """A partly running cloud keeps the settings it was started with: the environment of this
+        `up` may not move its ports or its warehouse under the parts that still run."""
+        try:
+            running = CloudConfig.load(self.config.state_dir)
+        except (FileNotFoundError, ValueError, TypeError):
+            return
+        fields = ("aws_port", "api_port", "runtime_port", "warehouse_port", "warehouse_dsn",
+                  "services", "resources")  # fmt: skip
+        differ = [f for f in fields if getattr(running, f) != getattr(self.config, f)]
+        if differ and any(self._is_part(p) and self._alive(p) for p in PARTS):
+            raise CloudStartError("cloud", f"parts of the cloud in {self.config.state_dir} run with other "
+                                  f"settings ({', '.join(differ)}): `make down` first, or run `make up` "
+                                  "with the settings they were started with")  # fmt: skip
+
+    def _alive(self, part: str) -> bool:
+        record = self.pids.read().get(part)
+        return record is not None and is_alive(record)
+
+    def _start_parts(self, began: float, parts: set[str] = frozenset(PARTS)) -> None:
+        """Start `parts` (all of them for a fresh start) at once; the runtime provisions as soon as
+        moto answers (the warehouse step once PostgreSQL does), then starts its services."""
         config = self.config
         only = preflight.runtime_only_arg(config)
-        preflight.check_ports(config, only, self.log_path)
+        preflight.check_ports(config, only, self.log_path, parts=parts)
         config.logs_dir.mkdir(parents=True, exist_ok=True)
         config.save()
-        for marker in (WAREHOUSE_READY, PROVISION_FAILED):  # left by an earlier `up`
-            (Path(config.state_dir) / marker).unlink(missing_ok=True)
-        # moto is the longest to start and needs nothing else: first, then the rest meanwhile.
-        moto_proc = self._spawn("moto", [sys.executable, "-m", registry.MOTO_SERVER,
-                                         "--port", str(config.aws_port), "--runtime-url", config.runtime_url])  # fmt: skip
-        command = [sys.executable, "-m", registry.RUNTIME, "--state-dir", str(config.state_dir),
-                   "--provision"]  # fmt: skip
-        if only is not None:
-            command += ["--only", only]
-        runtime_proc = self._spawn("runtime", command)
+        state = Path(config.state_dir)
+        if "warehouse" in parts:  # left by an earlier `up`: the runtime must wait for this start
+            (state / WAREHOUSE_READY).unlink(missing_ok=True)
+        if "runtime" in parts:
+            (state / PROVISION_FAILED).unlink(missing_ok=True)
+        moto_proc = runtime_proc = None
+        if "moto" in parts:  # the longest to start and needs nothing else: first, the rest meanwhile
+            moto_proc = self._spawn("moto", [sys.executable, "-m", registry.MOTO_SERVER,
+                                             "--port", str(config.aws_port), "--runtime-url", config.runtime_url,
+                                             *self._moto_state_args()])  # fmt: skip
+        if "runtime" in parts:
+            command = [sys.executable, "-m", registry.RUNTIME, "--state-dir", str(config.state_dir),
+                       "--provision"]  # fmt: skip
+            if only is not None:
+                command += ["--only", only]
+            runtime_proc = self._spawn("runtime", command)
         resources = self._load_resources()
-        java_warning = preflight.missing_java(only)
+        java_warning = preflight.missing_java(only) if "runtime" in parts else None
         if java_warning:
             self.out(f"  WARNING: {java_warning}")
-        warehouse_ready = self._start_warehouse(resources, began)
+        warehouse_ready = (self._start_warehouse(resources, began)
+                           if "warehouse" in parts or not self._is_part("warehouse") else None)  # fmt: skip
 
-        self._wait("moto", moto_proc, self._moto_answers, f"moto did not answer on {config.aws_endpoint}")
-        self.out(f"  moto       ready  {config.aws_endpoint}  pid {moto_proc.pid}  "
-                 f"({time.monotonic() - began:.1f} s)")  # fmt: skip
-        warehouse_ready()
-        (Path(config.state_dir) / WAREHOUSE_READY).write_text(f"{time.time()}\n")
-        self._wait_runtime(runtime_proc, began)
-        self.out(f"  runtime    ready  {config.runtime_url}  pid {runtime_proc.pid}  services: "
-                 f"{only or 'all'}  ({time.monotonic() - began:.1f} s)")  # fmt: skip
+        if moto_proc is not None:
+            self._wait("moto", moto_proc, self._moto_answers, f"moto did not answer on {config.aws_endpoint}")
+            self.out(f"  moto       ready  {config.aws_endpoint}  pid {moto_proc.pid}  "
+                     f"({time.monotonic() - began:.1f} s)")  # fmt: skip
+        if warehouse_ready is not None:
+            warehouse_ready()
+        (state / WAREHOUSE_READY).write_text(f"{time.time()}\n")
+        if moto_proc is not None:
+            self._report_restore(moto_proc, began)
+        if runtime_proc is not None:
+            self._wait_runtime(runtime_proc, began)
+            self.out(f"  runtime    ready  {config.runtime_url}  pid {runtime_proc.pid}  services: "
+                     f"{only or 'all'}  ({time.monotonic() - began:.1f} s)")  # fmt: skip
+
+    def _moto_state_args(self) -> list[str]:
+        return ["--state-dir", str(self.config.moto_state_dir)] if self.config.durable else []
+
+    def _report_restore(self, proc, began: float) -> None:
+        """Say what moto restored (it restores before it listens: the report is ready)."""
+        if not self.config.durable:
+            return
+        status = http_json(self.config.aws_endpoint + PERSISTENCE_PATH, timeout=5.0) or {}
+        summary = (status.get("restore") or {}).get("summary")
+        if summary:
+            self.out(f"  moto       {summary}")
 
     def _wait_runtime(self, proc, began: float) -> None:
         """Until `/health` is 200, saying when provisioning is done; a failed step is reported as
@@ -293,8 +382,9 @@ class LocalCloud(DescribedCloud):
 
     def _external_warehouse_check(self) -> None:
         if not self._warehouse_answers():
-            raise CloudStartError("warehouse", "the external WAREHOUSE_DSN does not accept connections")
-        self.out("  warehouse  external WAREHOUSE_DSN accepts connections")
+            raise CloudStartError("warehouse", f"the external warehouse ({EXTERNAL_WAREHOUSE_VAR}) does not "
+                                  "accept connections")  # fmt: skip
+        self.out(f"  warehouse  external ({EXTERNAL_WAREHOUSE_VAR}) accepts connections")
 
     def _load_resources(self):
         try:
@@ -402,7 +492,7 @@ class LocalCloud(DescribedCloud):
     def _require_embedded(self) -> None:
         if self.config.warehouse_dsn:
             raise CloudStartError(
-                "warehouse", "WAREHOUSE_DSN is external: the local cloud does not run it"
+                "warehouse", f"the warehouse is external ({EXTERNAL_WAREHOUSE_VAR}): the local cloud does not run it"
             )
 
 

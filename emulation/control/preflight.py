@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from emulation.config import CloudConfig
@@ -53,7 +53,10 @@ def runtime_only_arg(config: CloudConfig) -> str | None:
     return ",".join(services) if services else "none"
 
 
-def check_ports(config: CloudConfig, only: str | None, log_path: Callable[[str], Path]) -> None:
+def check_ports(config: CloudConfig, only: str | None, log_path: Callable[[str], Path],
+                parts: Iterable[str] = ("moto", "warehouse", "runtime")) -> None:
+    """The ports of the parts about to start (`parts`) are free."""
+    parts = set(parts)
     wanted = [
         ("moto", "aws_port", config.aws_port),
         ("runtime", "runtime_port", config.runtime_port),
@@ -62,6 +65,7 @@ def check_ports(config: CloudConfig, only: str | None, log_path: Callable[[str],
         wanted.append(("runtime", "api_port", config.api_port))
     if not config.warehouse_dsn and warehouse.postmaster_pid(config) is None:  # else: adopted
         wanted.append(("warehouse", "warehouse_port", config.warehouse_port))
+    wanted = [entry for entry in wanted if entry[0] in parts]
     seen: dict[int, str] = {}
     for part, field_name, port in wanted:
         if port in seen:

@@ -1,10 +1,15 @@
 """The local cloud's AWS API endpoint: moto in threaded server mode, with our patches applied.
 
-`python -m emulation.moto.server --port P [--runtime-url URL]` imports every module listed in
-`emulation.registry.MOTO_PATCHES`, calls its `apply(runtime_url)`, then serves every AWS API moto
-emulates on `127.0.0.1:P` (one thread per connection, as `moto_server` does), plus
-`GET /_localcloud/health` (200 as soon as it listens; what `up` and `status` probe) and
+`python -m emulation.moto.server --port P [--runtime-url URL] [--state-dir DIR]` imports every
+module listed in `emulation.registry.MOTO_PATCHES`, calls its `apply(runtime_url)`, then serves
+every AWS API moto emulates on `127.0.0.1:P` (one thread per connection, as `moto_server` does),
+plus `GET /_localcloud/health` (200 as soon as it listens; what `up` and `status` probe) and
 `GET /_localcloud/kinesis/shards` (records per shard, for the console: `emulation.moto.introspect`).
+
+With `--state-dir` (what `up` passes) moto's state is durable (`emulation.moto.persistence`): it
+is restored from DIR before the port opens, every acknowledged change is written there before
+its response, and SIGTERM stops accepting, lets the writes in flight finish and syncs the files.
+`GET /_localcloud/persistence` reports what the start restored.
 
 A listed patch module that does not exist yet is logged as a warning and skipped, so the cloud still
 starts while a patch is being written; a patch that exists but fails to apply stops the server (a
@@ -23,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import sys
 import threading
+from pathlib import Path
 
 from emulation.registry import MOTO_PATCHES
 
@@ -41,6 +48,8 @@ WARM_SERVICES = (
 # What `up` and `status` probe: answered once moto is imported and listening (`GET /` would be an
 # S3 ListBuckets, which loads S3's model on the first call).
 HEALTH_PATH = "/_localcloud/health"
+PERSISTENCE_PATH = "/_localcloud/persistence"
+"""What the start restored and how the state is kept (`up` prints the restore summary)."""
 
 
 def apply_patches(runtime_url: str | None, only: list[str] | None = None) -> list[str]:
@@ -75,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--no-patches", action="store_true", help="serve stock moto (baselines)")
     group.add_argument("--patch", action="append", help="apply only this patch (repeatable)")
+    parser.add_argument("--state-dir", default=None,
+                        help="keep moto's state durable in this folder (default: memory only)")
     parser.add_argument("--access-log", action="store_true", help="log every request (noisy)")
     parser.add_argument("--no-warm", action="store_true", help="load backends on first request")
     parser.add_argument(
@@ -93,33 +104,64 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.access_log else logging.WARNING)
 
     applied = [] if args.no_patches else apply_patches(args.runtime_url, args.patch)
+    persistence = None
+    if args.state_dir:
+        if "kinesis" not in applied:
+            parser.error("--state-dir needs the kinesis patch (its locks order the record logs)")
+        from emulation.moto.persistence import IncompatibleState, Persistence
+
+        try:
+            persistence = Persistence(Path(args.state_dir))
+        except IncompatibleState as exc:
+            log.error("%s", exc)
+            return 2
+        persistence.install()
+        persistence.restore()
     log.info(
-        "moto server on %s:%d, patches: %s", args.host, args.port, ", ".join(applied) or "none"
+        "moto server on %s:%d, patches: %s, state: %s", args.host, args.port,
+        ", ".join(applied) or "none", args.state_dir or "memory only",
     )
 
-    serve(args.host, args.port, warm=() if args.no_warm else WARM_SERVICES, region=args.region)
+    serve(args.host, args.port, warm=() if args.no_warm else WARM_SERVICES, region=args.region,
+          persistence=persistence)
     return 0
 
 
-def serve(host: str, port: int, warm=WARM_SERVICES, region: str = "us-east-1") -> None:
-    """What `moto.server.main` does (threaded werkzeug); the cloud's backends load in the background."""
+def serve(host: str, port: int, warm=WARM_SERVICES, region: str = "us-east-1",
+          persistence=None) -> None:
+    """What `moto.server.main` does (threaded werkzeug); the cloud's backends load in the
+    background. SIGTERM/SIGINT stop accepting, then (durable state) sync it before exiting."""
     import os
     import signal
 
     from moto.moto_server.werkzeug_app import create_backend_app
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server
 
     os.environ["MOTO_PORT"] = str(port)  # moto builds some URLs (SQS queue URLs) from it
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
-    app = speed_up_dispatch()(create_backend_app)
+    create_app = create_backend_app
+    if persistence is not None:
+        create_app = lambda name: persistence.wrap(name, create_backend_app(name))  # noqa: E731
+    app = speed_up_dispatch(persistence)(create_app)
     app.debug = True
+    server = make_server(host, port, app, threaded=True)
+
+    def stop(*_args) -> None:  # shutdown() waits for serve_forever: not from its own thread
+        threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     if warm:
         threading.Thread(target=_warm, args=(app, warm, region), name="warm", daemon=True).start()
-    run_simple(host, port, app, threaded=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        if persistence is not None:
+            persistence.shutdown()
+            log.info("moto state synced to %s", persistence.root)
 
 
-def speed_up_dispatch():
+def speed_up_dispatch(persistence=None):
     """Share one botocore loader for moto's service models, and return a dispatcher class that
     remembers which backend serves a host (both are pure functions of their arguments)."""
     import moto.core.utils as moto_utils
@@ -141,11 +183,16 @@ def speed_up_dispatch():
             self._backend_of_host: dict[str, object] = {}
 
         def __call__(self, environ, start_response):
-            if environ.get("PATH_INFO") == HEALTH_PATH:  # readiness probe: no backend involved
+            path = environ.get("PATH_INFO")
+            if path == HEALTH_PATH:  # readiness probe: no backend involved
                 start_response("200 OK", [("Content-Type", "application/json")])
                 return [b'{"status": "running"}']
-            if environ.get("PATH_INFO") == introspect.SHARDS_PATH:  # the console's shard counts
+            if path == introspect.SHARDS_PATH:  # the console's shard counts
                 return introspect.answer(environ, start_response)
+            if path == PERSISTENCE_PATH:
+                body = json.dumps(persistence.status() if persistence else {"durable": False})
+                start_response("200 OK", [("Content-Type", "application/json")])
+                return [body.encode()]
             return super().__call__(environ, start_response)
 
         def get_backend_for_host(self, host):

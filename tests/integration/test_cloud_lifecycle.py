@@ -60,7 +60,9 @@ class Cli:
             "LOCALCLOUD_SERVICES": SERVICES,
             **extra_env,
         }
-        self.env.pop("WAREHOUSE_DSN", None) if "WAREHOUSE_DSN" not in extra_env else None
+        for name in ("WAREHOUSE_DSN", "LOCALCLOUD_WAREHOUSE_DSN", "LOCALCLOUD_DURABLE"):
+            if name not in extra_env:
+                self.env.pop(name, None)
         self.ports = ports
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -162,15 +164,34 @@ def test_warehouse_stop_and_start_keep_the_data(cli):
 
 def test_an_external_warehouse_dsn_starts_no_postgres(cli, tmp_path):
     external_dsn = cli("warehouse", "dsn").stdout.strip()
-    other = Cli(tmp_path / "state", WAREHOUSE_DSN=external_dsn)
+    other = Cli(tmp_path / "state", LOCALCLOUD_WAREHOUSE_DSN=external_dsn)
     try:
         out = other("up").stdout
-        assert "external WAREHOUSE_DSN" in out
+        assert "external (LOCALCLOUD_WAREHOUSE_DSN)" in out
         assert "warehouse" not in other.pids()
         assert f"export WAREHOUSE_DSN={external_dsn}" in other("env").stdout
         assert not (tmp_path / "state" / "warehouse").exists()
+        parts = {p["name"]: p for p in json.loads(other("status", "--json").stdout)}
+        assert parts["warehouse"]["detail"] == "external (LOCALCLOUD_WAREHOUSE_DSN)"
     finally:
         other("down", check=False)
+
+
+def test_up_in_the_shell_make_env_sets_up_runs_the_embedded_warehouse(cli):
+    """README: `eval "$(make -s env)"` exports WAREHOUSE_DSN (for psql). What `make env` prints must
+    never change what `make up` does: a later down/up in that shell keeps the embedded PostgreSQL."""
+    script = (f'eval "$({sys.executable} -m emulation env)" && test -n "$WAREHOUSE_DSN" && '
+              f"{sys.executable} -m emulation down && {sys.executable} -m emulation up && "
+              f"{sys.executable} -m emulation status --json")  # fmt: skip
+    result = subprocess.run(["bash", "-c", script], env=cli.env, cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=240, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "external" not in result.stdout
+    status = json.loads(result.stdout[result.stdout.index("[") :])
+    warehouse = next(p for p in status if p["name"] == "warehouse")
+    assert warehouse["detail"] == f"embedded 127.0.0.1:{cli.ports[3]}"
+    assert warehouse["running"] and warehouse["answering"]
+    assert psutil.Process(cli.pids()["warehouse"]["pid"]).name() == "postgres"
 
 
 def test_a_taken_port_names_the_port_its_owner_and_the_log(tmp_path):
@@ -243,3 +264,127 @@ def test_cloud_factory_shares_a_cloud_and_its_handles_reach_every_part(cloud_fac
         assert json.loads(resp.read())["ready"] is True
     assert cloud.api_url == f"http://127.0.0.1:{cloud.config.api_port}/v1"
     assert cloud.env()["AWS_ENDPOINT_URL"] == cloud.aws_endpoint
+
+
+# ------------------------------------------------------------------------------- crashes, restarts
+def _kill(cli, part: str) -> int:
+    pid = cli.pids()[part]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    psutil.wait_procs([psutil.Process(pid)], timeout=10) if _running(pid) else None
+    return pid
+
+
+def _aws(cli, service: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=f"http://127.0.0.1:{cli.ports[0]}",
+                        region_name="us-east-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing")  # fmt: skip
+
+
+PROBE = "crash-probe"
+"""A stream created with the AWS API, as a user would: no consumer reads it (the pipeline's own
+stream would hand these records to its mappings)."""
+
+
+def _probe_stream(cli):
+    kinesis = _aws(cli, "kinesis")
+    if PROBE not in kinesis.list_streams()["StreamNames"]:
+        kinesis.create_stream(StreamName=PROBE, ShardCount=2)
+    return kinesis
+
+
+def _stream_records(cli) -> dict[str, list[tuple[str, float, bytes]]]:
+    """shard -> [(sequence number, arrival time, data)] of every record of the probe stream."""
+    kinesis = _probe_stream(cli)
+    found = {}
+    for shard in kinesis.list_shards(StreamName=PROBE)["Shards"]:
+        iterator = kinesis.get_shard_iterator(StreamName=PROBE, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]  # fmt: skip
+        page = kinesis.get_records(ShardIterator=iterator, Limit=10000)["Records"]
+        found[shard["ShardId"]] = [(r["SequenceNumber"], r["ApproximateArrivalTimestamp"].timestamp(),
+                                    r["Data"]) for r in page]  # fmt: skip
+    return found
+
+
+def test_a_killed_runtime_is_restarted_alone(cli):
+    before = cli.pids()
+    _probe_stream(cli).put_record(StreamName=PROBE, Data=b"before the crash", PartitionKey="k")
+    records = _stream_records(cli)
+    _kill(cli, "runtime")
+    status = cli("status", check=False)
+    up = cli("up")
+    after = cli.pids()
+    assert {p: after[p]["pid"] for p in ("moto", "warehouse")} == {
+        p: before[p]["pid"] for p in ("moto", "warehouse")}  # fmt: skip
+    assert _stream_records(cli) == records  # moto kept running: nothing was wiped
+    assert after["runtime"]["pid"] != before["runtime"]["pid"]
+    assert cli("status").returncode == 0
+    assert status.returncode == 1
+    assert "runtime is down: `make up` restarts it alone (moto and warehouse keep running" in status.stdout
+    assert "runtime not running: starting it alone (moto and warehouse keep running" in up.stdout
+
+
+def test_a_killed_moto_is_restarted_alone_with_everything_it_acknowledged(cli):
+    kinesis, dynamodb, s3, sqs = (_aws(cli, s) for s in ("kinesis", "dynamodb", "s3", "sqs"))
+    _probe_stream(cli).put_records(StreamName=PROBE, Records=[
+        {"Data": f"record {i}".encode(), "PartitionKey": f"key {i}"} for i in range(50)])
+    dynamodb.put_item(TableName="customer", Item={"customer_id": {"S": "crash-probe"},
+                                                  "revision": {"S": "1"}, "bin": {"B": b"\x00\xff"}})
+    dynamodb.update_item(TableName="customer", Key={"customer_id": {"S": "crash-probe"}},
+                         UpdateExpression="SET revenue = :r", ExpressionAttributeValues={":r": {"N": "12.50"}})
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "raw-archive" in b["Name"])
+    s3.put_object(Bucket=bucket, Key="crash/probe.txt", Body=b"kept", Metadata={"who": "test"})
+    queue = sqs.create_queue(QueueName="crash-probe")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="kept too")
+    records = _stream_records(cli)
+    created = kinesis.describe_stream_summary(StreamName=PROBE)["StreamDescriptionSummary"][
+        "StreamCreationTimestamp"]
+    before = cli.pids()
+
+    _kill(cli, "moto")
+    status = cli("status", check=False).stdout
+    up = cli("up")
+    after = cli.pids()
+
+    assert _stream_records(cli) == records  # same sequence numbers, arrival times and data
+    assert kinesis.describe_stream_summary(StreamName=PROBE)["StreamDescriptionSummary"][
+        "StreamCreationTimestamp"] == created  # consumers' checkpoints name the stream by it
+    item = dynamodb.get_item(TableName="customer", Key={"customer_id": {"S": "crash-probe"}})["Item"]
+    assert item == {"customer_id": {"S": "crash-probe"}, "revision": {"S": "1"},
+                    "bin": {"B": b"\x00\xff"}, "revenue": {"N": "12.50"}}
+    body = s3.get_object(Bucket=bucket, Key="crash/probe.txt")
+    assert body["Body"].read() == b"kept" and body["Metadata"] == {"who": "test"}
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                                   WaitTimeSeconds=1).get("Messages", [])] == ["kept too"]
+    new = kinesis.put_record(StreamName=PROBE, Data=b"after", PartitionKey="key 0")
+    shard_records = records[new["ShardId"]]
+    assert int(new["SequenceNumber"]) == int(shard_records[-1][0]) + 1  # numbering continues
+    assert after["moto"]["pid"] != before["moto"]["pid"]
+    assert after["runtime"]["pid"] == before["runtime"]["pid"]
+    assert "moto is down" in status
+    assert "moto not running: starting it alone" in up.stdout
+    assert "moto       restored" in up.stdout and "Kinesis records" in up.stdout
+
+
+def test_down_and_up_keep_the_aws_side_state(cli):
+    kinesis, dynamodb, secrets = _probe_stream(cli), _aws(cli, "dynamodb"), _aws(cli, "secretsmanager")
+    kinesis.put_record(StreamName=PROBE, Data=b"across down/up", PartitionKey="k")
+    records = _stream_records(cli)
+    items = dynamodb.scan(TableName="customer", ConsistentRead=True)["Items"]
+    secret_names = sorted(s["Name"] for s in secrets.list_secrets()["SecretList"])
+    values = {n: secrets.get_secret_value(SecretId=n)["SecretString"] for n in secret_names}
+    api_key = (cli.state_dir / "api_key").read_text()
+    apigw = _aws(cli, "apigateway")
+    keys = {k["name"]: (k["id"], k["value"]) for k in apigw.get_api_keys(includeValues=True)["items"]}
+
+    cli("down")
+    up = cli("up")
+
+    assert _stream_records(cli) == records
+    assert sorted(dynamodb.scan(TableName="customer", ConsistentRead=True)["Items"],
+                  key=str) == sorted(items, key=str)  # fmt: skip
+    assert {n: secrets.get_secret_value(SecretId=n)["SecretString"] for n in secret_names} == values
+    assert {k["name"]: (k["id"], k["value"]) for k in apigw.get_api_keys(includeValues=True)["items"]} == keys
+    assert (cli.state_dir / "api_key").read_text() == api_key
+    assert "Kinesis records" in up.stdout  # `up` says what moto restored

@@ -38,13 +38,15 @@ _arrival = threading.local()
 _LOCK_FOR_LOCKS = threading.Lock()
 
 
-def _lock_of(obj: Any) -> threading.Lock:
+def _lock_of(obj: Any) -> threading.RLock:
     lock = obj.__dict__.get("_localcloud_lock")
     if lock is None:
         with _LOCK_FOR_LOCKS:
             lock = obj.__dict__.get("_localcloud_lock")
             if lock is None:
-                lock = threading.Lock()
+                # Reentrant: moto's persistence (emulation.moto.persistence.kinesis) holds the
+                # stream's and shards' locks around a whole PutRecords call, this code inside it.
+                lock = threading.RLock()
                 obj._localcloud_lock = lock
     return lock
 
