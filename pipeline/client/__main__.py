@@ -15,7 +15,7 @@ import sys
 
 from pipeline.source import RowError, SourceError, SourceFile, read_events
 
-from .api import ApiError, EventsApi
+from .api import OUTAGE_S, ApiError, EventsApi
 from .replay import Pacer, Progress, replay
 
 
@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--batch-size", type=int, default=500, help="events per request, 1..500 (default 500)")
     common.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     common.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    common.add_argument("--outage-wait", type=float, default=OUTAGE_S, metavar="SECONDS",
+                        help="once the API has answered, how long a batch waits for it when it refuses "
+                             f"connections (a restart of the local cloud), default {OUTAGE_S:.0f}")
 
     rp = sub.add_parser("replay", parents=[common], help="send a CSV file's sale lines to the API")
     rp.add_argument("file", help="the Online Retail CSV (.csv or .csv.gz, latin-1)")
@@ -77,7 +80,8 @@ def cmd_replay(args) -> int:
     problems: list[RowError] = []
     events = read_events(source, skip=args.skip, limit=args.limit,
                          on_error=problems.append if args.keep_going else None)
-    api = EventsApi(args.api_url, args.api_key, timeout_s=args.timeout, pool_size=args.concurrency)
+    api = EventsApi(args.api_url, args.api_key, timeout_s=args.timeout, pool_size=args.concurrency,
+                    outage_s=args.outage_wait)
     try:
         summary = replay(api, events, batch_size=args.batch_size, concurrency=args.concurrency,
                          pacer=Pacer(rate=args.rate, speedup=args.speedup), progress=Progress(args.limit))

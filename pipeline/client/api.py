@@ -4,6 +4,12 @@ Retried (bounded attempts, exponential backoff with full jitter, or exactly the 
 Retry-After when it sends one): 429, 5xx, timeouts and connection errors. A 503 from the ingest
 function lists which events were written; only the others are resent. Resending after a timeout
 is safe: event ids are stable, and every sink keys on them.
+
+A refused connection before the API ever answered means nothing listens at the URL: it fails after
+CONNECT_ATTEMPTS. Once the API has answered, a refused connection is an outage (the local cloud's
+runtime restarting after a crash, `make down && make up`): the batch waits for the API to come
+back, retrying every few seconds, for up to `outage_s` (default 120 s) without using up its
+attempts; the replay then goes on where it was.
 Not retried: 400 (the events are invalid) and 409 (an event id already accepted with other
 content), both reported as rejected; 403 (wrong or missing API key),
 404 (wrong API URL) and other 4xx; 403/404 stop the whole replay with a message naming the fix.
@@ -29,6 +35,9 @@ RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 60.0
 CONNECT_ATTEMPTS = 3
 """A refused connection is retried less: it usually means nothing listens at the URL."""
+OUTAGE_S = 120.0
+"""How long a batch waits for an API that answered before and now refuses connections."""
+OUTAGE_RETRY_MAX_S = 2.0
 
 
 class ApiError(RuntimeError):
@@ -88,6 +97,8 @@ class EventsApi:
         rand: Callable[[], float] = random.random,
         transport: httpx.BaseTransport | None = None,
         pool_size: int = 8,
+        outage_s: float = OUTAGE_S,
+        clock: Callable[[], float] = time.monotonic,
     ):
         if not api_url:
             raise ApiError(
@@ -99,6 +110,10 @@ class EventsApi:
             )
         self.url = api_url.rstrip("/") + "/events"
         self.policy = policy
+        self.outage_s = outage_s
+        self._clock = clock
+        self._answered = False
+        """The API has answered at least once: a refused connection is an outage, not a wrong URL."""
         self._sleep = sleep
         self._rand = rand
         self._rand_lock = threading.Lock()
@@ -122,7 +137,10 @@ class EventsApi:
         outcome = BatchOutcome()
         pending = list(events)
         last_problem = ""
-        for attempt in range(1, self.policy.max_attempts + 1):
+        attempt = 0
+        outage_since: float | None = None
+        while True:
+            attempt += 1
             body = json.dumps({"events": [e.wire() for e in pending]}, separators=(",", ":"))
             started = time.perf_counter()
             try:
@@ -130,6 +148,19 @@ class EventsApi:
             except httpx.ConnectError as exc:
                 outcome.latencies.append(time.perf_counter() - started)
                 last_problem = f"cannot connect ({exc})"
+                if self._answered:  # an outage of an API that was there: wait for it, within limits
+                    now = self._clock()
+                    outage_since = now if outage_since is None else outage_since
+                    if now - outage_since > self.outage_s:
+                        raise ApiError(
+                            f"the API at {self.url} stopped accepting connections {self.outage_s:.0f} s "
+                            f"ago ({exc}); the events of this batch were not all written. For the local "
+                            "cloud: make status, make up (it restarts only what is down)."
+                        ) from exc
+                    attempt -= 1  # waiting for the API to come back uses no attempt
+                    outcome.retries += 1
+                    self._sleep(min(OUTAGE_RETRY_MAX_S, self._jitter(attempt + 3)))
+                    continue
                 if attempt >= min(CONNECT_ATTEMPTS, self.policy.max_attempts):
                     raise ApiError(
                         f"cannot reach the API at {self.url}: {exc}. Is it running? For the local "
@@ -141,6 +172,8 @@ class EventsApi:
                 last_problem = f"{type(exc).__name__}: {exc}"
                 delay = self._jitter(attempt)
             else:
+                outage_since = None
+                self._answered = True
                 outcome.latencies.append(time.perf_counter() - started)
                 status = response.status_code
                 if status == 200:
@@ -167,7 +200,7 @@ class EventsApi:
                 last_problem = f"HTTP {status}: {response.text[:200]}"
                 hinted = retry_after_seconds(response.headers.get("retry-after"))
                 delay = hinted if hinted is not None else self._jitter(attempt)
-            if attempt == self.policy.max_attempts:
+            if attempt >= self.policy.max_attempts:
                 break
             outcome.retries += 1
             self._sleep(delay)

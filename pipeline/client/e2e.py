@@ -108,7 +108,8 @@ def run(args) -> int:
             span[1:] = [event.line_number]
             yield event
 
-    api = EventsApi(endpoints.api_url, endpoints.api_key, timeout_s=args.timeout)
+    api = EventsApi(endpoints.api_url, endpoints.api_key, timeout_s=args.timeout,
+                    outage_s=getattr(args, "outage_wait", 120.0))
     record = RunRecord(endpoints.runtime_url)
     record.sample_in_background()
     record.start("replay")

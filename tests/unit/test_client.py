@@ -136,6 +136,54 @@ def test_unreachable_api_is_named(events):
         api.send(events[:1])
 
 
+class Outage:
+    """httpx transport: answers 200, then refuses `refusals` connections (the API's process is
+    gone: a runtime crash, `make down && make up`), then answers 200 again."""
+
+    def __init__(self, refusals: int):
+        self.refusals, self.posts = refusals, 0
+
+    def __call__(self, request):
+        import httpx
+
+        self.posts += 1
+        if self.posts > 1 and self.refusals:
+            self.refusals -= 1
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        return httpx.Response(200, json={"accepted_count": len(json.loads(request.content)["events"])})
+
+
+def _outage_api(outage: Outage, clock: list[float], **kwargs) -> EventsApi:
+    import httpx
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    return EventsApi("http://127.0.0.1:9/v1", KEY, sleep=sleep, rand=lambda: 0.5,
+                     transport=httpx.MockTransport(outage), clock=lambda: clock[0], **kwargs)
+
+
+def test_an_api_that_answered_is_waited_for_when_it_refuses_connections(events):
+    """A runtime restart refuses connections for a while: the batch waits for the API (more
+    refusals than the attempts a batch has) and is then sent, nothing lost."""
+    outage, clock = Outage(refusals=30), [0.0]
+    api = _outage_api(outage, clock, policy=RetryPolicy(max_attempts=8))
+    assert api.send(events[:5]).accepted == 5  # the API answers: it is known to exist
+    outcome = api.send(events[5:10])
+    assert outcome.accepted == 5 and not outcome.failed
+    assert outcome.retries == 30 and outage.posts == 32
+    assert 0 < clock[0] <= 30 * 2.0  # retried every few seconds at most
+
+
+def test_an_outage_longer_than_the_limit_stops_with_a_message(events):
+    outage, clock = Outage(refusals=10_000), [0.0]
+    api = _outage_api(outage, clock, outage_s=60.0)
+    api.send(events[:1])
+    with pytest.raises(ApiError, match="stopped accepting connections 60 s ago.*make up"):
+        api.send(events[1:2])
+    assert 60.0 <= clock[0] <= 64.0
+
+
 def test_missing_url_or_key():
     with pytest.raises(ApiError, match="no API URL"):
         EventsApi("", KEY)
