@@ -217,6 +217,7 @@ class MappingService:
         self.mappings = [Mapping(self, spec) for spec in ctx.resources.event_source_mappings]
         self._sqs = None
         self._queue_urls: dict[str, str] = {}
+        self._probed_at, self._down = 0.0, False
 
     @property
     def lambdas(self):
@@ -263,7 +264,20 @@ class MappingService:
                 )
             time.sleep(0.05)
 
+    def aws_down(self) -> bool:
+        """The cloud's AWS endpoint does not answer (moto restarting): probed at most every 0.2 s."""
+        now = time.monotonic()
+        if now - self._probed_at > 0.2:
+            from emulation.control.supervisor import http_status
+            from emulation.moto.server import HEALTH_PATH
+
+            self._down = http_status(self.ctx.config.aws_endpoint + HEALTH_PATH, timeout=1.0) is None
+            self._probed_at = time.monotonic()
+        return self._down
+
     def send_to_queue(self, queue: str, body: str) -> None:
+        """Send the on-failure record; raises if the queue cannot be reached, so the records are
+        not checkpointed past (the poller reads them again from the checkpoint)."""
         for attempt in range(3):
             try:
                 if self._sqs is None:
@@ -283,4 +297,5 @@ class MappingService:
                     exc,
                 )
                 if self.stop_event.wait(0.5 * (attempt + 1)):
-                    return
+                    break
+        raise RuntimeError(f"on-failure destination {queue} unreachable: the records stay in the stream")

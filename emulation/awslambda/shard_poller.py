@@ -53,7 +53,8 @@ class ShardPoller:
         self.last_error: str | None = None
         spec = mapping.spec
         self.delivery = BatchDelivery(
-            spec, mapping.invoke, self._checkpoint, self._discard, mapping.wait
+            spec, mapping.invoke, self._checkpoint, self._discard, mapping.wait,
+            outage=mapping.service.aws_down,
         )
         self.thread = threading.Thread(
             target=self.run, name=f"poll-{mapping.id}-{shard_id}", daemon=True

@@ -13,7 +13,11 @@ AWS Lambda developer guide documents for Kinesis event-source mappings.
 - `MaximumRetryAttempts` (-1 = until the records expire) and `MaximumRecordAgeInSeconds`
   (-1 = no limit): past either, the records are discarded: the on-failure destination receives a
   record describing them (conditions `RetryAttemptsExhausted`, `RecordAgeExceeded`) and the
-  checkpoint moves past them.
+  checkpoint moves past them; if the destination cannot be reached, the checkpoint stays.
+- A failure while the cloud's own AWS endpoint is down (`outage()`: moto restarting after a crash)
+  uses no retry: the batch waits for the endpoint, then is invoked again. On AWS a region's
+  Kinesis, DynamoDB and S3 do not all vanish at once; locally they are one process, and spending a
+  batch's five retries on a two-second restart would send good records to the on-failure queue.
 
 Known gaps vs AWS: in the package docstring (`emulation.awslambda`).
 """
@@ -30,6 +34,7 @@ from .events import StreamRecord, build_event
 
 RETRY_BACKOFF_S = 0.1
 RETRY_BACKOFF_MAX_S = 2.0
+OUTAGE_POLL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -84,9 +89,13 @@ class BatchDelivery:
         discard: Callable[[list[StreamRecord], str, int, Any], None],
         wait: Callable[[float], bool],
         clock: Callable[[], float] = time.time,
+        outage: Callable[[], bool] | None = None,
     ):
-        """`wait(seconds)` sleeps and returns True when the mapping is stopping."""
+        """`wait(seconds)` sleeps and returns True when the mapping is stopping; `outage()` says
+        the cloud's AWS endpoint does not answer (a failure then counts as no attempt)."""
         self.spec = spec
+        self.outage = outage
+        self.outages = 0
         self.invoke = invoke
         self.checkpoint = checkpoint
         self.discard = discard
@@ -123,6 +132,11 @@ class BatchDelivery:
                 pending.popleft()
                 continue
             self.last_result = f"PROBLEM: {outcome.reason}"
+            if self.outage is not None and self.outage():
+                self.outages += 1
+                if not self._wait_for_endpoint():
+                    return False
+                continue  # the same records again, no retry used
             if outcome.kind == "partial" and outcome.first_failed > 0:
                 self.records_succeeded += outcome.first_failed
                 self.checkpoint(part.records[outcome.first_failed - 1])
@@ -144,6 +158,13 @@ class BatchDelivery:
                 pending.popleft()
                 continue
             if self.wait(min(RETRY_BACKOFF_S * 2 ** (part.retries - 1), RETRY_BACKOFF_MAX_S)):
+                return False
+        return True
+
+    def _wait_for_endpoint(self) -> bool:
+        """Until the AWS endpoint answers again; False if the mapping stops first."""
+        while self.outage():
+            if self.wait(OUTAGE_POLL_S):
                 return False
         return True
 

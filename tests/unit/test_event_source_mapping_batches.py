@@ -164,3 +164,37 @@ def test_take_batch_honours_batch_size_and_the_6_mb_payload():
     assert len(batch) == 6 and event_size(batch) <= PAYLOAD_LIMIT
     assert event_size(batch + [big[0]]) > PAYLOAD_LIMIT
     assert len(build_event(batch)) == event_size(batch)
+
+
+def test_failures_while_the_aws_endpoint_is_down_use_no_retry():
+    """moto restarting (a crash, `make up`): every invocation fails until it answers again. The
+    batch must wait for it, not spend MaximumRetryAttempts and go to the on-failure queue."""
+    down = {"left": 12}
+
+    def respond(seqs):
+        return Result(error={"errorType": "EndpointConnectionError"}) if down["left"] else Result()
+
+    def outage():
+        if down["left"]:
+            down["left"] -= 1
+            return True
+        return False
+
+    h = Harness(respond, maximum_retry_attempts=2, bisect_batch_on_function_error=True)
+    h.delivery.outage = outage
+    assert h.delivery.deliver(records(4))
+    assert h.discarded == [] and h.checkpoints == ["4"]
+    assert all(call == ["1", "2", "3", "4"] for call in h.calls)  # not bisected, not dropped
+    assert h.delivery.outages >= 1 and h.delivery.records_succeeded == 4
+
+
+def test_an_unreachable_on_failure_destination_does_not_move_the_checkpoint():
+    h = Harness(fails_on("2"), maximum_retry_attempts=0, bisect_batch_on_function_error=False)
+
+    def unreachable(recs, condition, count, last):
+        raise RuntimeError("on-failure destination q unreachable")
+
+    h.delivery.discard = unreachable
+    with pytest.raises(RuntimeError, match="unreachable"):
+        h.delivery.deliver(records(3))
+    assert h.checkpoints == []  # the records stay: the poller reads them again
