@@ -11,8 +11,9 @@ The `awsglue` library itself is glue_local/ (its gaps: glue_local/README.md).
 
 Known gaps vs AWS:
 - No workers/DPUs: one local Spark driver; WorkerType/NumberOfWorkers are recorded, not used.
-- Run history lives in the runtime (and `<state>/glue/runs/`), not in moto; a restarted moto
-  forgets runs it was told about, the runtime does not.
+- Run history lives in the runtime (`<state>/glue/runs/`) and in moto's Glue (kept across restarts
+  by `emulation.moto.persistence`). A run the runtime did not see finish (it crashed, or `make down`
+  stopped it) is FAILED at its next start, and its script is stopped: start the job again.
 - No retries (MaxRetries), no job queuing, no CloudWatch: the log is a file
   (`<state>/logs/glue/<job>/<run-id>.log`). A timeout kills the process and reports TIMEOUT, as
   on AWS.

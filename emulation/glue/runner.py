@@ -71,7 +71,22 @@ class GlueRunner:
         self._procs: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self.root = config.state_dir / "glue"
+        self._adopt_earlier_runs()
 
+    def _adopt_earlier_runs(self) -> None:
+        """Runs of an earlier runtime (kept in `<state>/glue/runs/`): listed again, and one it left
+        unfinished (the runtime crashed or was stopped) is FAILED, as a Glue run whose service went
+        away, and its script stopped if it still runs."""
+        for path in sorted((self.root / "runs").glob("*/*.json")):
+            try:
+                run = JobRun(**json.loads(path.read_text()))
+            except (ValueError, TypeError):
+                continue
+            self._runs.setdefault(run.JobName, {})[run.Id] = run
+            if run.JobRunState not in FINAL_STATES:
+                _stop_orphan(path.with_suffix(".pid"))
+                self._finish(run, "FAILED", "the local runtime stopped during this run (crash or "
+                             "make down); start the job again")  # fmt: skip
     def start_run(self, job: str, arguments: dict[str, str], script_location: str,
                   timeout_min: int | None = None) -> JobRun:
         with self._lock:
@@ -125,6 +140,7 @@ class GlueRunner:
                                         env=self._environment(), cwd=cwd,
                                         start_new_session=True)
                 self._procs[run.Id] = proc
+                _record_pid(self.root / "runs" / run.JobName / f"{run.Id}.pid", proc.pid)
                 try:
                     code = proc.wait(timeout=(timeout_min or 2880) * 60)
                 except subprocess.TimeoutExpired:
@@ -206,6 +222,28 @@ class GlueRunner:
                                     region_name=self.config.region,
                                     aws_access_key_id="testing", aws_secret_access_key="testing")
         return self._s3
+
+
+def _record_pid(path: Path, pid: int) -> None:
+    import psutil
+
+    try:
+        path.write_text(json.dumps({"pid": pid, "create_time": psutil.Process(pid).create_time()}))
+    except (OSError, psutil.Error):
+        pass
+
+
+def _stop_orphan(path: Path) -> None:
+    """Stop the process group of a run an earlier runtime started, if that exact process runs."""
+    import psutil
+
+    try:
+        recorded = json.loads(path.read_text())
+        proc = psutil.Process(recorded["pid"])
+        if abs(proc.create_time() - recorded["create_time"]) < 1.0:
+            os.killpg(recorded["pid"], signal.SIGTERM)
+    except (OSError, ValueError, KeyError, psutil.Error):
+        pass
 
 
 def _kill_group(proc: subprocess.Popen, sig: int) -> None:
