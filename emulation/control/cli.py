@@ -65,6 +65,11 @@ def _compose_guard(args) -> int | None:
 def cmd_up(args) -> int:
     config = CloudConfig.from_environment()
     config.state_dir = _state_dir(args)
+    try:  # what no variable sets (a test's resource description) stays as the state was made with
+        saved = CloudConfig.load(config.state_dir)
+        config.resources, config.extra_env = saved.resources, saved.extra_env
+    except (FileNotFoundError, ValueError, TypeError):
+        pass
     if args.template:
         from emulation.cloudformation.startup import from_template
 

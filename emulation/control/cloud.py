@@ -196,7 +196,7 @@ class LocalCloud(DescribedCloud):
         self.started_in_this_call = []
         down = PARTS
         if self.pids.read():
-            self._refuse_other_settings()
+            self._adopt_running_settings()
             down = self._parts_to_start()
             if not down:
                 self.out(f"already running ({self.config.state_dir}); nothing to do")
@@ -250,20 +250,24 @@ class LocalCloud(DescribedCloud):
         return {"moto": self._moto_answers, "warehouse": self._warehouse_answers,
                 "runtime": self._runtime_ready}[part]()  # fmt: skip
 
-    def _refuse_other_settings(self) -> None:
-        """A partly running cloud keeps the settings it was started with: the environment of this
-        `up` may not move its ports or its warehouse under the parts that still run."""
+    def _adopt_running_settings(self) -> None:
+        """A partly running cloud keeps the settings it was started with (`<state>/cloud.json`):
+        the environment of this `up` cannot move ports or the warehouse under parts that still run,
+        so a restart of the missing parts uses the saved settings, and says what it ignored."""
         try:
             running = CloudConfig.load(self.config.state_dir)
         except (FileNotFoundError, ValueError, TypeError):
             return
-        fields = ("aws_port", "api_port", "runtime_port", "warehouse_port", "warehouse_dsn",
-                  "services", "resources")  # fmt: skip
+        if not any(self._alive(p) for p in PARTS):
+            return
+        fields = ("aws_port", "api_port", "runtime_port", "warehouse_port", "warehouse_dsn")
         differ = [f for f in fields if getattr(running, f) != getattr(self.config, f)]
-        if differ and any(self._is_part(p) and self._alive(p) for p in PARTS):
-            raise CloudStartError("cloud", f"parts of the cloud in {self.config.state_dir} run with other "
-                                  f"settings ({', '.join(differ)}): `make down` first, or run `make up` "
-                                  "with the settings they were started with")  # fmt: skip
+        if differ:
+            self.out(f"  note: parts of this cloud run: keeping their settings "
+                     f"({', '.join(f'{f}={getattr(running, f)}' for f in differ)}); `make down` first "
+                     "to change them")  # fmt: skip
+        running.state_dir = self.config.state_dir
+        self.config = running
 
     def _alive(self, part: str) -> bool:
         record = self.pids.read().get(part)

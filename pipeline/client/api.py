@@ -5,8 +5,8 @@ Retry-After when it sends one): 429, 5xx, timeouts and connection errors. A 503 
 function lists which events were written; only the others are resent. Resending after a timeout
 is safe: event ids are stable, and every sink keys on them.
 
-A refused connection before the API ever answered means nothing listens at the URL: it fails after
-CONNECT_ATTEMPTS. Once the API has answered, a refused connection is an outage (the local cloud's
+A refused connection before any connection to the API was made means nothing listens at the URL:
+it fails after CONNECT_ATTEMPTS. Once one was made, a refused connection is an outage (the local cloud's
 runtime restarting after a crash, `make down && make up`): the batch waits for the API to come
 back, retrying every few seconds, for up to `outage_s` (default 120 s) without using up its
 attempts; the replay then goes on where it was.
@@ -112,8 +112,9 @@ class EventsApi:
         self.policy = policy
         self.outage_s = outage_s
         self._clock = clock
-        self._answered = False
-        """The API has answered at least once: a refused connection is an outage, not a wrong URL."""
+        self._reached = False
+        """A connection to the API was made at least once (it answered, or a request of ours was
+        cut after connecting): a refused connection is then an outage, not a wrong URL."""
         self._sleep = sleep
         self._rand = rand
         self._rand_lock = threading.Lock()
@@ -148,7 +149,7 @@ class EventsApi:
             except httpx.ConnectError as exc:
                 outcome.latencies.append(time.perf_counter() - started)
                 last_problem = f"cannot connect ({exc})"
-                if self._answered:  # an outage of an API that was there: wait for it, within limits
+                if self._reached:  # an outage of an API that was there: wait for it, within limits
                     now = self._clock()
                     outage_since = now if outage_since is None else outage_since
                     if now - outage_since > self.outage_s:
@@ -168,12 +169,13 @@ class EventsApi:
                     ) from exc
                 delay = self._jitter(attempt)
             except httpx.TransportError as exc:  # timeouts, resets: the batch may or may not be in
+                self._reached = True  # connected, then cut: something listens at the URL
                 outcome.latencies.append(time.perf_counter() - started)
                 last_problem = f"{type(exc).__name__}: {exc}"
                 delay = self._jitter(attempt)
             else:
                 outage_since = None
-                self._answered = True
+                self._reached = True
                 outcome.latencies.append(time.perf_counter() - started)
                 status = response.status_code
                 if status == 200:

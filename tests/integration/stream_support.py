@@ -342,13 +342,16 @@ def assert_every_sink_exact(
     expected: dict[str, Line],
     *,
     resent: frozenset[str] = frozenset(),
+    copies: Counter | None = None,
     timeout: float = 120.0,
 ) -> dict[str, Any]:
     """Every event of `expected` is in DynamoDB, the archive and the warehouse exactly once.
 
     `resent`: event ids the producer put on the stream twice (a client re-send). The archive and the
     warehouse table are logs of the stream, so they hold those twice by design; DynamoDB's line
-    maps and the warehouse's dedup view must still hold each once.
+    maps and the warehouse's dedup view must still hold each once. `copies` (instead of `resent`):
+    how many records of each event the stream holds, read from the stream itself (a crash leaves
+    re-sends nobody can list beforehand); the logs must hold exactly that many.
     """
     prefix = next(iter(expected)).split(":")[0]
     missing: dict[str, int] = {}
@@ -377,6 +380,11 @@ def assert_every_sink_exact(
         ) from None
     settle(cloud, time.time(), timeout=timeout)
     want = Counter({eid: 2 if eid in resent else 1 for eid in expected})
+    if copies is not None:
+        assert set(copies) == set(expected), (
+            f"the stream lacks {len(set(expected) - set(copies))} events and holds "
+            f"{len(set(copies) - set(expected))} unknown ones")
+        want = Counter(copies)
 
     lines = dynamodb_lines(cloud, prefix)
     assert set(lines) == set(expected), "DynamoDB invoice lines differ from the source"
