@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
 import threading
 from collections import OrderedDict
 from contextlib import ExitStack, contextmanager
@@ -116,7 +117,8 @@ class KinesisLogs:
             for stream in backend.streams.values():
                 folder = self.stream_dir(stream)
                 for shard_id, shard in stream.shards.items():
-                    frames, torn = read_frames(folder / f"{shard_id}.log")
+                    path = folder / f"{shard_id}.log"
+                    frames, torn = read_frames(path)
                     target = shard.records = OrderedDict()
                     for payload in frames:
                         record = decode(payload, Record)
@@ -124,7 +126,8 @@ class KinesisLogs:
                     shard._localcloud_logged = next(reversed(target), 0)
                     records += len(frames)
                     shards += 1
-                    if torn:
+                    if torn:  # cut off for good: the next record is appended after the last whole one
+                        os.truncate(path, path.stat().st_size - torn)
                         torn_total += 1
                         report.problem(f"Kinesis {stream.stream_name}/{shard_id}: a torn last record "
                                        f"({torn} bytes, never acknowledged) was dropped")
