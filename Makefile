@@ -25,7 +25,7 @@ local_cloud_env = if [[ "$(STACK)" != aws && -z "$${$(1):-}" ]]; then \
 help: ## List the targets with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
-	@echo "  Variables: STACK=embedded|compose  FROM=cdk.out  ROWS=N|all  DATA=path.csv[.gz]  PYTEST_ARGS=...  ALARM_EMAIL=..."
+	@echo "  Variables: STACK=embedded|compose  FROM=cdk.out  ROWS=N|all  DATA=path.csv[.gz]  CHECK=1  PYTEST_ARGS=...  ALARM_EMAIL=..."
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,8 +58,8 @@ redrive: install ## List the mappings' on-failure queues and re-deliver their re
 logs: install ## Tail the local cloud's logs (PART=moto|runtime|warehouse|glue)
 	@$(PY) -m emulation logs $(if $(PART),--part $(PART))
 
-e2e: install ## Replay DATA (ROWS=N|all), run the Glue batch job, reconcile every sink (BATCH=0 skips it)
-	@$(call local_cloud_env,API_URL) $(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack $(STACK) $(if $(filter 0,$(BATCH)),,--batch)
+e2e: install ## Replay DATA (ROWS=N|all), run the Glue batch job, reconcile every sink (BATCH=0 skips it; CHECK=1 only reconciles)
+	@$(call local_cloud_env,API_URL) $(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack $(STACK) $(if $(filter 0,$(BATCH)),,--batch) $(if $(filter 1,$(CHECK)),--check-only)
 
 test: install ## Run the whole test suite (unit, integration on a private local cloud, deploy)
 	@$(PY) -m pytest $(PYTEST_STACK) $(PYTEST_ARGS)

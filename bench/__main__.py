@@ -18,10 +18,11 @@ import time
 import traceback
 from pathlib import Path
 
-BENCHMARKS = ("cloud", "stream", "warehouse", "batch", "lambda_logs", "dynamodb", "console", "projector")
+BENCHMARKS = ("cloud", "stream", "warehouse", "batch", "lambda_logs", "dynamodb", "console", "projector",
+              "durability")
 SEPARATE = ("ingest",)
 """Run only by name: they need --baseline-tree."""
-TAKES_DATA = {"stream", "warehouse", "batch", "lambda_logs", "dynamodb", "console"}
+TAKES_DATA = {"stream", "warehouse", "batch", "lambda_logs", "dynamodb", "console", "durability"}
 
 
 class _Tee(io.TextIOBase):

@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     e2e.add_argument("--json-out", default=".e2e/reconciliation.json", help="where to write the figures")
     e2e.add_argument("--sink-timeout", type=float, default=600.0,
                      help="seconds to wait for the sinks to catch up (default 600)")
+    e2e.add_argument("--check-only", action="store_true",
+                     help="do not replay: reconcile sinks that already hold the file (after a restore)")
     e2e.add_argument("--batch", action="store_true",
                      help="also run the Glue job sales-batch-load and reconcile analytics.sales")
     rd = sub.add_parser("redrive", help="list the mappings' on-failure queues and deliver those records again")

@@ -121,9 +121,14 @@ class AppendLog:
         self._flusher.log_written(self)
 
     def sync(self) -> None:
-        with self._lock:
-            if self._fd >= 0:
-                os.fdatasync(self._fd)
+        """fdatasync without holding the lock: appends go on meanwhile (a disk's flush can take
+        tens of milliseconds). A descriptor closed meanwhile was synced by `close()`."""
+        fd = self._fd
+        if fd >= 0:
+            try:
+                os.fdatasync(fd)
+            except OSError:
+                pass
 
     def close(self) -> None:
         with self._lock:
