@@ -60,7 +60,9 @@ class _Raw:
 
 class LazyItems(defaultdict):
     """moto's `Table.items` (or one hash key's range items) whose restored values are built when
-    first read; every read path of moto (`[]`, get, pop, values, items, deepcopy) goes through one."""
+    first read; every read path of moto (`[]`, get, pop, values, items, deepcopy) goes through one.
+    A build and a write of the same key never interleave (both hold the lock), so a write made
+    while the background thread builds that key's old value is never overwritten by it."""
 
     def __init__(self):
         super().__init__(dict)
@@ -85,8 +87,17 @@ class LazyItems(defaultdict):
         return self._built(key, value) if type(value) is _Raw else value
 
     def pop(self, key, *default):
-        value = dict.pop(self, key, *default)
+        with self._lock:
+            value = dict.pop(self, key, *default)
         return value.build() if type(value) is _Raw else value
+
+    def __setitem__(self, key, value):  # under the lock: a build in progress must not overwrite it
+        with self._lock:
+            dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key):
+        with self._lock:
+            dict.__delitem__(self, key)
 
     def build_all(self) -> int:
         built = 0
