@@ -377,9 +377,20 @@ def test_down_and_up_keep_the_aws_side_state(cli):
     api_key = (cli.state_dir / "api_key").read_text()
     apigw = _aws(cli, "apigateway")
     keys = {k["name"]: (k["id"], k["value"]) for k in apigw.get_api_keys(includeValues=True)["items"]}
+    s3 = _aws(cli, "s3")
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "raw-archive" in b["Name"])
+    s3.put_object(Bucket=bucket, Key="downup/probe.txt", Body=b"still here")
+    buckets = {b["Name"]: b["CreationDate"] for b in s3.list_buckets()["Buckets"]}
+    sqs, glue = _aws(cli, "sqs"), _aws(cli, "glue")
+    queue = sqs.get_queue_url(QueueName="sales-archiver-failures")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="kept across down/up")
+    catalog = {(t["DatabaseName"], t["Name"]): t["CreateTime"]
+               for d in glue.get_databases()["DatabaseList"]
+               for t in glue.get_tables(DatabaseName=d["Name"])["TableList"]}
+    assert catalog  # provisioning registered the archive's table
 
     cli("down")
-    up = cli("up")
+    up = cli("up")  # provisions again: creating the buckets that exist must leave them as they are
 
     assert _stream_records(cli) == records
     assert sorted(dynamodb.scan(TableName="customer", ConsistentRead=True)["Items"],
@@ -387,4 +398,12 @@ def test_down_and_up_keep_the_aws_side_state(cli):
     assert {n: secrets.get_secret_value(SecretId=n)["SecretString"] for n in secret_names} == values
     assert {k["name"]: (k["id"], k["value"]) for k in apigw.get_api_keys(includeValues=True)["items"]} == keys
     assert (cli.state_dir / "api_key").read_text() == api_key
+    assert {b["Name"]: b["CreationDate"] for b in s3.list_buckets()["Buckets"]} == buckets
+    assert s3.get_object(Bucket=bucket, Key="downup/probe.txt")["Body"].read() == b"still here"
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                                     WaitTimeSeconds=1).get("Messages", [])]
+    assert "kept across down/up" in bodies
+    assert {(t["DatabaseName"], t["Name"]): t["CreateTime"]
+            for d in glue.get_databases()["DatabaseList"]
+            for t in glue.get_tables(DatabaseName=d["Name"])["TableList"]} == catalog
     assert "Kinesis records" in up.stdout  # `up` says what moto restored

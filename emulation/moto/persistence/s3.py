@@ -11,7 +11,9 @@ Written, under one lock for S3 writes (so the log's order is the order the keys 
 the response leaves: after any PUT, POST or DELETE on an object (PutObject, CopyObject,
 CompleteMultipartUpload, DeleteObject, tagging, ACL, retention...), and for each key of a
 DeleteObjects. Multipart uploads in progress (their parts) are not kept: after a restart of moto,
-an upload is started again (the SDKs' transfer managers do so on the error).
+an upload is started again (the SDKs' transfer managers do so on the error). A restore also
+rebuilds moto's bucket-name namespace (`s3_backends.bucket_accounts`), which lives outside the
+backends: without it an idempotent CreateBucket replaced a restored bucket with an empty one.
 """
 
 from __future__ import annotations
@@ -77,9 +79,15 @@ class S3Logs:
             found.close()
 
     def restore(self, backends, report) -> None:
+        from moto.s3.models import s3_backends
+
         objects = 0
         for backend in backends:
             for bucket in backend.buckets.values():
+                # moto's one namespace of bucket names lives beside the backends, not in them:
+                # without it CreateBucket (idempotent in us-east-1, so every `up` provisions it)
+                # would not see the bucket and would replace it with an empty one.
+                s3_backends.bucket_accounts[bucket.name] = (bucket.partition, bucket.account_id)
                 path = self.path(bucket)
                 frames, torn = read_frames(path)
                 latest: dict[bytes, bytes] = {}
