@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -43,16 +44,26 @@ def test_environment_overrides_every_port_the_dsn_and_the_services(monkeypatch, 
 
 
 def test_what_make_env_exports_never_changes_what_up_does(monkeypatch, tmp_path):
-    """`eval "$(make -s env)"` exports WAREHOUSE_DSN (the embedded warehouse's own DSN, for psql):
-    a later `make up` in that shell must still run the embedded warehouse, not treat it as external.
-    """
-    monkeypatch.delenv("LOCALCLOUD_WAREHOUSE_DSN", raising=False)
-    monkeypatch.setenv("WAREHOUSE_DSN", "postgresql://postgres:pw@127.0.0.1:4569/ecommerce")
-    for name, value in CloudConfig(state_dir=tmp_path).aws_env().items():
-        monkeypatch.setenv(name, value)  # the rest of what `make env` exports
-    monkeypatch.setenv("API_URL", "http://127.0.0.1:4567/v1")
-    monkeypatch.setenv("API_KEY", "k")
-    assert CloudConfig.from_environment().warehouse_dsn is None
+    """`eval "$(make -s env)"` exports WAREHOUSE_DSN (the embedded warehouse's own DSN, for psql)
+    and the rest of `LocalCloud.env()`: a later `make up` in that shell must configure the very
+    same cloud (the embedded warehouse, not an "external" one)."""
+    import json
+
+    from emulation.control.cloud import LocalCloud
+
+    for name in [n for n in os.environ if n.startswith(("LOCALCLOUD_", "WAREHOUSE_", "AWS_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LOCALCLOUD_STATE_DIR", str(tmp_path))
+    before = CloudConfig.from_environment()
+    (tmp_path / "warehouse.json").write_text(json.dumps(
+        {"dsn": "postgresql://postgres:pw@127.0.0.1:4569/ecommerce", "external": False}))
+    (tmp_path / "api_key").write_text("k\n")
+    exported = LocalCloud(before).env()
+    assert "WAREHOUSE_DSN" in exported and "API_KEY" in exported
+    for name, value in exported.items():
+        monkeypatch.setenv(name, value)
+    after = CloudConfig.from_environment()
+    assert after == before and after.warehouse_dsn is None
 
 
 @pytest.mark.parametrize(
