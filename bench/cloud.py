@@ -47,7 +47,8 @@ SUB_BENCHMARKS = {
 
 def _cli_env(state_dir: Path) -> dict[str, str]:
     ports = free_ports(4)
-    env = {k: v for k, v in os.environ.items() if k != "WAREHOUSE_DSN"}
+    # The bench measures its own embedded warehouse, whatever the shell points at.
+    env = {k: v for k, v in os.environ.items() if k not in ("LOCALCLOUD_WAREHOUSE_DSN", "LOCALCLOUD_DURABLE")}
     env.update(
         LOCALCLOUD_STATE_DIR=str(state_dir),
         LOCALCLOUD_AWS_PORT=str(ports[0]),
