@@ -4,7 +4,7 @@ Which package emulates which AWS service (each package's docstring: what it emul
 and its known gaps vs AWS):
 
     AWS service                      package       how
-    every AWS API (control plane)    moto/         moto 5.2.1 server + our patches
+    every AWS API (control plane)    moto/         moto 5.2.1 server + our patches, state on disk
     Lambda, Kinesis event sources    awslambda/    worker processes, shard pollers, logs to CloudWatch
     Kinesis (reading shards)         kinesis/      shard reader + checkpoints, for Lambda and Firehose
     API Gateway (REST, data plane)   apigateway/   HTTP server: keys, throttles, models, proxy, export

@@ -53,7 +53,7 @@ from .supervisor import (
 )
 
 START_TIMEOUT_S = float(os.environ.get("LOCALCLOUD_START_TIMEOUT", "60"))
-UNANSWERED_GRACE_S = 5.0  # a part that runs but does not answer this long is restarted
+UNANSWERED_GRACE_S = 30.0  # a part that runs but does not answer this long is hung: restarted
 POLL_S = 0.02  # readiness polling: a refused connection or a 503 costs well under a millisecond
 PARTS = ("moto", "warehouse", "runtime")
 

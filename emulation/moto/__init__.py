@@ -13,6 +13,8 @@ not run. Patches that need the described resources ask the runtime's control por
               described API's document), lambda_mappings (List/GetEventSourceMapping -> the
               runtime's mappings), redshift_serverless (-> the local warehouse's workgroup);
               listed in emulation.registry.MOTO_PATCHES
+    persistence/  moto's state on disk (`--state-dir`): per-service snapshots of the control
+              plane, logs of Kinesis records, DynamoDB items and S3 objects; restored at start
 
 Known gaps vs AWS:
 - Those of moto 5.2.1 itself; requests are not signature-checked, every account id is accepted,
@@ -28,4 +30,5 @@ Known gaps vs AWS:
 - Glue: BatchStopJobRun does not stop the local process; Attempt is always 0; without a runtime
   (URL unset or down) StartJobRun fails with an error naming it rather than pretending to run.
 - The dynamodb and responses patches change only how responses are written, not what they say.
+- What is not kept across a restart of moto: in `emulation.moto.persistence`.
 """
