@@ -388,6 +388,25 @@ def test_down_and_up_keep_the_aws_side_state(cli):
                for d in glue.get_databases()["DatabaseList"]
                for t in glue.get_tables(DatabaseName=d["Name"])["TableList"]}
     assert catalog  # provisioning registered the archive's table
+    # The domain's tables as the handlers write them: a conditional claim (and a refused one) in
+    # event_claim, an invoice spread over pages (sort key `page`), one page then deleted.
+    claim = {"TableName": "event_claim", "Key": {"id_block": {"S": "downup:0"}},
+             "UpdateExpression": "SET digests = :d, version = :v",
+             "ConditionExpression": "attribute_not_exists(version)",
+             "ExpressionAttributeValues": {":d": {"S": "0123456789ab" * 3}, ":v": {"N": "1"}}}
+    dynamodb.update_item(**claim)
+    with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+        dynamodb.update_item(**{**claim, "ExpressionAttributeValues": {":d": {"S": "x"}, ":v": {"N": "2"}}})
+    pages = [{"invoice_no": {"S": "downup-1"}, "page": {"S": f"{n:04d}"}, "lines": {"L": [{"S": f"line {n}"}]}}
+             for n in range(3)]
+    dynamodb.batch_write_item(RequestItems={"invoice": [{"PutRequest": {"Item": p}} for p in pages]})
+    dynamodb.batch_write_item(RequestItems={"invoice": [{"DeleteRequest": {"Key": {
+        "invoice_no": {"S": "downup-1"}, "page": {"S": "0002"}}}}]})
+    dynamodb.update_item(TableName="invoice", Key={"invoice_no": {"S": "downup-1"}, "page": {"S": "0000"}},
+                         UpdateExpression="SET spill_mark = :n", ExpressionAttributeValues={":n": {"N": "2"}})
+    tables = {name: sorted(map(str, dynamodb.scan(TableName=name, ConsistentRead=True)["Items"]))
+              for name in dynamodb.list_tables()["TableNames"]}
+    assert {"event_claim", "invoice", "customer"} <= set(tables) and len(tables["invoice"]) >= 2
 
     cli("down")
     up = cli("up")  # provisions again: creating the buckets that exist must leave them as they are
@@ -395,6 +414,8 @@ def test_down_and_up_keep_the_aws_side_state(cli):
     assert _stream_records(cli) == records
     assert sorted(dynamodb.scan(TableName="customer", ConsistentRead=True)["Items"],
                   key=str) == sorted(items, key=str)  # fmt: skip
+    assert {name: sorted(map(str, dynamodb.scan(TableName=name, ConsistentRead=True)["Items"]))
+            for name in dynamodb.list_tables()["TableNames"]} == tables
     assert {n: secrets.get_secret_value(SecretId=n)["SecretString"] for n in secret_names} == values
     assert {k["name"]: (k["id"], k["value"]) for k in apigw.get_api_keys(includeValues=True)["items"]} == keys
     assert (cli.state_dir / "api_key").read_text() == api_key
