@@ -329,9 +329,9 @@ def test_a_killed_moto_is_restarted_alone_with_everything_it_acknowledged(cli):
     kinesis, dynamodb, s3, sqs = (_aws(cli, s) for s in ("kinesis", "dynamodb", "s3", "sqs"))
     _probe_stream(cli).put_records(StreamName=PROBE, Records=[
         {"Data": f"record {i}".encode(), "PartitionKey": f"key {i}"} for i in range(50)])
-    dynamodb.put_item(TableName="customer", Item={"customer_id": {"S": "crash-probe"},
-                                                  "revision": {"S": "1"}, "bin": {"B": b"\x00\xff"}})
-    dynamodb.update_item(TableName="customer", Key={"customer_id": {"S": "crash-probe"}},
+    key = {"customer_id": {"S": "crash-probe"}, "invoice_no": {"S": "1"}}  # one item per (customer, invoice)
+    dynamodb.put_item(TableName="customer", Item={**key, "revision": {"S": "1"}, "bin": {"B": b"\x00\xff"}})
+    dynamodb.update_item(TableName="customer", Key=key,
                          UpdateExpression="SET revenue = :r", ExpressionAttributeValues={":r": {"N": "12.50"}})
     bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "raw-archive" in b["Name"])
     s3.put_object(Bucket=bucket, Key="crash/probe.txt", Body=b"kept", Metadata={"who": "test"})
@@ -350,9 +350,8 @@ def test_a_killed_moto_is_restarted_alone_with_everything_it_acknowledged(cli):
     assert _stream_records(cli) == records  # same sequence numbers, arrival times and data
     assert kinesis.describe_stream_summary(StreamName=PROBE)["StreamDescriptionSummary"][
         "StreamCreationTimestamp"] == created  # consumers' checkpoints name the stream by it
-    item = dynamodb.get_item(TableName="customer", Key={"customer_id": {"S": "crash-probe"}})["Item"]
-    assert item == {"customer_id": {"S": "crash-probe"}, "revision": {"S": "1"},
-                    "bin": {"B": b"\x00\xff"}, "revenue": {"N": "12.50"}}
+    item = dynamodb.get_item(TableName="customer", Key=key)["Item"]
+    assert item == {**key, "revision": {"S": "1"}, "bin": {"B": b"\x00\xff"}, "revenue": {"N": "12.50"}}
     body = s3.get_object(Bucket=bucket, Key="crash/probe.txt")
     assert body["Body"].read() == b"kept" and body["Metadata"] == {"who": "test"}
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
