@@ -195,7 +195,7 @@ def e2e_report(result: dict[str, Any], series: dict[str, list], latencies_s: lis
         f"<section><h2>Request latency</h2><p>{replay.get('requests', 0)} requests, p50 "
         f"{replay.get('latency_ms_p50', '–')} ms, p99 {replay.get('latency_ms_p99', '–')} ms, "
         f"{replay.get('events_per_s', '–')} events/s</p><div id=\"latency\"></div></section>"
-        f"<section><h2>Rejected events ({result.get('replay', {}).get('rejected', 0)})</h2>"
+        f"<section><h2>Rejected events ({replay.get('rejected', 0)})</h2>"
         f"{_rows(rejected, ['event_id', 'problems'], 'none: the API accepted every event sent')}</section>"
         f"<section><h2>Quarantined by the batch job ({len(quarantined)})</h2>"
         f"{_rows(quarantined, ['event_id', 'reason', 'source_object'], 'none' if result.get('batch_job') else 'the batch job did not run')}</section>"
@@ -207,17 +207,18 @@ def e2e_report(result: dict[str, Any], series: dict[str, list], latencies_s: lis
 
 
 def write_run_report(path: Path, result: dict[str, Any], record, summary, scope, endpoints) -> Path:
-    """Write the e2e report next to the reconciliation (quarantined rows read from the warehouse)."""
-    series = {"client (accepted)": [[0.0, 0]] + [list(p) for p in summary.timeline]}
+    """Write the e2e report next to the reconciliation (quarantined rows read from the warehouse).
+    `summary` is None for `--check-only` (nothing was replayed: no client series, no rejections)."""
+    series = {"client (accepted)": [[0.0, 0]] + [list(p) for p in summary.timeline]} if summary else {}
     sampled = any(name.endswith("(runtime)") for name in record.series)
     for name, points in record.series.items():
         if sampled and name.endswith("(e2e reads)"):
             continue  # the runtime's counters are finer than the e2e's own reads
         series[name] = [list(p) for p in points]
     rejected = [{"event_id": r.get("event_id"), "problems": "; ".join(r.get("problems", []))}
-                for r in summary.rejections]
+                for r in (summary.rejections if summary else [])]
     quarantined = _quarantined(scope, endpoints.warehouse_dsn) if result.get("batch_job") else []
-    path.write_text(e2e_report(result, series, summary.latencies, rejected, quarantined))
+    path.write_text(e2e_report(result, series, summary.latencies if summary else [], rejected, quarantined))
     return path
 
 
