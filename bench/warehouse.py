@@ -5,8 +5,10 @@
 1. The dataset's events (pipeline.source, validated as the pipeline does) become Firehose-style
    intermediate objects: gzip JSON lines in a real moto S3.
 2. Timed: `COPY stream.sales_events ... FORMAT AS JSON 'auto' GZIP` through emulation.redshift.connection
-   (S3 read + gunzip + JSON to rows + COPY into the table: the direct path), rows/s; with
-   `--sql-path` also the SQL path bad records take (staging + json_populate_record).
+   (S3 read + gunzip + JSON to rows + COPY into the table: the direct path, pyarrow's JSON reader
+   with the table's schema), rows/s; then the same COPY converting per row in Python (orjson, the
+   previous direct path, kept as the comparison); with `--sql-path` also the SQL path bad records
+   take (staging + json_populate_record).
 3. Baseline in the same run, before and after (the faster counts): PostgreSQL
    `COPY ... FROM STDIN (FORMAT csv)` of pre-built CSV into an identical table (no S3, no JSON, no
    gzip): the ceiling the stand-in is measured against. The load average is printed with it: the
@@ -98,8 +100,9 @@ def run(data: Path = DEFAULT_DATA, rows: int | None = None, objects: int = 8, sq
                         copy.write(view[i:i + (1 << 20)])
                 return time.perf_counter() - t0
 
-        def redshift_copy(direct_json: bool):
-            with connect(pg.superuser_dsn, aws_endpoint=moto.endpoint, direct_json=direct_json) as rs:
+        def redshift_copy(direct_json: bool, direct_arrow: bool = True):
+            with connect(pg.superuser_dsn, aws_endpoint=moto.endpoint, direct_json=direct_json,
+                         direct_arrow=direct_arrow) as rs:
                 rs.execute(f"TRUNCATE {firehose.table}")
                 t0 = time.perf_counter()
                 result = rs.execute(copy_sql, label="bench")
@@ -108,6 +111,7 @@ def run(data: Path = DEFAULT_DATA, rows: int | None = None, objects: int = 8, sq
         # The baseline runs before and after; the faster one counts (the ratio errs low).
         baseline_s = baseline()
         result, copy_s = redshift_copy(direct_json=True)
+        orjson_result, orjson_s = redshift_copy(direct_json=True, direct_arrow=False)
         sql_path_s = redshift_copy(direct_json=False)[1] if sql_path else None
         baseline_s = min(baseline_s, baseline())
         load_average = os.getloadavg()
@@ -128,6 +132,9 @@ def run(data: Path = DEFAULT_DATA, rows: int | None = None, objects: int = 8, sq
         "copy_rows_per_s": n / copy_s,
         "baseline_rows_per_s": n / baseline_s,
         "ratio_vs_baseline": baseline_s / copy_s,
+        "orjson_rows_per_s": n / orjson_s,
+        "orjson_ratio_vs_baseline": baseline_s / orjson_s,
+        "orjson_loaded": orjson_result.rows,
         "sql_path_rows_per_s": n / sql_path_s if sql_path_s else None,
         "sql_path_ratio_vs_baseline": baseline_s / sql_path_s if sql_path_s else None,
         "load_average_1_5_15": load_average,
@@ -154,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  Redshift COPY (S3, gzip JSON)   {r['copy_rows_per_s']:>12,.0f} rows/s")
     print(f"  baseline PostgreSQL COPY (CSV)  {r['baseline_rows_per_s']:>12,.0f} rows/s")
     print(f"  ratio                           {r['ratio_vs_baseline']:>12.2f}")
+    print(f"  per-row orjson path (Python)    {r['orjson_rows_per_s']:>12,.0f} rows/s, "
+          f"ratio {r['orjson_ratio_vs_baseline']:.2f} ({r['orjson_loaded']:,} loaded)")
     if r["sql_path_rows_per_s"]:
         print(f"  SQL path (json_populate_record) {r['sql_path_rows_per_s']:>12,.0f} rows/s, "
               f"ratio {r['sql_path_ratio_vs_baseline']:.2f}")

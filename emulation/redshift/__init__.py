@@ -7,6 +7,7 @@
     copy          COPY ... FROM 's3://...' (manifest or prefix; JSON 'auto' or CSV)
     copy_options  the COPY options the stand-in honours (others are refused by name)
     copy_source   the S3 objects a COPY reads, gunzipped in a read-ahead thread
+    copy_arrow    the first try of JSON 'auto': pyarrow's JSON reader with the table's schema -> CSV -> COPY
     copy_json     the fast path of JSON 'auto' (orjson -> PostgreSQL COPY FROM STDIN)
     copy_errors   bad records: found in SQL, written to stl_load_errors, counted against MAXERROR
     cost_report   `make cost`: the statement log and the Redshift Serverless charge it implies

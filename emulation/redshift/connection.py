@@ -103,11 +103,14 @@ class Result:
 
 class RedshiftConnection:
     def __init__(self, dsn: str, *, aws_endpoint: str | None = None, region: str | None = None,
-                 s3_client=None, connect_timeout: int = 5, direct_json: bool = True):
+                 s3_client=None, connect_timeout: int = 5, direct_json: bool = True,
+                 direct_arrow: bool = True):
         self.dsn = dsn
         self.direct_json = direct_json
         """COPY ... FORMAT JSON takes the direct path when it can (emulation.redshift.copy_json);
         False: always the SQL path (the tests and `bench warehouse --sql-path` compare both)."""
+        self.direct_arrow = direct_arrow
+        """False: the direct path converts with orjson only, never pyarrow (the bench compares both)."""
         self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=connect_timeout)
         self._log_conn: psycopg.Connection | None = None
         self._aws_endpoint = aws_endpoint or os.environ.get("AWS_ENDPOINT_URL")
@@ -179,7 +182,8 @@ class RedshiftConnection:
             cmd = parse_copy(sql_text)
             with self._conn.transaction():
                 outcome = CopyRun(self._conn, self._s3_client(), cmd, label=label,
-                                  error_sink=self._record_load_errors, direct_json=self.direct_json).run()
+                                  error_sink=self._record_load_errors, direct_json=self.direct_json,
+                                  direct_arrow=self.direct_arrow).run()
         except (CopyError, LoadError, psycopg.Error, Exception) as exc:
             self._log(started, time.perf_counter() - t0, "COPY", None, label, False, str(exc), sql_text)
             raise

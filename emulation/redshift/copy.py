@@ -3,11 +3,13 @@
 How a COPY runs (one transaction, as on Redshift: all of it loads or none of it):
 1. The source is resolved: every object whose key starts with the prefix, or the entries of a
    manifest (MANIFEST; a missing `mandatory` entry fails the COPY). No object at all fails it.
-2. JSON 'auto' first takes the direct path (`emulation.redshift.copy_json`): objects are read
-   ahead and gunzipped in a thread (`emulation.redshift.copy_source`), converted to CSV rows in
-   Python (orjson) and copied straight into the table; PostgreSQL's type input functions check
-   every value. Anything that path cannot reproduce exactly, and any record PostgreSQL refuses,
-   rolls it back (a savepoint) and the COPY runs on the SQL path below, the reference.
+2. JSON 'auto' first takes the direct path: objects are read ahead and gunzipped in a thread
+   (`emulation.redshift.copy_source`), converted to CSV rows and copied straight into the table;
+   PostgreSQL's type input functions check every value. The conversion is first pyarrow's JSON
+   reader with the table's schema (`emulation.redshift.copy_arrow`); data it does not take
+   exactly rolls it back (a savepoint) and the conversion runs again in Python with orjson
+   (`emulation.redshift.copy_json`). Anything that cannot reproduce exactly, and any record
+   PostgreSQL refuses, rolls it back and the COPY runs on the SQL path below, the reference.
 3. SQL path: each object is streamed into a temporary staging table with PostgreSQL's own
    `COPY FROM STDIN`: JSON lines as one text value per line, CSV parsed by PostgreSQL into
    text columns. Python never touches single rows on this path.
@@ -31,6 +33,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from . import copy_json as fast_json
+from .copy_arrow import ArrowJsonLines, NotForArrow
 from .copy_errors import TEXT_TYPES as _TEXT_TYPES
 from .copy_errors import BadRecords, LoadError
 from .copy_options import CopyCommand, CopyError
@@ -79,10 +82,12 @@ def table_columns(cur, table: str) -> list[Column]:
 class CopyRun(BadRecords):
     """One COPY statement against one PostgreSQL connection (inside the caller's transaction)."""
 
-    def __init__(self, conn, s3, cmd: CopyCommand, *, label: str | None, error_sink, direct_json: bool = True):
+    def __init__(self, conn, s3, cmd: CopyCommand, *, label: str | None, error_sink, direct_json: bool = True,
+                 direct_arrow: bool = True):
         # direct_json: JSON is converted in Python and copied straight into the table when it can
         # be (False: always through SQL; `python -m bench warehouse --sql-path` measures that path).
-        self.direct_json = direct_json
+        # direct_arrow: pyarrow converts first (False: orjson only; the bench compares them).
+        self.direct_json, self.direct_arrow = direct_json, direct_arrow
         if cmd.format == "DELIMITED":
             raise CopyError("COPY without FORMAT JSON or CSV (pipe-delimited text) is not supported "
                             "by the Redshift stand-in")
@@ -105,16 +110,21 @@ class CopyRun(BadRecords):
                 c for c in all_columns if c.name not in names and c.not_null and not self._has_default(cur, c)
             ]
             urls = resolve_sources(self.s3, cmd)
-            if self._fast_json_applies():
+            for converter in self._direct_converters():
                 try:
                     with self.conn.transaction():
-                        return CopyResult(rows=self._copy_json_direct(cur, urls), errors=0, files=len(urls))
+                        rows = self._copy_json_direct(cur, urls, converter)
+                        return CopyResult(rows=rows, errors=0, files=len(urls))
+                except NotForArrow as exc:
+                    log.info("COPY %s: %s; converting with orjson", cmd.table, exc)
+                    continue
                 except fast_json.NeedsSqlPath as exc:
                     log.info("COPY %s: %s; loading through SQL", cmd.table, exc)
                 except CopyError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a record does not fit: the SQL path finds and reports it
                     log.info("COPY %s: direct load failed (%s); loading through SQL", cmd.table, exc)
+                break
             self._create_stage(cur)
             for url in urls:
                 self._stage(cur, url)
@@ -140,15 +150,23 @@ class CopyRun(BadRecords):
                 and not any(self._formatted(c) for c in self.columns)
                 and fast_json.fits_fast_path([c.type for c in self.columns]))
 
-    def _copy_json_direct(self, cur, urls: list[str]) -> int:
-        converter = fast_json.JsonLines([c.name for c in self.columns])
+    def _direct_converters(self) -> list:
+        """The direct paths to try in turn: pyarrow (whole slices in C++), then orjson (per line)."""
+        if not self._fast_json_applies():
+            return []
+        names = [c.name for c in self.columns]
+        arrow = ArrowJsonLines.for_columns(names, [c.type for c in self.columns]) if self.direct_arrow else None
+        return [arrow, fast_json.JsonLines(names)] if arrow else [fast_json.JsonLines(names)]
+
+    def _copy_json_direct(self, cur, urls: list[str], converter) -> int:
+        options = getattr(converter, "copy_options", None) or fast_json.copy_options_sql()
         stmt = sql.SQL("COPY {} ({}) FROM STDIN {}").format(
             sql.SQL(self.cmd.table), sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns),
-            sql.SQL(fast_json.copy_options_sql()))
+            sql.SQL(options))
         # The reader thread stops as soon as this path gives up (closing), before the SQL path reads.
         with contextlib.closing(read_ahead(self.s3, urls, self.cmd)) as pieces, \
                 cur.copy(stmt, writer=QueuedLibpqWriter(cur)) as copy:  # PostgreSQL parses while Python converts
-            for text in fast_json.line_slices(pieces):
+            for text in fast_json.line_slices(pieces, getattr(converter, "slice_bytes", 64 * 1024)):
                 rows = converter.convert(text)
                 if rows:
                     copy.write(rows)

@@ -204,7 +204,7 @@ EDGE_RECORDS = [
 ]
 
 
-def load_rows(rs, s3, key: str, body: bytes, direct: bool) -> list[tuple]:
+def load_rows(rs, s3, key: str, body: bytes, direct: bool, expected: int = len(EDGE_RECORDS)) -> list[tuple]:
     rs.direct_json = direct  # which of the two real COPY paths runs, so their rows can be compared
     try:
         rs.execute("TRUNCATE public.events")
@@ -214,7 +214,7 @@ def load_rows(rs, s3, key: str, body: bytes, direct: bool) -> list[tuple]:
                             "FORMAT AS JSON 'auto' GZIP TIMEFORMAT 'auto'")
         rows = rs.query("SELECT event_id, quantity, invoice_date, unit_price::text, customer_id, is_cancellation "
                         "FROM public.events ORDER BY event_id")
-        assert result.rows == len(rows) == len(EDGE_RECORDS)
+        assert result.rows == len(rows) == expected
         return rows
     finally:
         rs.direct_json = True  # the connection is shared by the module's tests
@@ -230,6 +230,7 @@ def test_direct_and_sql_paths_load_identical_rows_from_edge_values(cloud, rs, ca
     with caplog.at_level("INFO", logger="localcloud.redshift"):
         fast = load_rows(rs, s3, "edge/fast.gz", body, True)
     assert "loading through SQL" not in caplog.text  # every edge above stays on the direct path
+    assert "converting with orjson" in caplog.text  # a number into VARCHAR is not pyarrow's to load
     slow = load_rows(rs, s3, "edge/slow.gz", body, False)
     assert fast == slow
     by_id = {r[0]: r for r in fast}
@@ -238,6 +239,37 @@ def test_direct_and_sql_paths_load_identical_rows_from_edge_values(cloud, rs, ca
     assert by_id["e:4"][3] == "123456789012.123456" and by_id["e:5"][3] == "0.000001" and by_id["e:5"][1] == 12
     assert by_id["e:6"][2:] == (None, None, None, None)
     assert [by_id[f"e:{i}"][4] for i in (7, 8, 9, 10, 11)] == [None, "a\tb\\c", 'q"\n\r\x01', "\x03", "£€😀"]
+
+
+# Values the pyarrow conversion (emulation.redshift.copy_arrow) loads itself, each already of its column's JSON kind.
+ARROW_RECORDS = [
+    record(1),
+    record(2, quantity=0, unit_price="0.000001"),                   # written -0 below
+    record(3, unit_price="BIG", is_cancellation=True),              # written 123456789012.123456 below
+    record(4, customer_id=""),                                      # an empty string is not NULL
+    {"event_id": "e:5", "quantity": 5},                             # missing keys load NULL
+    record(6, customer_id=None, invoice_date="2010-12-01 08:26"),   # NULL; another timestamp spelling
+    record(7, customer_id='q"\n\r,\x01'),                           # quote, newline, CR, comma
+    record(8, customer_id="\x03\\N"),                               # control byte, PostgreSQL's text NULL
+    record(9, customer_id="£€😀"),                                 # non-ASCII
+]
+
+
+def test_pyarrow_and_sql_paths_load_identical_rows(cloud, rs, caplog):
+    s3 = cloud[2]
+    lines = [json.dumps(r).encode() for r in ARROW_RECORDS]
+    lines[1] = lines[1].replace(b'"quantity": 0', b'"quantity": -0')
+    lines[2] = lines[2].replace(b'"BIG"', b"123456789012.123456")  # 18 digits: a float would round them
+    lines[8] = json.dumps(ARROW_RECORDS[8], ensure_ascii=False).encode()  # raw UTF-8
+    body = b"\r\n".join(lines[:4]) + b"\n" + b"\n".join(lines[4:])  # CRLF is whitespace after an object
+    with caplog.at_level("INFO", logger="localcloud.redshift"):
+        fast = load_rows(rs, s3, "arrow/fast.gz", body, True, len(ARROW_RECORDS))
+    assert "converting with orjson" not in caplog.text and "loading through SQL" not in caplog.text
+    slow = load_rows(rs, s3, "arrow/slow.gz", body, False, len(ARROW_RECORDS))
+    assert fast == slow
+    by_id = {r[0]: r for r in fast}
+    assert by_id["e:2"][1] == 0 and by_id["e:2"][3] == "0.000001" and by_id["e:3"][3] == "123456789012.123456"
+    assert [by_id[f"e:{i}"][4] for i in (4, 6, 7, 8, 9)] == ["", None, 'q"\n\r,\x01', "\x03\\N", "£€😀"]
 
 
 def test_a_decimal_given_as_a_json_number_keeps_every_digit_and_a_huge_integer_is_a_bad_record(cloud, rs):
