@@ -23,6 +23,8 @@ from pipeline.backoff import Backoff
 from pipeline.customers import customer_summaries
 from pipeline.events import SaleEvent
 from pipeline.handlers import clients
+from pipeline.handlers.attribute_values import from_item as _deserialize
+from pipeline.handlers.attribute_values import to_item as _serialize
 from pipeline.invoice_pages import FIRST_PAGE, assemble, page_count, page_key, paginate
 from pipeline.projections import group_by_invoice
 
@@ -60,20 +62,6 @@ def _dynamodb_client() -> Any:
 
 def _backoff(attempt: int) -> None:
     time.sleep(Backoff(BASE_DELAY_S, MAX_DELAY_S).delay(attempt))  # read at call time: tests shorten it
-
-
-def _serialize(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    return {k: serializer.serialize(v) for k, v in item.items()}
-
-
-def _deserialize(raw: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    return {k: deserializer.deserialize(v) for k, v in raw.items()}
 
 
 def decode_record(record: dict[str, Any]) -> SaleEvent:
