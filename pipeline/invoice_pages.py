@@ -109,11 +109,23 @@ def _value_size(value: Any) -> int:
     if isinstance(value, str):
         return len(value.encode("utf-8"))
     if isinstance(value, (int, Decimal)):
-        digits = canonical_decimal(value).as_tuple().digits
-        significant = len("".join(map(str, digits)).strip("0")) or 1
-        return (significant + 1) // 2 + 1
+        return _number_size(value)
     if isinstance(value, Mapping):
         return 3 + sum(len(k.encode("utf-8")) + 1 + _value_size(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return 3 + sum(1 + _value_size(v) for v in value)
     raise TypeError(f"not a DynamoDB item value: {type(value).__name__} (floats are refused)")
+
+
+def _number_size(value: int | Decimal) -> int:
+    """A number's size: (significant digits + 1) // 2 + 1 of the number as DynamoDB stores it
+    (`canonical_decimal`). Read from its text where that gives the same digits, which is several
+    times cheaper than normalizing it (the projector sizes every line of every invoice it writes)."""
+    kind = type(value)
+    if kind is int or kind is Decimal and value.is_finite():
+        significant = str(value).partition("E")[0].lstrip("-").replace(".", "").strip("0")
+        if len(significant) <= 28:  # past the context's precision canonical_decimal rounds: let it
+            return (max(len(significant), 1) + 1) // 2 + 1
+    digits = canonical_decimal(value).as_tuple().digits
+    significant = len("".join(map(str, digits)).strip("0")) or 1
+    return (significant + 1) // 2 + 1
