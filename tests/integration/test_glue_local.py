@@ -197,3 +197,30 @@ def test_input_file_name_names_the_s3_object_not_its_staged_copy(glue_context, t
     df = glue_context.spark_session.read.json(str(staged / "batch-1.json.gz.staged"))
     (name,) = [r[0] for r in df.select(F.input_file_name()).collect()]
     assert name == "s3://raw-archive/raw/event_date=2010-12-01/batch-1.json.gz"
+
+
+# -- staging's line check: orjson answers first, the verdict stays json.loads's ------------------
+def _json_loads_verdict(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("line", [
+    b'{"a":1}', b'  {"a": [1, {"b": null}]} \r', b'[1]', b'"x"', b'5', b'{"a":1', b'{"a":NaN}',
+    b'{"a":Infinity}', b'{"a":"\\ud800"}', b'{"a":"\xa3"}', b'\xef\xbb\xbf{"a":1}', b'{"a":1}{"b":2}',
+    b'{"a":1} x', b'{"a":1,"a":2}', b'{"a":123456789012345678901234567890}', b'{"a":1e999}', b'{}',
+])
+def test_staging_line_check_gives_json_loads_verdict(line):
+    from awsglue._s3_source import _is_json_object
+
+    assert _is_json_object(line) is _json_loads_verdict(line)
+
+
+def test_staging_keeps_the_object_lines_and_reports_the_others():
+    from awsglue._s3_source import _json_lines
+
+    good, errors = _json_lines(b'{"a":1}\n\n[1]\n{"a":NaN}\n{"b":', "s3://b/k")
+    assert good == b'{"a":1}\n{"a":NaN}\n'
+    assert [(e[0], e[2]) for e in errors] == [("s3://b/k", "[1]"), ("s3://b/k", '{"b":')]
