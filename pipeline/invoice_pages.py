@@ -121,11 +121,11 @@ def _number_size(value: int | Decimal) -> int:
     """A number's size: (significant digits + 1) // 2 + 1 of the number as DynamoDB stores it
     (`canonical_decimal`). Read from its text where that gives the same digits, which is several
     times cheaper than normalizing it (the projector sizes every line of every invoice it writes)."""
-    kind = type(value)
-    if kind is int or kind is Decimal and value.is_finite():
+    kind = type(value)  # exact types: a bool (an int subclass) or a Decimal subclass takes the slow path
+    if kind is int or (isinstance(value, Decimal) and kind is Decimal and value.is_finite()):
         significant = str(value).partition("E")[0].lstrip("-").replace(".", "").strip("0")
         if len(significant) <= 28:  # past the context's precision canonical_decimal rounds: let it
             return (max(len(significant), 1) + 1) // 2 + 1
     digits = canonical_decimal(value).as_tuple().digits
-    significant = len("".join(map(str, digits)).strip("0")) or 1
-    return (significant + 1) // 2 + 1
+    count = len("".join(map(str, digits)).strip("0")) or 1
+    return (count + 1) // 2 + 1

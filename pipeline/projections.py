@@ -56,7 +56,7 @@ def line_of(event: SaleEvent) -> FullLine:
     ]
 
 
-def full_line(stored: Iterable[Any], customer_id: str | None, country: str) -> FullLine:
+def full_line(stored: Iterable[Any], customer_id: str | None, country: str | None) -> FullLine:
     """A stored line (6 or 8 values) with the invoice's customer and country filled in."""
     values = list(stored)
     own = values[6:8] if len(values) == 8 else [customer_id, country]
@@ -121,7 +121,8 @@ def merge_items(items: Iterable[Mapping[str, Any]], events: Iterable[SaleEvent] 
                 on_conflict: Callable[[str], None] | None = None) -> Item | None:
     """The logical invoice of the union of the lines of `items` (logical invoices or page items of
     one invoice) and of the events; None when that is no line at all."""
-    invoice_no, lines = None, {}
+    invoice_no: str | None = None
+    lines: dict[str, FullLine] = {}
     for item in items:
         invoice_no = item["invoice_no"]
         for event_id, line in invoice_full_lines(item).items():
@@ -132,7 +133,9 @@ def merge_items(items: Iterable[Mapping[str, Any]], events: Iterable[SaleEvent] 
         elif event.invoice_no != invoice_no:
             raise ValueError(f"event {event.event_id} is for invoice {event.invoice_no}, not {invoice_no}")
         merge_lines(lines, event.event_id, line_of(event), on_conflict)
-    return invoice_item(invoice_no, lines) if lines else None
+    if invoice_no is None or not lines:
+        return None
+    return invoice_item(invoice_no, lines)
 
 
 def invoice_item(invoice_no: str, lines: Mapping[str, FullLine]) -> Item:

@@ -163,7 +163,7 @@ class BatchDelivery:
 
     def _wait_for_endpoint(self) -> bool:
         """Until the AWS endpoint answers again; False if the mapping stops first."""
-        while self.outage():
+        while self.outage is not None and self.outage():
             if self.wait(OUTAGE_POLL_S):
                 return False
         return True

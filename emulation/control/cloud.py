@@ -194,7 +194,7 @@ class LocalCloud(DescribedCloud):
         (saying which), so a crashed part comes back without stopping the others."""
         began = time.monotonic()
         self.started_in_this_call = []
-        down = PARTS
+        down: tuple[str, ...] = PARTS
         if self.pids.read():
             self._adopt_running_settings()
             down = self._parts_to_start()
@@ -273,7 +273,7 @@ class LocalCloud(DescribedCloud):
         record = self.pids.read().get(part)
         return record is not None and is_alive(record)
 
-    def _start_parts(self, began: float, parts: set[str] = frozenset(PARTS)) -> None:
+    def _start_parts(self, began: float, parts: frozenset[str] | set[str] = frozenset(PARTS)) -> None:
         """Start `parts` (all of them for a fresh start) at once; the runtime provisions as soon as
         moto answers (the warehouse step once PostgreSQL does), then starts its services."""
         config = self.config

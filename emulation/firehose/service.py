@@ -93,7 +93,8 @@ class Delivery(threading.Thread):
         def flush() -> bool:
             """Deliver the buffer, then checkpoint exactly the records it held (`pending`)."""
             nonlocal buffer, buffered_bytes, oldest, oldest_arrival
-            if not self._flush(buffer, oldest_arrival):
+            arrival = oldest_arrival if oldest_arrival is not None else time.time()  # never empty
+            if not self._flush(buffer, arrival):
                 return False  # stopping mid-retry: the checkpoint did not move, nothing is lost
             for sid, sequence_number in pending.items():
                 shards[sid].commit(sequence_number)

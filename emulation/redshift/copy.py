@@ -176,6 +176,7 @@ class CopyRun(BadRecords):
     def _create_stage(self, cur) -> None:
         cur.execute("DROP TABLE IF EXISTS pg_temp.copy_stage")
         cur.execute("DROP TABLE IF EXISTS pg_temp.copy_bad")
+        fields: sql.Composable
         if self.cmd.format == "JSON":
             fields = sql.SQL("raw text")
         else:
@@ -257,7 +258,10 @@ class CopyRun(BadRecords):
         cmd = self.cmd
         raw = b"".join(object_chunks(self.s3, url, cmd.gzip))
         lines = raw.split(b"\n")
-        errors, good = [], []
+        if cmd.delimiter is None:
+            raise CopyError("COPY's delimiter was never parsed")  # parse_copy always sets it
+        errors: list = []
+        good: list[tuple[int, list[str | None]]] = []
         for number, line in enumerate(lines, start=1):
             if number <= cmd.ignore_header or not line.strip(b"\r"):
                 continue
@@ -274,8 +278,8 @@ class CopyRun(BadRecords):
                 continue
             good.append((number, [None if f == cmd.null_as else f for f in fields]))
         with cur.copy(sql.SQL("COPY pg_temp.copy_stage (line_no, {}) FROM STDIN").format(self._stage_fields())) as copy:
-            for number, fields in good:
-                copy.write_row([number, *fields])
+            for number, staged in good:
+                copy.write_row([number, *staged])
         self.files.append((-1, len(good), url))
         self.pending_errors += errors
 
@@ -340,7 +344,7 @@ class CopyRun(BadRecords):
         """A timestamp/date column with an explicit (non-'auto') TIMEFORMAT/DATEFORMAT."""
         fmt = self.cmd.time_format if column.type.startswith("timestamp") else (
             self.cmd.date_format if column.type == "date" else None)
-        return bool(fmt) and fmt.lower() != "auto"
+        return bool(fmt and fmt.lower() != "auto")
 
     def _insert_sql(self, where: sql.Composable) -> sql.Composable:
         values = sql.SQL(", ").join(self._value(c, e) for c, e in zip(self.columns, self._source_exprs()))

@@ -35,8 +35,8 @@ _NULL = "\x03"  # placeholder for a NULL while a chunk is joined; becomes an unq
 _QUOTED_NULL = QUOTE + _NULL + QUOTE
 _NONE_TYPE = type(None)
 _TO_NULL = {None: _NULL}
-_BOOL = {True: "true", False: "false"}  # JSON's spelling, as PostgreSQL's json gives them
-_BOOL_OR_NULL = {None: _NULL, **_BOOL}
+_BOOL: dict[bool | None, str] = {True: "true", False: "false"}  # JSON's spelling, as PostgreSQL's json gives them
+_BOOL_OR_NULL: dict[bool | None, str] = {None: _NULL, **_BOOL}
 _NEGATIVE_ZERO = re.compile(rb"-0(?=[ \t\r\n,}\]])")  # a false match only sends the chunk to the exact parse
 # Column types whose PostgreSQL input function receives the same text from both paths.
 _PLAIN_TYPES = ("character varying", "character", "text", "smallint", "integer", "bigint", "numeric",

@@ -15,7 +15,7 @@ import json
 import queue
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from .copy_options import CopyCommand, CopyError, split_s3_url
 
@@ -98,7 +98,7 @@ def _raw_chunks(s3, url: str, gzipped: bool) -> Iterator[bytes]:
             yield tail
 
 
-def read_ahead(s3, urls: list[str], cmd: CopyCommand, depth: int = 4) -> Iterator[tuple[str, bytes | None]]:
+def read_ahead(s3, urls: list[str], cmd: CopyCommand, depth: int = 4) -> Generator[tuple[str, bytes | None], None, None]:
     """(url, chunk) for every object in order, then (url, None) at each object's end; a thread
     reads and gunzips up to `depth` chunks ahead (socket reads and zlib release the GIL)."""
     pipe: queue.Queue = queue.Queue(maxsize=depth)

@@ -33,7 +33,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 try:  # the local cloud's venv has it; a Glue runtime sandbox without it checks with json alone
     import orjson
 except ImportError:  # pragma: no cover - depends on the environment
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 from .dynamicframe import DynamicFrame
 from .job import state_dir

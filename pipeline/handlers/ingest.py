@@ -63,10 +63,9 @@ def _body(event: dict[str, Any]) -> str | bytes | None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId")
     logger.append_keys(request_id=request_id)
-    stream_name = os.environ.get("STREAM_NAME")
-    claim_table = os.environ.get("CLAIM_TABLE")
-    missing = [name for name, value in (("STREAM_NAME", stream_name), ("CLAIM_TABLE", claim_table))
-               if not value]
+    settings = {name: os.environ.get(name, "") for name in ("STREAM_NAME", "CLAIM_TABLE")}
+    stream_name, claim_table = settings["STREAM_NAME"], settings["CLAIM_TABLE"]
+    missing = [name for name, value in settings.items() if not value]
     if missing:
         logger.error("misconfigured", extra={"missing": missing})
         return _response(500, {"message": f"ingest is misconfigured: {', '.join(missing)} not set"})

@@ -103,11 +103,15 @@ class Projector:
         if not groups:
             return sorted(failed, key=int)
         current = self._read_invoices(groups)
-        merged, plans = {}, []
+        merged: dict[str, dict[str, Any]] = {}
+        plans = []
         for invoice_no, evs in groups.items():
             pages = current.get(invoice_no, {})
-            merged[invoice_no] = assemble(pages.values(), evs, on_conflict=_log_conflict(invoice_no))
-            new = paginate(merged[invoice_no])
+            invoice = assemble(pages.values(), evs, on_conflict=_log_conflict(invoice_no))
+            if invoice is None:  # a group holds at least one event, so at least one line
+                raise ValueError(f"invoice {invoice_no} assembled to no line")
+            merged[invoice_no] = invoice
+            new = paginate(invoice)
             if len(pages) != len(new) or new != [pages.get(p["page"]) for p in new]:
                 plans.append((pages, new))
         unwritten = self._write_invoices(plans)

@@ -58,7 +58,7 @@ def _stripped_attributes(cls: type) -> dict[str, Callable[[], Any] | None] | Non
 def _blank(cls: type, names: tuple[str, ...]) -> Any:
     """An object of `cls` with only its stripped attributes, empty (pickle then applies the rest;
     the data module fills them from its log)."""
-    obj = object.__new__(cls)
+    obj: Any = object.__new__(cls)
     factories = _stripped_attributes(cls) or {}
     for name in names:
         factory = factories.get(name)
@@ -123,7 +123,7 @@ class _Unpickler(pickle.Unpickler):
 def backend_dict(service: str):
     from moto.backends import get_backend
 
-    return get_backend(service)
+    return get_backend(service)  # type: ignore[call-overload]  # any service, by its name
 
 
 def _all_backends() -> dict[int, tuple[str, str, str]]:
@@ -131,7 +131,7 @@ def _all_backends() -> dict[int, tuple[str, str, str]]:
     from moto.core.base_backend import BackendDict
 
     found = {}
-    for bd in list(BackendDict._instances):
+    for bd in list(BackendDict._instances):  # type: ignore[misc]  # moto's registry of every BackendDict
         for account, region, backend in list(bd.iter_backends()):
             found[id(backend)] = (bd.service_name, account, region)
     return found
@@ -181,7 +181,7 @@ class Snapshots:
         for path, data in read_snapshot(self.path(service)):
             try:
                 restored = self._load(service, data)
-            except Exception as exc:  # a torn file from a machine crash: the previous one may do
+            except Exception as exc:  # noqa: BLE001 - a torn file from a machine crash (any unpickling error): the previous one may do
                 report.problem(f"snapshot {path.name} is unreadable ({type(exc).__name__}: {exc})")
                 continue
             if path.suffix == ".prev":

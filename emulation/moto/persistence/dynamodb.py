@@ -284,7 +284,7 @@ class DynamoLogs:
                             inner = items[hash_key] = LazyItems()
                         dict.__setitem__(inner, range_key, raw)
                 table.items = items
-                self._lazy.extend([items] if range_key_free(table) else list(items.values()))
+                self._lazy.extend([items] if range_key_free(table) else list(items.values()))  # type: ignore[list-item]
                 if torn:
                     report.problem(f"DynamoDB {table.name}: a torn last write ({torn} bytes, never "
                                    "acknowledged) was dropped")
