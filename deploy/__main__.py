@@ -254,7 +254,9 @@ def env_cmd(args) -> None:
         # The e2e reads the warehouse through the Redshift Data API with these (no DSN needed).
         "WAREHOUSE_WORKGROUP": outputs["WarehouseWorkgroup"],
         "WAREHOUSE_DATABASE": outputs["WarehouseDatabase"],
-        "WAREHOUSE_SECRET_ARN": outputs[output_key("SecretArn", PIPELINE.required_warehouse.admin_secret)],
+        "WAREHOUSE_SECRET_ARN": outputs[
+            output_key("SecretArn", PIPELINE.required_warehouse.admin_secret)
+        ],
     }
     for name, value in values.items():
         print(f"export {name}={shlex.quote(value)}")

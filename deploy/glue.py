@@ -267,8 +267,9 @@ class GlueBatch(Construct):
         )
         # The one function both targets call, then only the AWS-only extras.
         args = job_arguments(resources, spec, lambda ident: storage.buckets[ident].bucket_name)
-        args.update({"--extra-py-files": libs.s3_object_url,
-                     "--enable-continuous-cloudwatch-log": "true"})
+        args.update(
+            {"--extra-py-files": libs.s3_object_url, "--enable-continuous-cloudwatch-log": "true"}
+        )
         job = glue.CfnJob(
             self,
             f"Job-{spec.name}",

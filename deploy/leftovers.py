@@ -22,10 +22,12 @@ _DELETE = {
     # Versioned buckets: `rb --force` removes current objects only; empty every version first.
     "AWS::S3::Bucket": "aws s3api delete-objects ... (all versions), then aws s3 rb s3://{name} --force",
     "AWS::RedshiftServerless::Namespace": (
-        "aws redshift-serverless delete-namespace --namespace-name {name}"),
+        "aws redshift-serverless delete-namespace --namespace-name {name}"
+    ),
     # Without the flag the name stays reserved for the 7-30 day recovery window.
     "AWS::SecretsManager::Secret": (
-        "aws secretsmanager delete-secret --secret-id {name} --force-delete-without-recovery"),
+        "aws secretsmanager delete-secret --secret-id {name} --force-delete-without-recovery"
+    ),
 }
 
 
@@ -37,8 +39,9 @@ class Leftover:
     delete_command: str
 
 
-def leftovers(template: dict, account: str, region: str,
-              physical_ids: dict[str, str] | None = None) -> list[Leftover]:
+def leftovers(
+    template: dict, account: str, region: str, physical_ids: dict[str, str] | None = None
+) -> list[Leftover]:
     """`physical_ids` (logical -> physical, from DescribeStackResources) names what CloudFormation
     named itself (the access-log bucket); without it those show as `<generated for ...>`."""
     physical_ids = physical_ids or {}
@@ -48,7 +51,9 @@ def leftovers(template: dict, account: str, region: str,
             continue
         kind = res["Type"]
         if kind not in _NAME:
-            raise ValueError(f"{logical} ({kind}) is retained but deploy/leftovers.py cannot name it")
+            raise ValueError(
+                f"{logical} ({kind}) is retained but deploy/leftovers.py cannot name it"
+            )
         value = res.get("Properties", {}).get(_NAME[kind])
         if logical in physical_ids:
             name = physical_ids[logical]

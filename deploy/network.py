@@ -87,7 +87,8 @@ class Network(Construct):
         )
 
         self.warehouse_sg = self._group(
-            "Warehouse", "Redshift Serverless: SQL from the Glue job and the Firehose block of the region"
+            "Warehouse",
+            "Redshift Serverless: SQL from the Glue job and the Firehose block of the region",
         )
         self.firehose_cidr = firehose_cidr(settings.region)
         self.warehouse_sg.add_ingress_rule(
@@ -170,9 +171,7 @@ def eni_statements(
     ]
 
 
-ENI_WILDCARD_RULE = (
-    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]"
-)
+ENI_WILDCARD_RULE = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]"
 ENI_WILDCARD_REASON = (
     "ENI ids are assigned when the service creates them, so delete/IP actions name this account and "
     "region's network interfaces; creation is limited to the tier's subnets and security group"

@@ -93,6 +93,7 @@ class PipelineStack(Stack):
 
     def _outputs(self) -> None:
         """What `python -m pipeline.client e2e --stack aws` and the schema step read (docs/deploy.md)."""
+
         def out(key, value, desc):
             return CfnOutput(self, key, value=value, description=desc)
 

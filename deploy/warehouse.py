@@ -52,7 +52,9 @@ class Warehouse(Construct):
             log_exports=["userlog", "connectionlog", "useractivitylog"],
         )
         self.namespace.apply_removal_policy(KEEP)
-        subnet_ids = network.vpc.select_subnets(subnet_type=network.warehouse_subnets.subnet_type).subnet_ids
+        subnet_ids = network.vpc.select_subnets(
+            subnet_type=network.warehouse_subnets.subnet_type
+        ).subnet_ids
         self.workgroup = rs.CfnWorkgroup(
             self,
             "Workgroup",

@@ -120,7 +120,8 @@ class CloudConfig:
             region=env.get("AWS_DEFAULT_REGION", "us-east-1"),
             warehouse_dsn=env.get(EXTERNAL_WAREHOUSE_VAR) or None,
             services=parse_services(env.get("LOCALCLOUD_SERVICES")),
-            durable=env.get("LOCALCLOUD_DURABLE", "1").strip().lower() not in ("0", "false", "no", "off"),
+            durable=env.get("LOCALCLOUD_DURABLE", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
         )
 
     @classmethod

@@ -45,5 +45,9 @@ class Histogram:
         return _BOUNDS_MS[-1]
 
     def summary(self) -> dict[str, float | int | None]:
-        return {"count": self.count, "p50_ms": self.quantile(0.50), "p99_ms": self.quantile(0.99),
-                "mean_ms": round(self.total_ms / self.count, 3) if self.count else None}
+        return {
+            "count": self.count,
+            "p50_ms": self.quantile(0.50),
+            "p99_ms": self.quantile(0.99),
+            "mean_ms": round(self.total_ms / self.count, 3) if self.count else None,
+        }

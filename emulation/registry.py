@@ -31,33 +31,33 @@ SERVICES: tuple[tuple[str, str], ...] = (
 """The runtime's services, started in this order (`--only` / LOCALCLOUD_SERVICES pick by name)."""
 
 PROVISION_STEPS: tuple[str, ...] = (
-    "emulation.provision.core",       # streams, tables, buckets, queues, roles, functions
+    "emulation.provision.core",  # streams, tables, buckets, queues, roles, functions
     "emulation.provision.warehouse",  # secrets, database users, schema migrations
-    "emulation.provision.api",        # REST API, stage, API key, usage plan
-    "emulation.provision.firehose",   # delivery stream record in the AWS API
-    "emulation.provision.glue",       # Data Catalog database/table, job, connection
+    "emulation.provision.api",  # REST API, stage, API key, usage plan
+    "emulation.provision.firehose",  # delivery stream record in the AWS API
+    "emulation.provision.glue",  # Data Catalog database/table, job, connection
 )
 """Modules exposing `provision(config, resources, names)`; `provision.runner.DEPENDS` orders them."""
 
 TEMPLATE_PROVISION_STEPS: tuple[str, ...] = (
     "emulation.provision.core",
-    "emulation.cloudformation.steps.secrets",   # values as GenerateSecretString says
+    "emulation.cloudformation.steps.secrets",  # values as GenerateSecretString says
     "emulation.provision.warehouse",
     "emulation.provision.api",
     "emulation.provision.firehose",
-    "emulation.cloudformation.steps.glue",      # assets to S3, catalog, connection, job as declared
-    "emulation.cloudformation.steps.outputs",   # the stack's Outputs, evaluated
+    "emulation.cloudformation.steps.glue",  # assets to S3, catalog, connection, job as declared
+    "emulation.cloudformation.steps.outputs",  # the stack's Outputs, evaluated
 )
 """Template mode (`up --from cdk.out`): the steps above on the translated template, with the
 steps only a template needs in place of the description's Glue step."""
 
 MOTO_PATCHES: tuple[str, ...] = (
-    "emulation.moto.patches.kinesis",    # linear max-sequence scan, unlocked put_record, O(n) reads
-    "emulation.moto.patches.dynamodb",   # item responses written by the generic shape walker
+    "emulation.moto.patches.kinesis",  # linear max-sequence scan, unlocked put_record, O(n) reads
+    "emulation.moto.patches.dynamodb",  # item responses written by the generic shape walker
     "emulation.moto.patches.dynamodb_atomic",  # conditional writes not atomic under threads
     "emulation.moto.patches.responses",  # a request-id regex run over every response body
     "emulation.moto.patches.awslambda",  # Invoke -> the runtime's worker processes
-    "emulation.moto.patches.glue",       # StartJobRun/GetJobRun -> the runtime's Glue runner
+    "emulation.moto.patches.glue",  # StartJobRun/GetJobRun -> the runtime's Glue runner
     "emulation.moto.patches.apigateway",  # GetExport -> the described API's OpenAPI document
     "emulation.moto.patches.lambda_mappings",  # List/GetEventSourceMapping -> the runtime's mappings
     "emulation.moto.patches.redshift_serverless",  # Redshift Serverless -> the local warehouse
@@ -74,9 +74,9 @@ PIPELINE_RESOURCES = "pipeline.resources:PIPELINE"
 
 # -- command lines for people (docs, Makefile) --------------------------------------------------
 CLIS: tuple[str, ...] = (
-    "emulation",                      # up, down, status, env, logs, faults, warehouse
-    "emulation.firehose.service",     # recover: load the deliveries Firehose skipped
+    "emulation",  # up, down, status, env, logs, faults, warehouse
+    "emulation.firehose.service",  # recover: load the deliveries Firehose skipped
     "emulation.redshift.cost_report",  # make cost
-    "emulation.glue.runner",          # run: start a Glue job run and wait for it
+    "emulation.glue.runner",  # run: start a Glue job run and wait for it
     "emulation.cloudformation.resource_types",  # the table of resource types (--write: docs)
 )

@@ -18,12 +18,40 @@ DRAFT4 = "http://json-schema.org/draft-04/schema#"
 
 # Draft-4 validation and annotation keywords; anything else pydantic emits is dropped.
 _DRAFT4_KEYWORDS = {
-    "$ref", "$schema", "id", "title", "description", "default", "type", "enum",
-    "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum",
-    "maxLength", "minLength", "pattern", "items", "additionalItems", "maxItems", "minItems",
-    "uniqueItems", "maxProperties", "minProperties", "required", "properties",
-    "patternProperties", "additionalProperties", "dependencies", "allOf", "anyOf", "oneOf",
-    "not", "definitions", "format",
+    "$ref",
+    "$schema",
+    "id",
+    "title",
+    "description",
+    "default",
+    "type",
+    "enum",
+    "multipleOf",
+    "maximum",
+    "exclusiveMaximum",
+    "minimum",
+    "exclusiveMinimum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "items",
+    "additionalItems",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "maxProperties",
+    "minProperties",
+    "required",
+    "properties",
+    "patternProperties",
+    "additionalProperties",
+    "dependencies",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "definitions",
+    "format",
 }
 # Keywords whose value is a map of name -> schema (the names are not keywords).
 _SCHEMA_MAPS = {"properties", "patternProperties", "definitions", "dependencies"}
@@ -62,7 +90,15 @@ def _convert(node: Any) -> Any:
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {name: _convert(sub) for name, sub in value.items()}
-        elif key in ("items", "additionalItems", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
+        elif key in (
+            "items",
+            "additionalItems",
+            "additionalProperties",
+            "not",
+            "allOf",
+            "anyOf",
+            "oneOf",
+        ):
             out[key] = _convert(value)
         else:
             out[key] = value

@@ -22,4 +22,4 @@ class Backoff:
 
     def delay(self, retry: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry number `retry` (0: the first retry)."""
-        return rand() * min(self.cap_s, self.base_s * 2 ** retry)
+        return rand() * min(self.cap_s, self.base_s * 2**retry)

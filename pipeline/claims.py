@@ -86,10 +86,12 @@ def wanted_claims(events: Iterable[SaleEvent]) -> dict[str, dict[int, tuple[str,
     return wanted
 
 
-def apply_claims(digests: str | None, slots: dict[int, tuple[str, int]]) -> tuple[str | None, list[int]]:
+def apply_claims(
+    digests: str | None, slots: dict[int, tuple[str, int]]
+) -> tuple[str | None, list[int]]:
     """The block's new `digests` (None: nothing to write) and the request indexes in conflict."""
     current = digests if digests is not None else UNCLAIMED * BLOCK_LINES
-    cells = [current[i:i + DIGEST_CHARS] for i in range(0, len(current), DIGEST_CHARS)]
+    cells = [current[i : i + DIGEST_CHARS] for i in range(0, len(current), DIGEST_CHARS)]
     conflicts, changed = [], False
     for slot, (digest, index) in sorted(slots.items()):
         held = cells[slot]
@@ -138,9 +140,13 @@ class EventClaims:
         keys = sorted(blocks)
         found: dict[str, tuple[str, int]] = {}
         for start in range(0, len(keys), BATCH_GET_KEYS):
-            request = {self.table: {"Keys": [{"id_block": {"S": k}} for k in keys[start:start + BATCH_GET_KEYS]],
-                                    "ConsistentRead": True,
-                                    "ProjectionExpression": "id_block, digests, version"}}
+            request = {
+                self.table: {
+                    "Keys": [{"id_block": {"S": k}} for k in keys[start : start + BATCH_GET_KEYS]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "id_block, digests, version",
+                }
+            }
             for attempt in range(MAX_ATTEMPTS):
                 response = self.client.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table, []):
@@ -162,11 +168,15 @@ class EventClaims:
         try:
             # UpdateItem rather than PutItem: the block's conflict counter is kept as it is.
             self.client.update_item(
-                TableName=self.table, Key={"id_block": {"S": block}},
+                TableName=self.table,
+                Key={"id_block": {"S": block}},
                 UpdateExpression="SET digests = :d, version = :v",
                 ConditionExpression=condition,
-                ExpressionAttributeValues={":d": {"S": digests}, ":v": {"N": str((version or 0) + 1)},
-                                           **values},
+                ExpressionAttributeValues={
+                    ":d": {"S": digests},
+                    ":v": {"N": str((version or 0) + 1)},
+                    **values,
+                },
             )
         except Exception as exc:  # botocore's ClientError is not importable here
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -181,8 +191,10 @@ class EventClaims:
             per_block[block] = per_block.get(block, 0) + 1
         for block, n in per_block.items():
             self.client.update_item(
-                TableName=self.table, Key={"id_block": {"S": block}},
-                UpdateExpression="ADD conflicts :n", ExpressionAttributeValues={":n": {"N": str(n)}},
+                TableName=self.table,
+                Key={"id_block": {"S": block}},
+                UpdateExpression="ADD conflicts :n",
+                ExpressionAttributeValues={":n": {"N": str(n)}},
             )
 
     def conflicts(self, blocks: Iterable[str]) -> int:
@@ -190,13 +202,17 @@ class EventClaims:
         keys = sorted(set(blocks))
         total = 0
         for start in range(0, len(keys), BATCH_GET_KEYS):
-            request = {self.table: {"Keys": [{"id_block": {"S": k}} for k in keys[start:start + BATCH_GET_KEYS]],
-                                    "ProjectionExpression": "conflicts"}}
+            request = {
+                self.table: {
+                    "Keys": [{"id_block": {"S": k}} for k in keys[start : start + BATCH_GET_KEYS]],
+                    "ProjectionExpression": "conflicts",
+                }
+            }
             while request:
                 response = self.client.batch_get_item(RequestItems=request)
-                total += sum(int(item.get("conflicts", {}).get("N", "0"))
-                             for item in response.get("Responses", {}).get(self.table, []))
+                total += sum(
+                    int(item.get("conflicts", {}).get("N", "0"))
+                    for item in response.get("Responses", {}).get(self.table, [])
+                )
                 request = response.get("UnprocessedKeys") or {}
         return total
-
-

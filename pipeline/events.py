@@ -149,10 +149,19 @@ class SaleEvent(BaseModel):
         derived fields are functions of the rest and left out."""
         # Built from the attributes (not `wire()`): ingest digests every event it accepts.
         return json.dumps(
-            [self.event_id, self.invoice_no, self.stock_code, self.description, self.quantity,
-             format_invoice_date(self.invoice_date), format(canonical_decimal(self.unit_price), "f"),
-             self.customer_id, self.country],
-            separators=(",", ":"), ensure_ascii=False,
+            [
+                self.event_id,
+                self.invoice_no,
+                self.stock_code,
+                self.description,
+                self.quantity,
+                format_invoice_date(self.invoice_date),
+                format(canonical_decimal(self.unit_price), "f"),
+                self.customer_id,
+                self.country,
+            ],
+            separators=(",", ":"),
+            ensure_ascii=False,
         )
 
     def content_digest(self) -> str:
@@ -248,7 +257,7 @@ def events_of_body(body: Any) -> list[Any]:
         return events
     if isinstance(body, dict):
         return [body]
-    raise InvalidEvent(["body must be an event object or {\"events\": [...]}"])
+    raise InvalidEvent(['body must be an event object or {"events": [...]}'])
 
 
 def event_id(source_digest: str, line_number: int) -> str:

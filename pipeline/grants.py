@@ -29,8 +29,10 @@ def _checked(name: str) -> str:
 
 def firehose_grants(table: str, user: str) -> list[str]:
     schema = table.rpartition(".")[0] or "public"
-    return [f"GRANT USAGE ON SCHEMA {_checked(schema)} TO {_checked(user)}",
-            f"GRANT INSERT ON {_checked(table)} TO {user}"]
+    return [
+        f"GRANT USAGE ON SCHEMA {_checked(schema)} TO {_checked(user)}",
+        f"GRANT INSERT ON {_checked(table)} TO {user}",
+    ]
 
 
 def glue_grants(job, user: str) -> list[str]:
@@ -41,7 +43,9 @@ def glue_grants(job, user: str) -> list[str]:
     schemas = sorted({t.rpartition(".")[0] or "public" for t in (target, quarantine)})
     out = [f"GRANT USAGE, CREATE ON SCHEMA {s} TO {user}" for s in schemas]
     for table in (target, quarantine):
-        out.append(f"CREATE TABLE IF NOT EXISTS {table}{STAGING_SUFFIX} (LIKE {table} INCLUDING DEFAULTS)")
+        out.append(
+            f"CREATE TABLE IF NOT EXISTS {table}{STAGING_SUFFIX} (LIKE {table} INCLUDING DEFAULTS)"
+        )
         out.append(f"GRANT SELECT, INSERT, DELETE, TRUNCATE ON {table}{STAGING_SUFFIX} TO {user}")
     out.append(f"GRANT SELECT, INSERT, UPDATE ON {target} TO {user}")
     out.append(f"GRANT SELECT, INSERT, DELETE ON {quarantine} TO {user}")
@@ -53,9 +57,12 @@ def dedicated_users(resources) -> list[tuple[str, list[str]]]:
     users = []
     by_name = {s.name: s for s in resources.secrets}
     for fh in resources.firehoses:
-        users.append((fh.loader_secret, firehose_grants(fh.table, by_name[fh.loader_secret].username)))
+        users.append(
+            (fh.loader_secret, firehose_grants(fh.table, by_name[fh.loader_secret].username))
+        )
     for job in resources.glue_jobs:
         if job.warehouse_secret:
-            users.append((job.warehouse_secret,
-                          glue_grants(job, by_name[job.warehouse_secret].username)))
+            users.append(
+                (job.warehouse_secret, glue_grants(job, by_name[job.warehouse_secret].username))
+            )
     return users

@@ -64,13 +64,15 @@ class StreamUnavailable(RuntimeError):
 def parse_batch(body: str | bytes | None) -> list[SaleEvent]:
     """Parse and validate a request body; raise BatchRejected listing every invalid event."""
     if body is None or body == "" or body == b"":
-        raise BatchRejected("request body is empty; send an event or {\"events\": [...]}", [])
+        raise BatchRejected('request body is empty; send an event or {"events": [...]}', [])
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BatchRejected(f"request body is not valid JSON: {exc}", []) from None
     except RecursionError:  # json recurses once per nesting level: refuse, never crash
-        raise BatchRejected("request body is nested too deeply to be a batch of events", []) from None
+        raise BatchRejected(
+            "request body is nested too deeply to be a batch of events", []
+        ) from None
     try:
         items = events_of_body(payload)
     except InvalidEvent as exc:
@@ -105,14 +107,16 @@ def conflicting_repeats(events: list[SaleEvent]) -> list[dict[str, Any]]:
         if earlier != index and events[earlier] != event:
             other = events[earlier]
             fields = [f for f in EVENT_FIELDS if getattr(other, f) != getattr(event, f)]
-            rejected.append({
-                "index": index,
-                "event_id": event.event_id,
-                "problems": [
-                    f"event_id: events {earlier} and {index} share this id with different "
-                    f"content ({', '.join(fields)}); an event id names one immutable event"
-                ],
-            })
+            rejected.append(
+                {
+                    "index": index,
+                    "event_id": event.event_id,
+                    "problems": [
+                        f"event_id: events {earlier} and {index} share this id with different "
+                        f"content ({', '.join(fields)}); an event id names one immutable event"
+                    ],
+                }
+            )
     return rejected
 
 
@@ -133,7 +137,9 @@ def chunks(entries: list[_Entry]) -> list[list[_Entry]]:
     current: list[_Entry] = []
     size = 0
     for entry in entries:
-        if current and (len(current) >= MAX_RECORDS_PER_CALL or size + entry.size > MAX_BYTES_PER_CALL):
+        if current and (
+            len(current) >= MAX_RECORDS_PER_CALL or size + entry.size > MAX_BYTES_PER_CALL
+        ):
             calls.append(current)
             current, size = [], 0
         current.append(entry)
@@ -208,7 +214,12 @@ def put_events(
     for entry in pending:
         code, message = errors[entry.index]
         result.failed.append(
-            {"index": entry.index, "event_id": entry.event.event_id, "error_code": code, "error_message": message}
+            {
+                "index": entry.index,
+                "event_id": entry.event.event_id,
+                "error_code": code,
+                "error_message": message,
+            }
         )
     return result
 
@@ -226,7 +237,9 @@ def _put_chunk(
     except Exception as exc:  # botocore errors are not importable here
         code = error_code(exc)
         if code in NOT_RETRYABLE:
-            raise StreamUnavailable(f"PutRecords to stream {stream_name!r} failed: {code}: {exc}") from exc
+            raise StreamUnavailable(
+                f"PutRecords to stream {stream_name!r} failed: {code}: {exc}"
+            ) from exc
         for entry in call:
             errors[entry.index] = (code, str(exc))
         return

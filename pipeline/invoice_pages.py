@@ -68,16 +68,35 @@ def paginate(invoice: Mapping[str, Any]) -> list[Item]:
     if len(chunks) == 1:
         return [{**header, "page": FIRST_PAGE, "pages": 1, "lines": chunks[0]}]
     revision = lines_revision(invoice["lines"])
-    pages = [{**header, "page": FIRST_PAGE, "pages": len(chunks), "revision": revision, "lines": chunks[0]}]
+    pages = [
+        {
+            **header,
+            "page": FIRST_PAGE,
+            "pages": len(chunks),
+            "revision": revision,
+            "lines": chunks[0],
+        }
+    ]
     for number, chunk in enumerate(chunks[1:], start=1):
-        pages.append({"invoice_no": invoice["invoice_no"], "page": page_key(number),
-                      "customer_id": invoice["customer_id"], "country": invoice["country"],
-                      "revision": revision, "lines": chunk})
+        pages.append(
+            {
+                "invoice_no": invoice["invoice_no"],
+                "page": page_key(number),
+                "customer_id": invoice["customer_id"],
+                "country": invoice["country"],
+                "revision": revision,
+                "lines": chunk,
+            }
+        )
     return pages
 
 
-def assemble(pages: Iterable[Mapping[str, Any]], events: Iterable[SaleEvent] = (), *,
-             on_conflict: Callable[[str], None] | None = None) -> Item | None:
+def assemble(
+    pages: Iterable[Mapping[str, Any]],
+    events: Iterable[SaleEvent] = (),
+    *,
+    on_conflict: Callable[[str], None] | None = None,
+) -> Item | None:
     """The logical invoice of whatever page items exist (the union of their lines), with the
     events merged in; None if that has no line at all.
 
@@ -89,8 +108,9 @@ def assemble(pages: Iterable[Mapping[str, Any]], events: Iterable[SaleEvent] = (
 
 def lines_revision(lines: Mapping[str, Any]) -> str:
     """A digest of every line: the pages of one state of the invoice carry the same revision."""
-    text = json.dumps({eid: line_order(list(line)) for eid, line in sorted(lines.items())},
-                      separators=(",", ":"))
+    text = json.dumps(
+        {eid: line_order(list(line)) for eid, line in sorted(lines.items())}, separators=(",", ":")
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
@@ -121,7 +141,9 @@ def _number_size(value: int | Decimal) -> int:
     """A number's size: (significant digits + 1) // 2 + 1 of the number as DynamoDB stores it
     (`canonical_decimal`). Read from its text where that gives the same digits, which is several
     times cheaper than normalizing it (the projector sizes every line of every invoice it writes)."""
-    kind = type(value)  # exact types: a bool (an int subclass) or a Decimal subclass takes the slow path
+    kind = type(
+        value
+    )  # exact types: a bool (an int subclass) or a Decimal subclass takes the slow path
     if kind is int or (isinstance(value, Decimal) and kind is Decimal and value.is_finite()):
         significant = str(value).partition("E")[0].lstrip("-").replace(".", "").strip("0")
         if len(significant) <= 28:  # past the context's precision canonical_decimal rounds: let it

@@ -68,7 +68,9 @@ def default_integration_uri(region: str) -> Callable[[str], str]:
 
 def lambda_integration_uri(region: str, account: str, function_name: str) -> str:
     function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
-    return f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+    return (
+        f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+    )
 
 
 def function_from_integration_uri(uri: str) -> str:
@@ -153,14 +155,20 @@ def _operation(route: Route, uri: Callable[[str], str]) -> dict[str, Any]:
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "string", **(
-                {"pattern": route.path_patterns[name]} if name in route.path_patterns else {}
-            )},
+            "schema": {
+                "type": "string",
+                **({"pattern": route.path_patterns[name]} if name in route.path_patterns else {}),
+            },
         }
         for name in path_parameters(route.path)
     ]
     params += [
-        {"name": name, "in": "query", "required": False, "schema": {"type": "string", "pattern": pattern}}
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "pattern": pattern},
+        }
         for name, pattern in route.query_patterns.items()
     ]
     op: dict[str, Any] = {
@@ -182,7 +190,9 @@ def _operation(route: Route, uri: Callable[[str], str]) -> dict[str, Any]:
         op["requestBody"] = {
             "required": True,
             "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{route.request_model}"}}
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{route.request_model}"}
+                }
             },
         }
         op["x-amazon-apigateway-request-validator"] = BODY_VALIDATOR
@@ -204,7 +214,9 @@ def _responses(route: Route) -> dict[str, Any]:
     return {
         code: {
             "description": ". ".join(texts[code]),
-            "content": {"application/json": {"schema": {"type": "object"} if code < "400" else error}},
+            "content": {
+                "application/json": {"schema": {"type": "object"} if code < "400" else error}
+            },
         }
         for code in sorted(texts)
     }
@@ -235,7 +247,7 @@ def _convert(node: Any, dialect: str) -> Any:
     out = {key: _convert(value, dialect) for key, value in node.items()}
     ref = out.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/definitions/"):
-        out["$ref"] = "#/components/schemas/" + ref[len("#/definitions/"):]
+        out["$ref"] = "#/components/schemas/" + ref[len("#/definitions/") :]
     types = out.get("type")
     if dialect == "oas30" and isinstance(types, list):
         # OpenAPI 3.0 has no type arrays: ["string", "null"] is `type: string, nullable: true`.
@@ -271,9 +283,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.openapi", description="Print the REST API's OpenAPI document."
     )
-    parser.add_argument("--resources", default="pipeline.resources:PIPELINE", help="module:attribute")
-    parser.add_argument("--dialect", choices=DIALECTS, default="apigateway",
-                        help="apigateway: draft-04 models for import; oas30: strict OpenAPI 3.0")
+    parser.add_argument(
+        "--resources", default="pipeline.resources:PIPELINE", help="module:attribute"
+    )
+    parser.add_argument(
+        "--dialect",
+        choices=DIALECTS,
+        default="apigateway",
+        help="apigateway: draft-04 models for import; oas30: strict OpenAPI 3.0",
+    )
     args = parser.parse_args(argv)
     if ":" not in args.resources:
         parser.error(f"--resources {args.resources!r} must look like 'module:attribute'")

@@ -61,8 +61,15 @@ def full_line(stored: Iterable[Any], customer_id: str | None, country: str | Non
     values = list(stored)
     own = values[6:8] if len(values) == 8 else [customer_id, country]
     stock_code, description, quantity, unit_price, line_total, invoice_date = values[:6]
-    return [stock_code, description, int(quantity), canonical_decimal(unit_price),
-            canonical_decimal(line_total), invoice_date, *own]
+    return [
+        stock_code,
+        description,
+        int(quantity),
+        canonical_decimal(unit_price),
+        canonical_decimal(line_total),
+        invoice_date,
+        *own,
+    ]
 
 
 def stored_line(line: FullLine, customer_id: str | None, country: str) -> list[Any]:
@@ -91,11 +98,17 @@ def invoice_full_lines(item: Mapping[str, Any] | None) -> dict[str, FullLine]:
     if not item:
         return {}
     customer_id, country = item.get("customer_id"), item.get("country")
-    return {eid: full_line(line, customer_id, country) for eid, line in item.get("lines", {}).items()}
+    return {
+        eid: full_line(line, customer_id, country) for eid, line in item.get("lines", {}).items()
+    }
 
 
-def merge_lines(lines: dict[str, FullLine], event_id: str, line: FullLine,
-                on_conflict: Callable[[str], None] | None = None) -> None:
+def merge_lines(
+    lines: dict[str, FullLine],
+    event_id: str,
+    line: FullLine,
+    on_conflict: Callable[[str], None] | None = None,
+) -> None:
     """Add one line to `lines` (in place): a union, the larger line in `line_order` on a clash."""
     old = lines.get(event_id)
     if old is None:
@@ -106,8 +119,12 @@ def merge_lines(lines: dict[str, FullLine], event_id: str, line: FullLine,
         lines[event_id] = max(old, line, key=line_order)
 
 
-def merge_invoice(current: Mapping[str, Any] | None, events: Iterable[SaleEvent], *,
-                  on_conflict: Callable[[str], None] | None = None) -> Item:
+def merge_invoice(
+    current: Mapping[str, Any] | None,
+    events: Iterable[SaleEvent],
+    *,
+    on_conflict: Callable[[str], None] | None = None,
+) -> Item:
     """The logical invoice holding `current`'s lines plus the events' lines (all one invoice).
 
     `on_conflict(event_id)` is called for an event whose id the invoice holds with other content."""
@@ -117,8 +134,12 @@ def merge_invoice(current: Mapping[str, Any] | None, events: Iterable[SaleEvent]
     return merged
 
 
-def merge_items(items: Iterable[Mapping[str, Any]], events: Iterable[SaleEvent] = (), *,
-                on_conflict: Callable[[str], None] | None = None) -> Item | None:
+def merge_items(
+    items: Iterable[Mapping[str, Any]],
+    events: Iterable[SaleEvent] = (),
+    *,
+    on_conflict: Callable[[str], None] | None = None,
+) -> Item | None:
     """The logical invoice of the union of the lines of `items` (logical invoices or page items of
     one invoice) and of the events; None when that is no line at all."""
     invoice_no: str | None = None
@@ -131,7 +152,9 @@ def merge_items(items: Iterable[Mapping[str, Any]], events: Iterable[SaleEvent] 
         if invoice_no is None:
             invoice_no = event.invoice_no
         elif event.invoice_no != invoice_no:
-            raise ValueError(f"event {event.event_id} is for invoice {event.invoice_no}, not {invoice_no}")
+            raise ValueError(
+                f"event {event.event_id} is for invoice {event.invoice_no}, not {invoice_no}"
+            )
         merge_lines(lines, event.event_id, line_of(event), on_conflict)
     if invoice_no is None or not lines:
         return None
@@ -181,11 +204,22 @@ def group_by_invoice(events: Iterable[SaleEvent]) -> dict[str, list[SaleEvent]]:
 # --------------------------------------------------------------------------------------------
 # The JSON view served by the query API: counts as JSON integers, money as exact decimal strings.
 
-INVOICE_HEADER = ("invoice_no", "customer_id", "country", "is_cancelled", "first_invoice_date",
-                  "last_invoice_date", "line_count", "quantity", "revenue")
+INVOICE_HEADER = (
+    "invoice_no",
+    "customer_id",
+    "country",
+    "is_cancelled",
+    "first_invoice_date",
+    "last_invoice_date",
+    "line_count",
+    "quantity",
+    "revenue",
+)
 
 
-def invoice_view(header: Mapping[str, Any], lines_item: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def invoice_view(
+    header: Mapping[str, Any], lines_item: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The invoice's header with the lines of `lines_item` (one page item; default: `header`'s)."""
     return {
         "invoice_no": header["invoice_no"],

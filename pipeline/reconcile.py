@@ -92,7 +92,9 @@ class FigureBuilder:
             self.cancellations += 1
 
     def add_event(self, event: SaleEvent) -> None:
-        self.add_line(event.event_id, event.invoice_no, event.customer_id, event.quantity, event.line_total)
+        self.add_line(
+            event.event_id, event.invoice_no, event.customer_id, event.quantity, event.line_total
+        )
 
     def add_record(self, record: dict[str, Any]) -> None:
         """An archive line / Kinesis record dict (wire form + line_total)."""
@@ -196,7 +198,12 @@ def report(source: Figures, sinks: dict[str, Figures | None], **extra: Any) -> d
         "source": source.as_json(),
         "sinks": {name: (f.as_json() if f is not None else None) for name, f in sinks.items()},
         "mismatches": [
-            {"sink": m.sink, "figure": m.figure, "expected": _cell(m.expected), "actual": _cell(m.actual)}
+            {
+                "sink": m.sink,
+                "figure": m.figure,
+                "expected": _cell(m.expected),
+                "actual": _cell(m.actual),
+            }
             for m in mismatches
         ],
         **extra,

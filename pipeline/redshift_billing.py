@@ -43,7 +43,9 @@ class Usage:
         return self.rpu_hours * self.price_per_rpu_hour
 
 
-def billed_seconds(statements: Iterable[tuple[float, float]], minimum_s: float = MINIMUM_CHARGE_S) -> float:
+def billed_seconds(
+    statements: Iterable[tuple[float, float]], minimum_s: float = MINIMUM_CHARGE_S
+) -> float:
     """Billed time of statements given as (start epoch seconds, duration seconds)."""
     windows = sorted((start, start + max(duration, minimum_s)) for start, duration in statements)
     total, current_start = 0.0, 0.0
@@ -60,18 +62,27 @@ def billed_seconds(statements: Iterable[tuple[float, float]], minimum_s: float =
     return total
 
 
-def usage(statements: list[tuple[float, float]], rpu: int = DEFAULT_RPU,
-          price_per_rpu_hour: float = DEFAULT_PRICE_PER_RPU_HOUR) -> Usage:
+def usage(
+    statements: list[tuple[float, float]],
+    rpu: int = DEFAULT_RPU,
+    price_per_rpu_hour: float = DEFAULT_PRICE_PER_RPU_HOUR,
+) -> Usage:
     if rpu < 8 or rpu % 8:
-        raise ValueError(f"rpu must be a multiple of 8, at least 8 (Redshift Serverless base capacity), got {rpu}")
+        raise ValueError(
+            f"rpu must be a multiple of 8, at least 8 (Redshift Serverless base capacity), got {rpu}"
+        )
     if price_per_rpu_hour < 0:
         raise ValueError("price per RPU-hour cannot be negative")
     return Usage(len(statements), billed_seconds(statements), rpu, price_per_rpu_hour)
 
 
-def row_by_row(events: int, span_s: float, rpu: int = DEFAULT_RPU,
-               price_per_rpu_hour: float = DEFAULT_PRICE_PER_RPU_HOUR,
-               seconds_per_insert: float = DEFAULT_SECONDS_PER_INSERT) -> Usage:
+def row_by_row(
+    events: int,
+    span_s: float,
+    rpu: int = DEFAULT_RPU,
+    price_per_rpu_hour: float = DEFAULT_PRICE_PER_RPU_HOUR,
+    seconds_per_insert: float = DEFAULT_SECONDS_PER_INSERT,
+) -> Usage:
     """One INSERT per event, arriving over `span_s` seconds: the workgroup never idles (inserts are
     far less than 60 s apart) and runs at least the inserts' serial time."""
     if events < 0 or span_s < 0 or seconds_per_insert <= 0:
@@ -82,8 +93,13 @@ def row_by_row(events: int, span_s: float, rpu: int = DEFAULT_RPU,
     return Usage(events, busy + MINIMUM_CHARGE_S, rpu, price_per_rpu_hour)
 
 
-def firehose_copies(events: int, event_bytes: float, events_per_second: float,
-                    buffer_size_mb: int, buffer_interval_s: int) -> int:
+def firehose_copies(
+    events: int,
+    event_bytes: float,
+    events_per_second: float,
+    buffer_size_mb: int,
+    buffer_interval_s: int,
+) -> int:
     """COPY statements Firehose issues for `events` arriving at a steady rate: a buffer is
     delivered when it holds buffer_size_mb or is buffer_interval_s old, whichever comes first."""
     if events <= 0:
@@ -91,6 +107,8 @@ def firehose_copies(events: int, event_bytes: float, events_per_second: float,
     if event_bytes <= 0 or events_per_second <= 0:
         raise ValueError("event_bytes and events_per_second must be positive")
     per_buffer_by_size = math.floor(buffer_size_mb * 1024 * 1024 / event_bytes)
-    per_buffer_by_time = max(1, math.floor(events_per_second * buffer_interval_s)) if buffer_interval_s else 1
+    per_buffer_by_time = (
+        max(1, math.floor(events_per_second * buffer_interval_s)) if buffer_interval_s else 1
+    )
     per_copy = max(1, min(per_buffer_by_size, per_buffer_by_time))
     return math.ceil(events / per_copy)

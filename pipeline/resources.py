@@ -38,6 +38,7 @@ _EVENT_COLUMNS = tuple(
     GlueColumn(name=field, type=_HIVE_TYPES.get(field, "string")) for field in RECORD_FIELDS
 )
 
+
 def _query_answers(bad_request: str, not_found: str) -> dict[str, str]:
     return {
         "200": "The item, as JSON",
@@ -91,7 +92,10 @@ PIPELINE = Resources(
             name="sales-ingest",
             handler="pipeline.handlers.ingest.handler",
             description="POST /events: validate sale events and put them on the stream",
-            environment={"STREAM_NAME": "{stream:sales-events}", "CLAIM_TABLE": "{table:event_claim}"},
+            environment={
+                "STREAM_NAME": "{stream:sales-events}",
+                "CLAIM_TABLE": "{table:event_claim}",
+            },
             permissions=(
                 Permission(actions=("kinesis:PutRecords",), resource="{stream:sales-events}"),
                 Permission(
@@ -113,8 +117,12 @@ PIPELINE = Resources(
             permissions=(
                 # Query and UpdateItem: only for an invoice spread over several page items.
                 Permission(
-                    actions=("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query",
-                             "dynamodb:UpdateItem"),
+                    actions=(
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:BatchWriteItem",
+                        "dynamodb:Query",
+                        "dynamodb:UpdateItem",
+                    ),
                     resource="{table:invoice}",
                 ),
                 Permission(actions=("dynamodb:BatchWriteItem",), resource="{table:customer}"),
@@ -146,7 +154,10 @@ PIPELINE = Resources(
                 "CUSTOMER_TABLE": "{table:customer}",
             },
             permissions=(
-                Permission(actions=("dynamodb:GetItem", "dynamodb:BatchGetItem"), resource="{table:invoice}"),
+                Permission(
+                    actions=("dynamodb:GetItem", "dynamodb:BatchGetItem"),
+                    resource="{table:invoice}",
+                ),
                 Permission(actions=("dynamodb:Query",), resource="{table:customer}"),
             ),
             reserved_concurrency=4,
@@ -217,7 +228,9 @@ PIPELINE = Resources(
                 path="/customers/{customer_id}",
                 function="sales-query",
                 path_patterns={"customer_id": r"^[0-9]{1,10}$"},
-                answers=_query_answers("customer_id does not match its pattern", "No such customer"),
+                answers=_query_answers(
+                    "customer_id does not match its pattern", "No such customer"
+                ),
             ),
             Route(
                 method="GET",
@@ -225,8 +238,10 @@ PIPELINE = Resources(
                 function="sales-query",
                 path_patterns={"customer_id": r"^[0-9]{1,10}$"},
                 # limit: a whole number 1..1000 in at most four digits, as the function reads it.
-                query_patterns={"limit": r"^(0{0,3}[1-9]|0{0,2}[1-9][0-9]|0?[1-9][0-9]{2}|1000)$",
-                                "next": r"^[A-Za-z0-9_-]{1,512}$"},
+                query_patterns={
+                    "limit": r"^(0{0,3}[1-9]|0{0,2}[1-9][0-9]|0?[1-9][0-9]{2}|1000)$",
+                    "next": r"^[A-Za-z0-9_-]{1,512}$",
+                },
                 answers=_query_answers("customer_id, limit or next is invalid", "No such customer"),
             ),
         ),

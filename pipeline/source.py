@@ -108,7 +108,9 @@ def _refuse_if_not_latin1(path: Path) -> None:
                 cut = data.rfind(b"\n") + 1 if chunk else len(data)
                 complete, carry = data[:cut], data[cut:]
                 if complete and (b"\x00" in complete or not complete.isascii()):
-                    for _ in _checked_lines(io.BytesIO(complete), str(path), start=lines_before + 1):
+                    for _ in _checked_lines(
+                        io.BytesIO(complete), str(path), start=lines_before + 1
+                    ):
                         pass
                 lines_before += complete.count(b"\n")
                 if not chunk:
@@ -175,7 +177,16 @@ def row_to_wire(row: list[str], ident: str) -> dict:
     """One CSV row -> the wire-form dict (before validation). Raises ValueError on bad fields."""
     if len(row) != len(HEADER):
         raise ValueError(f"expected {len(HEADER)} fields, got {len(row)}")
-    invoice_no, stock_code, description, quantity, invoice_date, unit_price, customer_id, country = row
+    (
+        invoice_no,
+        stock_code,
+        description,
+        quantity,
+        invoice_date,
+        unit_price,
+        customer_id,
+        country,
+    ) = row
     if not _INTEGER.fullmatch(quantity):
         raise ValueError(f"Quantity {quantity!r} is not a whole number")
     return {

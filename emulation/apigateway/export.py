@@ -39,13 +39,23 @@ def export(config, resources, account: str, args: dict[str, str]):
     """`(status, headers, body)` for the control route; `args`: api_name, stage, type, extensions, accept."""
     api = resources.api
     if args.get("api_name") != api.name:
-        return _error(404, "NotFoundException", f"REST API {args.get('api_name')!r} is not the described one")
+        return _error(
+            404, "NotFoundException", f"REST API {args.get('api_name')!r} is not the described one"
+        )
     if args.get("stage") != api.stage:
-        return _error(404, "NotFoundException", f"Invalid stage identifier specified: {args.get('stage')!r} "
-                      f"(the described API's stage is {api.stage!r})")
+        return _error(
+            404,
+            "NotFoundException",
+            f"Invalid stage identifier specified: {args.get('stage')!r} "
+            f"(the described API's stage is {api.stage!r})",
+        )
     if args.get("type") != "oas30":
-        return _error(400, "BadRequestException", f"export type {args.get('type')!r} is not emulated by the "
-                      "local cloud: use --export-type oas30")
+        return _error(
+            400,
+            "BadRequestException",
+            f"export type {args.get('type')!r} is not emulated by the "
+            "local cloud: use --export-type oas30",
+        )
     extensions = {e.strip() for e in args.get("extensions", "").split(",") if e.strip()}
     document = build_openapi(
         resources,
@@ -53,8 +63,9 @@ def export(config, resources, account: str, args: dict[str, str]):
         models=load_models(api),
         dialect="oas30",
     )
-    document["servers"] = [{"url": f"{config.api_url}/{{basePath}}",
-                            "variables": {"basePath": {"default": api.stage}}}]
+    document["servers"] = [
+        {"url": f"{config.api_url}/{{basePath}}", "variables": {"basePath": {"default": api.stage}}}
+    ]
     if "apigateway" not in extensions:
         keep = {INTEGRATION} if "integrations" in extensions else set()
         document = _without_extensions(document, keep)
@@ -65,22 +76,29 @@ def export(config, resources, account: str, args: dict[str, str]):
         body = yaml.safe_dump(document, sort_keys=False).encode()
     else:
         accept, body = "application/json", json.dumps(document, indent=2).encode()
-    headers = {"Content-Type": accept,
-               "Content-Disposition": f'attachment; filename="{api.name}-{api.stage}-oas30.'
-                                      f'{"yaml" if accept == YAML else "json"}"'}
+    headers = {
+        "Content-Type": accept,
+        "Content-Disposition": f'attachment; filename="{api.name}-{api.stage}-oas30.'
+        f'{"yaml" if accept == YAML else "json"}"',
+    }
     return 200, headers, body
 
 
 def _without_extensions(node: Any, keep: set[str]) -> Any:
     if isinstance(node, dict):
-        return {k: _without_extensions(v, keep) for k, v in node.items()
-                if not k.startswith(EXTENSION_PREFIX) or k in keep}
+        return {
+            k: _without_extensions(v, keep)
+            for k, v in node.items()
+            if not k.startswith(EXTENSION_PREFIX) or k in keep
+        }
     if isinstance(node, list):
         return [_without_extensions(item, keep) for item in node]
     return node
 
 
-EXPORT_ROUTE = r"/apigateway/restapis/(?P<api_name>[^/]+)/stages/(?P<stage>[^/]+)/exports/(?P<type>[^/]+)"
+EXPORT_ROUTE = (
+    r"/apigateway/restapis/(?P<api_name>[^/]+)/stages/(?P<stage>[^/]+)/exports/(?P<type>[^/]+)"
+)
 """The control route moto forwards GetExport to; `X-Export-Extensions` carries `extensions`."""
 
 

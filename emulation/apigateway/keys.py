@@ -89,7 +89,9 @@ def _pages(client, operation: str, **kwargs) -> list[dict[str, Any]]:
             return items
 
 
-def read_from_state(state_dir: Path, key_names: tuple[str, ...], limits: PlanLimits) -> dict[str, ApiKeyRecord]:
+def read_from_state(
+    state_dir: Path, key_names: tuple[str, ...], limits: PlanLimits
+) -> dict[str, ApiKeyRecord]:
     """Keys from the files `emulation.provision.api` writes (see `key_file`)."""
     from emulation.provision.api import key_file
 
@@ -106,9 +108,12 @@ def read_from_state(state_dir: Path, key_names: tuple[str, ...], limits: PlanLim
 class ApiKeyStore:
     """Thread-safe lookup of key values, re-reading its source when an unknown key shows up."""
 
-    def __init__(self, keys: dict[str, ApiKeyRecord],
-                 reload: Callable[[], dict[str, ApiKeyRecord] | None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        keys: dict[str, ApiKeyRecord],
+        reload: Callable[[], dict[str, ApiKeyRecord] | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._keys = dict(keys)
         self._reload = reload
         self._clock = clock
@@ -129,7 +134,11 @@ class ApiKeyStore:
             try:
                 fresh = self._reload()
             except Exception:  # the control plane being down must not take the data plane down
-                log.warning("could not re-read API keys; keeping the %d known", len(self._keys), exc_info=True)
+                log.warning(
+                    "could not re-read API keys; keeping the %d known",
+                    len(self._keys),
+                    exc_info=True,
+                )
                 fresh = None
             if fresh is not None:
                 self._keys = fresh

@@ -39,7 +39,11 @@ class ApiMetrics:
         if status != 200:
             doc = _json(body)
             accepted = int(doc.get("accepted_count") or 0) if events else 0
-            rejected = len(doc["rejected"]) if isinstance(doc.get("rejected"), list) else (events or 0) - accepted
+            rejected = (
+                len(doc["rejected"])
+                if isinstance(doc.get("rejected"), list)
+                else (events or 0) - accepted
+            )
             reason = f"{status} {_NUMBERS.sub('N', str(doc.get('message') or 'no message'))[:80]}"
         with self._lock:
             self.requests[str(status)] += 1
@@ -53,10 +57,14 @@ class ApiMetrics:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            doc = {"requests": dict(self.requests), "requests_total": sum(self.requests.values()),
-                   "events_accepted": self.events_accepted,
-                   "events_rejected": dict(self.events_rejected),
-                   "requests_rejected": dict(self.requests_rejected), "throttled": self.throttled}
+            doc = {
+                "requests": dict(self.requests),
+                "requests_total": sum(self.requests.values()),
+                "events_accepted": self.events_accepted,
+                "events_rejected": dict(self.events_rejected),
+                "requests_rejected": dict(self.requests_rejected),
+                "throttled": self.throttled,
+            }
         doc["latency"] = self.latency.summary()
         return doc
 

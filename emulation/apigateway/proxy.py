@@ -52,7 +52,9 @@ class MalformedProxyResponse(ValueError):
     """The function answered something API Gateway cannot turn into an HTTP response."""
 
 
-def _multi(pairs: list[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+def _multi(
+    pairs: list[tuple[str, str]],
+) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
     if not pairs:
         return None, None
     single: dict[str, str] = {}
@@ -78,7 +80,9 @@ def proxy_event(
     now = time.time() if now is None else now
     request_id = request_id or str(uuid.uuid4())
     headers, multi_headers = _multi(header_pairs)
-    query_single, query_multi = _multi(parse_qsl(query, keep_blank_values=True)) if query else (None, None)
+    query_single, query_multi = (
+        _multi(parse_qsl(query, keep_blank_values=True)) if query else (None, None)
+    )
     if body:
         try:
             text, is_b64 = body.decode("utf-8"), False
@@ -87,7 +91,7 @@ def proxy_event(
     else:
         text, is_b64 = None, False
     stage_prefix = f"/{api.stage}"
-    path = raw_path[len(stage_prefix):] or "/"
+    path = raw_path[len(stage_prefix) :] or "/"
     route = match.route
     return {
         "resource": route.resource_path,
@@ -150,7 +154,9 @@ def _header_value(name: str, value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
         return str(value)
-    raise MalformedProxyResponse(f"header {name!r} has a {type(value).__name__} value, expected a string")
+    raise MalformedProxyResponse(
+        f"header {name!r} has a {type(value).__name__} value, expected a string"
+    )
 
 
 def proxy_response(payload: Any) -> ProxyResponse:
@@ -161,9 +167,13 @@ def proxy_response(payload: Any) -> ProxyResponse:
         except ValueError as exc:
             raise MalformedProxyResponse("the function returned text that is not JSON") from exc
         except RecursionError:
-            raise MalformedProxyResponse("the function returned JSON nested too deeply to parse") from None
+            raise MalformedProxyResponse(
+                "the function returned JSON nested too deeply to parse"
+            ) from None
     if not isinstance(payload, dict):
-        raise MalformedProxyResponse(f"the function returned a {type(payload).__name__}, expected an object")
+        raise MalformedProxyResponse(
+            f"the function returned a {type(payload).__name__}, expected an object"
+        )
     unknown = set(payload) - RESPONSE_KEYS
     if unknown:
         raise MalformedProxyResponse(f"unknown keys in the proxy response: {sorted(unknown)}")
@@ -171,7 +181,9 @@ def proxy_response(payload: Any) -> ProxyResponse:
     if isinstance(status, str) and status.isdigit():
         status = int(status)
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-        raise MalformedProxyResponse(f"statusCode {payload.get('statusCode')!r} is not an HTTP status")
+        raise MalformedProxyResponse(
+            f"statusCode {payload.get('statusCode')!r} is not an HTTP status"
+        )
     single = payload.get("headers") or {}
     if not isinstance(single, dict):
         raise MalformedProxyResponse("headers must be an object of strings")

@@ -80,8 +80,9 @@ class RouteTable:
         self._resources = sorted(by_path.values(), key=lambda r: r.literal_rank)
 
     @classmethod
-    def from_openapi(cls, document: dict[str, Any], stage: str,
-                     resource_ids: dict[str, str] | None = None) -> RouteTable:
+    def from_openapi(
+        cls, document: dict[str, Any], stage: str, resource_ids: dict[str, str] | None = None
+    ) -> RouteTable:
         """Routes of an OpenAPI document from `pipeline.openapi.build_openapi`."""
         resource_ids = resource_ids or {}
         routes = []
@@ -91,15 +92,24 @@ class RouteTable:
                     continue
                 integration = op.get("x-amazon-apigateway-integration") or {}
                 if integration.get("type") != "aws_proxy":
-                    raise ValueError(f"{method.upper()} {path}: only aws_proxy integrations are served")
+                    raise ValueError(
+                        f"{method.upper()} {path}: only aws_proxy integrations are served"
+                    )
                 body_ref = (
-                    op.get("requestBody", {}).get("content", {}).get("application/json", {})
-                    .get("schema", {}).get("$ref")
+                    op.get("requestBody", {})
+                    .get("content", {})
+                    .get("application/json", {})
+                    .get("schema", {})
+                    .get("$ref")
                 )
                 validator = document.get("x-amazon-apigateway-request-validators", {}).get(
                     op.get("x-amazon-apigateway-request-validator", ""), {}
                 )
-                model = body_ref.rsplit("/", 1)[-1] if body_ref and validator.get("validateRequestBody") else None
+                model = (
+                    body_ref.rsplit("/", 1)[-1]
+                    if body_ref and validator.get("validateRequestBody")
+                    else None
+                )
                 routes.append(
                     RouteSpec(
                         method=method.upper(),
@@ -122,7 +132,7 @@ class RouteTable:
         if raw_path == prefix:
             rest = "/"
         elif raw_path.startswith(prefix + "/"):
-            rest = raw_path[len(prefix):]
+            rest = raw_path[len(prefix) :]
         else:
             return None
         for res in self._resources:

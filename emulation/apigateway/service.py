@@ -62,7 +62,9 @@ class GatewayError:
     error_type: str | None
 
 
-MISSING_AUTH_TOKEN = GatewayError(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+MISSING_AUTH_TOKEN = GatewayError(
+    403, "Missing Authentication Token", "MissingAuthenticationTokenException"
+)
 FORBIDDEN = GatewayError(403, "Forbidden", "ForbiddenException")
 TOO_MANY_REQUESTS = GatewayError(429, "Too Many Requests", "TooManyRequestsException")
 LIMIT_EXCEEDED = GatewayError(429, "Limit Exceeded", "LimitExceededException")
@@ -104,16 +106,30 @@ class ApiGateway:
         self.httpd: ThreadingHTTPServer | None = None
 
     # -- request pipeline -----------------------------------------------------------------------
-    def handle(self, method: str, target: str, header_pairs: list[tuple[str, str]],
-               read_body: Callable[[], bytes], source_ip: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    def handle(
+        self,
+        method: str,
+        target: str,
+        header_pairs: list[tuple[str, str]],
+        read_body: Callable[[], bytes],
+        source_ip: str,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         started = time.perf_counter()
         self._batch.events = None
         status, headers, body = self._answer(method, target, header_pairs, read_body, source_ip)
-        self.metrics.record(status, self._batch.events, body, (time.perf_counter() - started) * 1000)
+        self.metrics.record(
+            status, self._batch.events, body, (time.perf_counter() - started) * 1000
+        )
         return status, headers, body
 
-    def _answer(self, method: str, target: str, header_pairs: list[tuple[str, str]],
-                read_body: Callable[[], bytes], source_ip: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _answer(
+        self,
+        method: str,
+        target: str,
+        header_pairs: list[tuple[str, str]],
+        read_body: Callable[[], bytes],
+        source_ip: str,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         request_id = str(uuid.uuid4())
         raw_path, _, query = target.partition("?")
         headers = {k.lower(): v for k, v in header_pairs}
@@ -129,7 +145,9 @@ class ApiGateway:
         route = match.route
         caller = Caller(source_ip=source_ip, user_agent=headers.get("user-agent"))
         if route.api_key_required:
-            key = self.keys.lookup(headers.get("x-api-key", "")) if headers.get("x-api-key") else None
+            key = (
+                self.keys.lookup(headers.get("x-api-key", "")) if headers.get("x-api-key") else None
+            )
             if key is None:
                 return self._error(FORBIDDEN, request_id)
             verdict = self.limiter.admit(key.id, key.limits)
@@ -143,8 +161,17 @@ class ApiGateway:
             self._batch.events = batch_size(document)
             if problem is not None:
                 return self._problem(problem, request_id)
-        event = proxy_event(self.identity, match, method, raw_path, query, header_pairs, body, caller,
-                            request_id=request_id)
+        event = proxy_event(
+            self.identity,
+            match,
+            method,
+            raw_path,
+            query,
+            header_pairs,
+            body,
+            caller,
+            request_id=request_id,
+        )
         return self._integrate(route.function, event, request_id)
 
     def _integrate(self, function: str, event: dict, request_id: str):
@@ -156,25 +183,41 @@ class ApiGateway:
                 try:
                     result = future.result(timeout=self.integration_timeout_s)
                 except FutureTimeout:
-                    log.warning("%s did not answer within %.0f s (request %s)", function,
-                                self.integration_timeout_s, request_id)
+                    log.warning(
+                        "%s did not answer within %.0f s (request %s)",
+                        function,
+                        self.integration_timeout_s,
+                        request_id,
+                    )
                     return self._error(TIMED_OUT, request_id)
         except Exception:
             log.exception("invoking %s failed (request %s)", function, request_id)
             return self._error(INTERNAL_ERROR, request_id)
         if getattr(result, "error", None):
             error = result.error
-            log.info("%s failed: %s %s (request %s)", function, error.get("errorType"),
-                     str(error.get("errorMessage", ""))[:200], request_id)
+            log.info(
+                "%s failed: %s %s (request %s)",
+                function,
+                error.get("errorType"),
+                str(error.get("errorMessage", ""))[:200],
+                request_id,
+            )
             return self._error(INTERNAL_ERROR, request_id)
         try:
             response = proxy_response(getattr(result, "payload", result))
         except MalformedProxyResponse as exc:
-            log.warning("Execution failed due to configuration error: Malformed Lambda proxy "
-                        "response from %s: %s (request %s)", function, exc, request_id)
+            log.warning(
+                "Execution failed due to configuration error: Malformed Lambda proxy "
+                "response from %s: %s (request %s)",
+                function,
+                exc,
+                request_id,
+            )
             return self._error(INTERNAL_ERROR, request_id)
-        headers = response.headers + [("x-amzn-RequestId", request_id),
-                                      ("x-amz-apigw-id", request_id[:16])]
+        headers = response.headers + [
+            ("x-amzn-RequestId", request_id),
+            ("x-amz-apigw-id", request_id[:16]),
+        ]
         return response.status, headers, response.body
 
     def _error(self, error: GatewayError, request_id: str):
@@ -193,10 +236,14 @@ class ApiGateway:
 
     # -- HTTP server ----------------------------------------------------------------------------
     def serve(self, host: str, port: int) -> None:
-        self.httpd = ThreadingHTTPServer((host, port), handler_class(self.handle, lambda: self.max_body_bytes))
+        self.httpd = ThreadingHTTPServer(
+            (host, port), handler_class(self.handle, lambda: self.max_body_bytes)
+        )
         self.httpd.daemon_threads = True
         self.httpd.request_queue_size = 128
-        threading.Thread(target=self.httpd.serve_forever, args=(0.1,), name="api-gateway", daemon=True).start()
+        threading.Thread(
+            target=self.httpd.serve_forever, args=(0.1,), name="api-gateway", daemon=True
+        ).start()
 
     def shutdown(self) -> None:
         if self.httpd is not None:
@@ -206,8 +253,13 @@ class ApiGateway:
         self._slow_calls.shutdown(wait=False, cancel_futures=True)
 
 
-def build_gateway(config, resources, invoke: Invoke, directory: ApiDirectory | None,
-                  reload: Callable[[], dict | None] | None = None) -> ApiGateway:
+def build_gateway(
+    config,
+    resources,
+    invoke: Invoke,
+    directory: ApiDirectory | None,
+    reload: Callable[[], dict | None] | None = None,
+) -> ApiGateway:
     """Wire the data plane from the description and what the control plane knows."""
     api = resources.api
     models = load_models(api)
@@ -221,14 +273,19 @@ def build_gateway(config, resources, invoke: Invoke, directory: ApiDirectory | N
         limits = PlanLimits(plan.rate_limit, plan.burst_limit, plan.quota_limit, plan.quota_period)
         keys = read_from_state(config.state_dir, plan.api_keys, limits)
         api_id, resource_ids = _local_api_id(api.name), {}
-        log.warning("REST API %r is not in moto (not provisioned?): serving with %d key(s) from %s",
-                    api.name, len(keys), config.state_dir)
+        log.warning(
+            "REST API %r is not in moto (not provisioned?): serving with %d key(s) from %s",
+            api.name,
+            len(keys),
+            config.state_dir,
+        )
     else:
         keys, api_id, resource_ids = directory.keys, directory.api_id, directory.resource_ids
     return ApiGateway(
         routes=RouteTable.from_openapi(document, api.stage, resource_ids),
-        validator=ModelValidator({name: models[name] for name in document["components"]["schemas"]
-                                  if name in models}),
+        validator=ModelValidator(
+            {name: models[name] for name in document["components"]["schemas"] if name in models}
+        ),
         keys=ApiKeyStore(keys, reload),
         invoke=invoke,
         identity=ApiIdentity(
@@ -265,7 +322,9 @@ class ApiGatewayService:
         ctx = self.ctx
         api = ctx.resources.api
         if "lambda" not in ctx.services:
-            raise RuntimeError("the api service needs the lambda service: start the runtime with both")
+            raise RuntimeError(
+                "the api service needs the lambda service: start the runtime with both"
+            )
         client = ctx.boto("apigateway")
         try:
             directory = read_from_aws(client, api.name, api.stage)
@@ -278,16 +337,26 @@ class ApiGatewayService:
             return fresh.keys if fresh else None
 
         lam = ctx.service("lambda")
-        self.gateway = build_gateway(ctx.config, ctx.resources, lam.invoke, directory,
-                                     reload if directory else None)
+        self.gateway = build_gateway(
+            ctx.config, ctx.resources, lam.invoke, directory, reload if directory else None
+        )
         self.gateway.serve(ctx.config.host, ctx.config.api_port)
         from .export import register_export_route
 
         register_export_route(ctx.control, ctx.config, ctx.resources, _account())
-        ctx.control.register("GET", r"/api/metrics", lambda *_: (200, {}, self.gateway.metrics.snapshot()))
-        log.info("REST API %s stage %s on http://%s:%d/%s/ (%d key(s), %d route(s))", api.name,
-                 api.stage, ctx.config.host, ctx.config.api_port, api.stage, len(self.gateway.keys),
-                 len(self.gateway.routes.routes))
+        ctx.control.register(
+            "GET", r"/api/metrics", lambda *_: (200, {}, self.gateway.metrics.snapshot())
+        )
+        log.info(
+            "REST API %s stage %s on http://%s:%d/%s/ (%d key(s), %d route(s))",
+            api.name,
+            api.stage,
+            ctx.config.host,
+            ctx.config.api_port,
+            api.stage,
+            len(self.gateway.keys),
+            len(self.gateway.routes.routes),
+        )
 
     def stop(self) -> None:
         if self.gateway is not None:

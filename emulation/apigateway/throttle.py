@@ -76,8 +76,11 @@ class _KeyUsage:
 class UsagePlanLimiter:
     """Thread-safe admission per API key id; `clock` is injectable so tests need no sleeping."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ):
         self._clock = clock
         self._wall = wall_clock
         self._usage: dict[str, _KeyUsage] = {}

@@ -76,21 +76,29 @@ def body_length(headers, max_body_bytes: int) -> int:
     codings = headers.get_all("Transfer-Encoding") or []
     if codings:
         if lengths:
-            raise BadFraming("Bad Request: both Transfer-Encoding and Content-Length are set: send one of them")
+            raise BadFraming(
+                "Bad Request: both Transfer-Encoding and Content-Length are set: send one of them"
+            )
         named = [c.strip().lower() for value in codings for c in value.split(",")]
         if named != ["chunked"]:
-            raise BadFraming(f"Bad Request: Transfer-Encoding {', '.join(codings)!r} is not supported: "
-                             "send the body with a Content-Length or as chunked alone")
+            raise BadFraming(
+                f"Bad Request: Transfer-Encoding {', '.join(codings)!r} is not supported: "
+                "send the body with a Content-Length or as chunked alone"
+            )
         return CHUNKED
     if not lengths:
         return 0
     values = [v.strip() for value in lengths for v in value.split(",")]
     if not all(_DIGITS.fullmatch(v) for v in values):
-        raise BadFraming(f"Bad Request: Content-Length {', '.join(lengths)!r} is not a byte count: "
-                         "send one decimal number without sign or spaces")
+        raise BadFraming(
+            f"Bad Request: Content-Length {', '.join(lengths)!r} is not a byte count: "
+            "send one decimal number without sign or spaces"
+        )
     if len({v.lstrip("0") for v in values}) != 1:
-        raise BadFraming(f"Bad Request: Content-Length is given with different values "
-                         f"({', '.join(lengths)}): send one")
+        raise BadFraming(
+            f"Bad Request: Content-Length is given with different values "
+            f"({', '.join(lengths)}): send one"
+        )
     if len(values[0]) > 18 or int(values[0]) > max_body_bytes:  # 18 digits: no giant int parsed
         raise RequestTooLong()
     return int(values[0])
@@ -121,8 +129,9 @@ def read_chunked(rfile, max_body_bytes: int) -> bytes:
             raise BadFraming("Bad Request: chunk data is not followed by CRLF")
 
 
-def json_error(status: int, message: str, request_id: str,
-               error_type: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+def json_error(
+    status: int, message: str, request_id: str, error_type: str | None = None
+) -> tuple[int, list[tuple[str, str]], bytes]:
     headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)]
     if error_type:
         headers.append(("x-amzn-ErrorType", error_type))
@@ -178,14 +187,18 @@ def handler_class(handle: Handle, max_body_bytes: Callable[[], int]):
                 return 414, self._uri_too_long(line)
             size = line + sum(len(v.encode("latin-1", "replace")) for v in self.headers.values())
             if size > MAX_REQUEST_HEAD:
-                return 431, (f"Request Header Fields Too Large: the request line and header values "
-                             f"are {size} bytes; API Gateway accepts {MAX_REQUEST_HEAD}")
+                return 431, (
+                    f"Request Header Fields Too Large: the request line and header values "
+                    f"are {size} bytes; API Gateway accepts {MAX_REQUEST_HEAD}"
+                )
             return None
 
         @staticmethod
         def _uri_too_long(size: int) -> str:
-            return (f"Request-URI Too Long: the request line is {size} bytes; API Gateway accepts "
-                    f"{MAX_REQUEST_HEAD} bytes of request line and header values")
+            return (
+                f"Request-URI Too Long: the request line is {size} bytes; API Gateway accepts "
+                f"{MAX_REQUEST_HEAD} bytes of request line and header values"
+            )
 
         def handle_expect_100(self) -> bool:
             try:  # a body that will be refused is not asked for: the client gets the answer at once
@@ -194,7 +207,9 @@ def handler_class(handle: Handle, max_body_bytes: Callable[[], int]):
                 return True
             return super().handle_expect_100()
 
-        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
             # BaseHTTPRequestHandler refuses bad request lines and headers through here.
             text = _reason(code) + (f": {message}" if message and message != _reason(code) else "")
             self._refuse(code, text)
@@ -210,12 +225,19 @@ def handler_class(handle: Handle, max_body_bytes: Callable[[], int]):
             data = self.rfile.read(length) if length else b""
             if len(data) < length:
                 self._body_unread = True
-                raise BadFraming("Bad Request: the connection closed before Content-Length bytes arrived")
+                raise BadFraming(
+                    "Bad Request: the connection closed before Content-Length bytes arrived"
+                )
             return data
 
         def _dispatch(self) -> None:
-            status, headers, body = handle(self.command, self.path, list(self.headers.items()),
-                                           self._read_body, self.client_address[0])
+            status, headers, body = handle(
+                self.command,
+                self.path,
+                list(self.headers.items()),
+                self._read_body,
+                self.client_address[0],
+            )
             if self._body_unread:
                 self.close_connection = True
             self._send(status, headers, body)

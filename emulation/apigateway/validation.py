@@ -74,52 +74,75 @@ class ModelValidator:
                 )
             except (SchemaError, fastjsonschema.JsonSchemaDefinitionException) as exc:
                 reason = getattr(exc, "message", str(exc))
-                raise ValueError(f"request model {name!r} is not a valid draft-4 schema: {reason}") from exc
+                raise ValueError(
+                    f"request model {name!r} is not a valid draft-4 schema: {reason}"
+                ) from exc
             self._validators[name] = Draft4Validator(schema)
 
     def __contains__(self, name: str) -> bool:
         return name in self._validators
 
-    def check(self, model: str, content_type: str | None, body: bytes) -> tuple[Any, BodyProblem | None]:
+    def check(
+        self, model: str, content_type: str | None, body: bytes
+    ) -> tuple[Any, BodyProblem | None]:
         """The parsed body, or the problem that makes API Gateway reject it."""
         media = (content_type or "application/json").split(";", 1)[0].strip().lower()
         if media not in JSON_TYPES:
-            return None, BodyProblem(415, "Unsupported Media Type", (
-                {"path": "", "message": f"content type {media!r} is not accepted here: send application/json"},
-            ))
+            return None, BodyProblem(
+                415,
+                "Unsupported Media Type",
+                (
+                    {
+                        "path": "",
+                        "message": f"content type {media!r} is not accepted here: send application/json",
+                    },
+                ),
+            )
         try:
             document = json.loads(body.decode("utf-8")) if body.strip() else _EMPTY
         except (UnicodeDecodeError, ValueError) as exc:
-            return None, BodyProblem(400, "Invalid request body", (
-                {"path": "", "message": f"the body is not valid UTF-8 JSON: {exc}"},
-            ))
+            return None, BodyProblem(
+                400,
+                "Invalid request body",
+                ({"path": "", "message": f"the body is not valid UTF-8 JSON: {exc}"},),
+            )
         except RecursionError:  # the parser recurses once per level: a hostile body must not win
-            return None, BodyProblem(400, "Invalid request body", (
-                {"path": "", "message": NESTED_TOO_DEEPLY},
-            ))
+            return None, BodyProblem(
+                400, "Invalid request body", ({"path": "", "message": NESTED_TOO_DEEPLY},)
+            )
         if document is _EMPTY:
-            return None, BodyProblem(400, "Invalid request body", (
-                {"path": "", "message": "the body is empty: a JSON document is required"},
-            ))
+            return None, BodyProblem(
+                400,
+                "Invalid request body",
+                ({"path": "", "message": "the body is empty: a JSON document is required"},),
+            )
         try:
             self._fast[model](document)
             return document, None
         except fastjsonschema.JsonSchemaValueException as exc:
             try:  # jsonschema quotes the instance in its messages, recursing through its depth
-                errors = ([{"path": "", "message": NESTED_TOO_DEEPLY}] if _deeper_than(document, MAX_DEPTH)
-                          else _violations(self._validators[model], document))
+                errors = (
+                    [{"path": "", "message": NESTED_TOO_DEEPLY}]
+                    if _deeper_than(document, MAX_DEPTH)
+                    else _violations(self._validators[model], document)
+                )
             except RecursionError:
                 errors = [{"path": "", "message": NESTED_TOO_DEEPLY}]
             errors = errors or [
-                {"path": "", "message": _short(exc.message)}  # the validators disagree: say what we know
+                {
+                    "path": "",
+                    "message": _short(exc.message),
+                }  # the validators disagree: say what we know
             ]
         return None, BodyProblem(400, "Invalid request body", tuple(errors))
 
 
 _EMPTY = object()
 MAX_DEPTH = 32
-NESTED_TOO_DEEPLY = (f"the body's arrays and objects are nested too deeply (more than {MAX_DEPTH} "
-                     "levels) to be checked against the model")
+NESTED_TOO_DEEPLY = (
+    f"the body's arrays and objects are nested too deeply (more than {MAX_DEPTH} "
+    "levels) to be checked against the model"
+)
 
 
 def _deeper_than(document: Any, limit: int) -> bool:
@@ -143,7 +166,10 @@ def _leaves(error):
         branches: dict[Any, list] = {}
         for sub in error.context:
             branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-        closest = min(branches.values(), key=lambda errs: (len(errs), -max(len(e.absolute_path) for e in errs)))
+        closest = min(
+            branches.values(),
+            key=lambda errs: (len(errs), -max(len(e.absolute_path) for e in errs)),
+        )
         for sub in closest:
             yield from _leaves(sub)
     else:
@@ -162,13 +188,23 @@ def _violations(validator: Draft4Validator, document: Any) -> list[dict[str, str
         if error.validator == "required" and isinstance(error.instance, dict):
             for name in error.validator_value:
                 if name not in error.instance:
-                    found.append({"path": _pointer(base + [name]), "message": f"required property {name!r} is missing"})
+                    found.append(
+                        {
+                            "path": _pointer(base + [name]),
+                            "message": f"required property {name!r} is missing",
+                        }
+                    )
         elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
             declared = set(error.schema.get("properties", {}))
             patterns = error.schema.get("patternProperties", {})
             for name in error.instance:
                 if name not in declared and not any(re.search(p, name) for p in patterns):
-                    found.append({"path": _pointer(base + [name]), "message": f"property {name!r} is not allowed"})
+                    found.append(
+                        {
+                            "path": _pointer(base + [name]),
+                            "message": f"property {name!r} is not allowed",
+                        }
+                    )
         else:
             found.append({"path": _pointer(base), "message": _short(error.message)})
     found.sort(key=lambda e: e["path"])

@@ -60,6 +60,7 @@ def _function_name(raw: str) -> tuple[str, str | None]:
 def register_invoke_api(control, service) -> None:
     """Serve the Invoke API for `service` (the LambdaService: `has_function`, `invoke_bytes`,
     `names`, `pools`), which calls this from its `start()`; this module never imports it."""
+
     def invoke_route(params, headers, body: bytes):
         request_id = str(uuid.uuid4())
         h = {k.lower(): v for k, v in headers.items()}

@@ -97,8 +97,11 @@ class WorkerLog:
         if self._shipper is not None:
             now = int(time.time() * 1000)
             lines = data.splitlines(keepends=True)
-            self._shipper.add(self.function, self.stream,
-                              [(now, line[:MAX_EVENT_BYTES].decode("utf-8", "replace")) for line in lines])
+            self._shipper.add(
+                self.function,
+                self.stream,
+                [(now, line[:MAX_EVENT_BYTES].decode("utf-8", "replace")) for line in lines],
+            )
 
     def close(self) -> None:
         self.pump(final=True)
@@ -164,7 +167,9 @@ class LogShipper:
                     queue.extendleft(reversed(unsent))
                     self._queued += len(unsent)
 
-    def _send(self, function: str, stream: str, events: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    def _send(
+        self, function: str, stream: str, events: list[tuple[int, str]]
+    ) -> list[tuple[int, str]]:
         """Send `events`; return those not sent (all of them, or the rest after a failed batch)."""
         group = f"/aws/lambda/{function}"
         try:
@@ -172,11 +177,14 @@ class LogShipper:
             self._client = client
             self._ensure(client, group, stream)
             for batch in _batches(events):
-                client.put_log_events(logGroupName=group, logStreamName=stream,
-                                      logEvents=[{"timestamp": t, "message": m} for t, m in batch])
+                client.put_log_events(
+                    logGroupName=group,
+                    logStreamName=stream,
+                    logEvents=[{"timestamp": t, "message": m} for t, m in batch],
+                )
                 self.stats["calls"] += 1
                 self.stats["events_sent"] += len(batch)
-                events = events[len(batch):]
+                events = events[len(batch) :]
         except Exception as exc:  # noqa: BLE001 - moto away or refusing: keep the lines, retry later
             self.stats["failures"] += 1
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
@@ -184,12 +192,18 @@ class LogShipper:
                 self._groups.discard(group)
                 self._streams.discard((group, stream))
             elif code and code not in ("ThrottlingException", "ServiceUnavailableException"):
-                log.warning("CloudWatch Logs refused %d line(s) of %s: %s", len(events), stream, exc)
+                log.warning(
+                    "CloudWatch Logs refused %d line(s) of %s: %s", len(events), stream, exc
+                )
                 self.stats["events_dropped"] += len(events)  # a refusal would repeat forever
                 return []
             if not self._failing:
-                log.warning("cannot deliver function logs to CloudWatch Logs (%s); the log files have "
-                            "them, retrying every %.0f s", exc, self._flush_s)
+                log.warning(
+                    "cannot deliver function logs to CloudWatch Logs (%s); the log files have "
+                    "them, retrying every %.0f s",
+                    exc,
+                    self._flush_s,
+                )
             self._failing = True
             return events
         if self._failing:

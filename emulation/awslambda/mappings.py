@@ -168,14 +168,20 @@ class Mapping:
             "LastProcessingResult": _last_result(status["shards"].values()),
             "State": "Enabled",
             "StateTransitionReason": "User action",
-            "DestinationConfig": {"OnFailure": (
-                {"Destination": names.queue_arn(spec.on_failure_queue)} if spec.on_failure_queue else {}
-            )},
+            "DestinationConfig": {
+                "OnFailure": (
+                    {"Destination": names.queue_arn(spec.on_failure_queue)}
+                    if spec.on_failure_queue
+                    else {}
+                )
+            },
             "MaximumRecordAgeInSeconds": spec.maximum_record_age_s,
             "BisectBatchOnFunctionError": spec.bisect_batch_on_function_error,
             "MaximumRetryAttempts": spec.maximum_retry_attempts,
             "TumblingWindowInSeconds": 0,
-            "FunctionResponseTypes": ["ReportBatchItemFailures"] if spec.report_batch_item_failures else [],
+            "FunctionResponseTypes": ["ReportBatchItemFailures"]
+            if spec.report_batch_item_failures
+            else [],
         }
         return config
 
@@ -230,8 +236,13 @@ class MappingService:
         # Lambda's ListEventSourceMappings shape; moto forwards the AWS API calls here
         # (emulation.moto.patches.lambda_mappings).
         self.ctx.control.register(
-            "GET", r"/2015-03-31/event-source-mappings/?",
-            lambda *_: (200, {}, {"EventSourceMappings": [m.configuration() for m in self.mappings]}),
+            "GET",
+            r"/2015-03-31/event-source-mappings/?",
+            lambda *_: (
+                200,
+                {},
+                {"EventSourceMappings": [m.configuration() for m in self.mappings]},
+            ),
         )
         for mapping in self.mappings:
             mapping.start()
@@ -271,7 +282,9 @@ class MappingService:
             from emulation.control.supervisor import http_status
             from emulation.moto.server import HEALTH_PATH
 
-            self._down = http_status(self.ctx.config.aws_endpoint + HEALTH_PATH, timeout=1.0) is None
+            self._down = (
+                http_status(self.ctx.config.aws_endpoint + HEALTH_PATH, timeout=1.0) is None
+            )
             self._probed_at = time.monotonic()
         return self._down
 
@@ -298,4 +311,6 @@ class MappingService:
                 )
                 if self.stop_event.wait(0.5 * (attempt + 1)):
                     break
-        raise RuntimeError(f"on-failure destination {queue} unreachable: the records stay in the stream")
+        raise RuntimeError(
+            f"on-failure destination {queue} unreachable: the records stay in the stream"
+        )

@@ -264,7 +264,11 @@ class LambdaService:
 
     @staticmethod
     def _log_abort(
-        pool: FunctionPool, worker: WorkerProcess, request_id: str, error: dict, elapsed: float,
+        pool: FunctionPool,
+        worker: WorkerProcess,
+        request_id: str,
+        error: dict,
+        elapsed: float,
         status: str,
     ) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -43,8 +43,14 @@ class ShardPoller:
         self.mapping = mapping
         self.shard_id = shard_id
         self.parent_id = parent_id
-        self.shard = ShardReader(mapping.reader, mapping.store, mapping.spec.stream, shard_id,
-                                 mapping.spec.starting_position, consumer=f"mapping {mapping.id}")
+        self.shard = ShardReader(
+            mapping.reader,
+            mapping.store,
+            mapping.spec.stream,
+            shard_id,
+            mapping.spec.starting_position,
+            consumer=f"mapping {mapping.id}",
+        )
         self.buffered = 0
         self.in_flight = 0
         self.millis_behind_latest = 0
@@ -53,7 +59,11 @@ class ShardPoller:
         self.last_error: str | None = None
         spec = mapping.spec
         self.delivery = BatchDelivery(
-            spec, mapping.invoke, self._checkpoint, self._discard, mapping.wait,
+            spec,
+            mapping.invoke,
+            self._checkpoint,
+            self._discard,
+            mapping.wait,
             outage=mapping.service.aws_down,
         )
         self.thread = threading.Thread(

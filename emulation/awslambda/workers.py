@@ -41,8 +41,13 @@ see `emulation.cloudformation.sandbox`)."""
 class WorkerProcess:
     """One execution environment: a worker process, its private protocol pipes and its output."""
 
-    def __init__(self, env: dict[str, str], output: WorkerLog,
-                 command: tuple[str, ...] = REPOSITORY_WORKER, cwd: str = str(REPO_ROOT)):
+    def __init__(
+        self,
+        env: dict[str, str],
+        output: WorkerLog,
+        command: tuple[str, ...] = REPOSITORY_WORKER,
+        cwd: str = str(REPO_ROOT),
+    ):
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         self.output = output
@@ -167,9 +172,18 @@ def _signal_name(number: int) -> str:
 class FunctionPool:
     """The execution environments of one function, created on demand up to `limit`."""
 
-    def __init__(self, name: str, spec, env: dict[str, str], log_path: Path, limit: int, arn: str,
-                 shipper: LogShipper | None = None, command: tuple[str, ...] = REPOSITORY_WORKER,
-                 cwd: str = str(REPO_ROOT)):
+    def __init__(
+        self,
+        name: str,
+        spec,
+        env: dict[str, str],
+        log_path: Path,
+        limit: int,
+        arn: str,
+        shipper: LogShipper | None = None,
+        command: tuple[str, ...] = REPOSITORY_WORKER,
+        cwd: str = str(REPO_ROOT),
+    ):
         self.name = name
         self.shipper = shipper
         self.spec = spec
@@ -205,8 +219,9 @@ class FunctionPool:
         try:
             stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
             output = WorkerLog(self.name, stream, self.log_fd, self.shipper)
-            worker = WorkerProcess({**self.env, "AWS_LAMBDA_LOG_STREAM_NAME": stream}, output,
-                                   self.command, self.cwd)
+            worker = WorkerProcess(
+                {**self.env, "AWS_LAMBDA_LOG_STREAM_NAME": stream}, output, self.command, self.cwd
+            )
         except BaseException:
             self._forget(placeholder)
             raise

@@ -62,7 +62,9 @@ def read_stack(outdir: Path | str, default_region: str = "us-east-1") -> Stack:
     outdir = Path(outdir)
     manifest_path = outdir / "manifest.json"
     if not manifest_path.is_file():
-        raise TemplateError(f"{outdir} is not a cloud assembly (no manifest.json): run `make synth`")
+        raise TemplateError(
+            f"{outdir} is not a cloud assembly (no manifest.json): run `make synth`"
+        )
     artifacts = json.loads(manifest_path.read_text()).get("artifacts", {})
     stacks = {k: v for k, v in artifacts.items() if v.get("type") == "aws:cloudformation:stack"}
     if len(stacks) != 1:
@@ -74,7 +76,11 @@ def read_stack(outdir: Path | str, default_region: str = "us-east-1") -> Stack:
     template_path = outdir / properties["templateFile"]
     template = json.loads(template_path.read_text())
     match = _ENVIRONMENT.match(artifact.get("environment", ""))
-    region = match.group("region") if match and match.group("region") != "unknown-region" else default_region
+    region = (
+        match.group("region")
+        if match and match.group("region") != "unknown-region"
+        else default_region
+    )
     assets: list[Asset] = []
     for dep in artifact.get("dependencies", []):
         dep_artifact = artifacts.get(dep, {})
@@ -86,13 +92,22 @@ def read_stack(outdir: Path | str, default_region: str = "us-east-1") -> Stack:
 def _assets(outdir: Path, manifest: Path) -> list[Asset]:
     data = json.loads(manifest.read_text())
     if data.get("dockerImages"):
-        raise TemplateError(f"{manifest}: Docker image assets cannot run here (no container runtime)")
+        raise TemplateError(
+            f"{manifest}: Docker image assets cannot run here (no container runtime)"
+        )
     assets = []
     for asset_id, spec in data.get("files", {}).items():
         source = spec["source"]
         if "path" not in source:  # an executable-built asset: nothing to read
             raise TemplateError(f"{manifest}: asset {asset_id} has no path (built by a command)")
         for destination in spec["destinations"].values():
-            assets.append(Asset(asset_id, outdir / source["path"], source.get("packaging", "file"),
-                                destination["bucketName"], destination["objectKey"]))
+            assets.append(
+                Asset(
+                    asset_id,
+                    outdir / source["path"],
+                    source.get("packaging", "file"),
+                    destination["bucketName"],
+                    destination["objectKey"],
+                )
+            )
     return assets

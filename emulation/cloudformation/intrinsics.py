@@ -88,7 +88,7 @@ class Evaluator:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             if key == "Ref":
                 return self._ref(arg, where)
             if key == "Condition":
@@ -113,10 +113,14 @@ class Evaluator:
         parameter = self.template.get("Parameters", {}).get(name)
         if parameter is not None:
             if "Default" not in parameter or parameter.get("Type", "").startswith("AWS::SSM::"):
-                raise Unresolvable(f"{where}: parameter {name} has no default template mode can use")
+                raise Unresolvable(
+                    f"{where}: parameter {name} has no default template mode can use"
+                )
             return parameter["Default"]
         if name not in self.template.get("Resources", {}):
-            raise Unresolvable(f"{where}: Ref to {name!r}, which is neither a resource nor a parameter")
+            raise Unresolvable(
+                f"{where}: Ref to {name!r}, which is neither a resource nor a parameter"
+            )
         return self.ids.ref(name, where)
 
     def _fn_getatt(self, arg, where: str) -> Any:

@@ -19,8 +19,11 @@ def read_outputs(state_dir) -> dict[str, str]:
     path = Path(state_dir) / OUTPUTS_FILE
     if not path.exists():
         return {}
-    return {o["OutputKey"]: o["OutputValue"] for o in json.loads(path.read_text())["Outputs"]
-            if o.get("OutputValue") is not None}
+    return {
+        o["OutputKey"]: o["OutputValue"]
+        for o in json.loads(path.read_text())["Outputs"]
+        if o.get("OutputValue") is not None
+    }
 
 
 def evaluate_outputs(resources, config, client) -> list[dict]:
@@ -30,10 +33,19 @@ def evaluate_outputs(resources, config, client) -> list[dict]:
     stack = read_stack(resources.assembly)
     known = assigned_ids(stack, resources, client)
     translator = Translator(stack, ACCOUNT, known)
-    api_id = next((v for (lid, attr), v in known.items()
-                   if attr is None and stack.template["Resources"][lid]["Type"] == "AWS::ApiGateway::RestApi"), None)
-    local = re.compile(rf"https://{re.escape(api_id or '-')}\.execute-api\.{re.escape(stack.region)}"
-                       rf"\.{re.escape(URL_SUFFIX)}/")
+    api_id = next(
+        (
+            v
+            for (lid, attr), v in known.items()
+            if attr is None
+            and stack.template["Resources"][lid]["Type"] == "AWS::ApiGateway::RestApi"
+        ),
+        None,
+    )
+    local = re.compile(
+        rf"https://{re.escape(api_id or '-')}\.execute-api\.{re.escape(stack.region)}"
+        rf"\.{re.escape(URL_SUFFIX)}/"
+    )
     outputs = []
     for key, spec in stack.template.get("Outputs", {}).items():
         entry = {"OutputKey": key, "Description": spec.get("Description", "")}
@@ -53,9 +65,18 @@ def assigned_ids(stack, resources, client) -> dict:
     base = Translator(stack, ACCOUNT)
     apigateway, secrets = client("apigateway"), client("secretsmanager")
     assigned = {
-        "AWS::ApiGateway::RestApi": ("Name", {a["name"]: a["id"] for a in apigateway.get_rest_apis(limit=500).get("items", [])}),
-        "AWS::ApiGateway::ApiKey": ("Name", {k["name"]: k["id"] for k in apigateway.get_api_keys(limit=500).get("items", [])}),
-        "AWS::ApiGateway::UsagePlan": ("UsagePlanName", {p["name"]: p["id"] for p in apigateway.get_usage_plans(limit=500).get("items", [])}),
+        "AWS::ApiGateway::RestApi": (
+            "Name",
+            {a["name"]: a["id"] for a in apigateway.get_rest_apis(limit=500).get("items", [])},
+        ),
+        "AWS::ApiGateway::ApiKey": (
+            "Name",
+            {k["name"]: k["id"] for k in apigateway.get_api_keys(limit=500).get("items", [])},
+        ),
+        "AWS::ApiGateway::UsagePlan": (
+            "UsagePlanName",
+            {p["name"]: p["id"] for p in apigateway.get_usage_plans(limit=500).get("items", [])},
+        ),
     }
     known: dict = {}
     for lid, resource in stack.template["Resources"].items():
@@ -79,8 +100,11 @@ def stack_template(outputs: list[dict]) -> dict:
     return {
         "Description": "template mode: the outputs of the stack the local cloud runs",
         "Resources": {"LocalCloud": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-        "Outputs": {o["OutputKey"]: {"Value": o["OutputValue"], "Description": o["Description"]}
-                    for o in outputs if o.get("OutputValue") is not None},
+        "Outputs": {
+            o["OutputKey"]: {"Value": o["OutputValue"], "Description": o["Description"]}
+            for o in outputs
+            if o.get("OutputValue") is not None
+        },
     }
 
 
@@ -93,5 +117,7 @@ def api_from_outputs(config, client) -> dict[str, str]:
         values["API_URL"] = outputs["ApiUrl"].rstrip("/")
     key_id = next((v for k, v in sorted(outputs.items()) if k.startswith("ApiKeyId")), None)
     if key_id:
-        values["API_KEY"] = client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"]
+        values["API_KEY"] = client("apigateway").get_api_key(apiKey=key_id, includeValue=True)[
+            "value"
+        ]
     return values

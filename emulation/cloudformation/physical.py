@@ -56,9 +56,14 @@ _NESTED_NAMES = {
 }
 # Ids AWS assigns: type -> prefix of the id.
 _IDS = {
-    "AWS::EC2::VPC": "vpc-", "AWS::EC2::Subnet": "subnet-", "AWS::EC2::SecurityGroup": "sg-",
-    "AWS::EC2::RouteTable": "rtb-", "AWS::EC2::InternetGateway": "igw-", "AWS::EC2::VPCEndpoint": "vpce-",
-    "AWS::EC2::NatGateway": "nat-", "AWS::EC2::FlowLog": "fl-",
+    "AWS::EC2::VPC": "vpc-",
+    "AWS::EC2::Subnet": "subnet-",
+    "AWS::EC2::SecurityGroup": "sg-",
+    "AWS::EC2::RouteTable": "rtb-",
+    "AWS::EC2::InternetGateway": "igw-",
+    "AWS::EC2::VPCEndpoint": "vpce-",
+    "AWS::EC2::NatGateway": "nat-",
+    "AWS::EC2::FlowLog": "fl-",
 }
 
 
@@ -74,10 +79,14 @@ class PhysicalIds:
 
     def pseudo(self, name: str, where: str) -> Any:
         values = {
-            "AWS::AccountId": self.account, "AWS::Region": self.region, "AWS::Partition": PARTITION,
-            "AWS::URLSuffix": URL_SUFFIX, "AWS::StackName": self.stack.name, "AWS::NotificationARNs": [],
+            "AWS::AccountId": self.account,
+            "AWS::Region": self.region,
+            "AWS::Partition": PARTITION,
+            "AWS::URLSuffix": URL_SUFFIX,
+            "AWS::StackName": self.stack.name,
+            "AWS::NotificationARNs": [],
             "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account}:stack/{self.stack.name}/"
-                            + _digest(self.stack.name, 32),
+            + _digest(self.stack.name, 32),
         }
         if name not in values:
             raise Unresolvable(f"{where}: pseudo parameter {name} is not known here")
@@ -130,7 +139,9 @@ class PhysicalIds:
         kind = self.resources[logical_id]["Type"]
         rule = _ATTRIBUTES.get(kind, {}).get(attribute)
         if rule is None:
-            raise Unresolvable(f"{where}: {kind} attribute {attribute!r} is not known to template mode")
+            raise Unresolvable(
+                f"{where}: {kind} attribute {attribute!r} is not known to template mode"
+            )
         return rule(self, logical_id)
 
     def _arn(self, logical_id: str, _attribute: str = "Arn") -> str:
@@ -146,7 +157,9 @@ class PhysicalIds:
         return arn
 
     def workgroup_endpoint(self, logical_id: str) -> str:
-        return f"{self.name(logical_id)}.{self.account}.{self.region}.redshift-serverless.{URL_SUFFIX}"
+        return (
+            f"{self.name(logical_id)}.{self.account}.{self.region}.redshift-serverless.{URL_SUFFIX}"
+        )
 
     def _evaluated(self, node: Any, logical_id: str) -> str:
         if isinstance(node, str) or self.evaluate is None:
@@ -180,40 +193,57 @@ def _props(ids: PhysicalIds, logical_id: str) -> dict:
 _ARN = {"Arn": PhysicalIds._arn}
 _ATTRIBUTES: dict[str, dict[str, Callable[..., Any]]] = {
     "AWS::Kinesis::Stream": _ARN,
-    "AWS::DynamoDB::Table": {**_ARN, "StreamArn": lambda ids, lid: ids._arn(lid) + "/stream/1970-01-01T00:00:00.000"},
+    "AWS::DynamoDB::Table": {
+        **_ARN,
+        "StreamArn": lambda ids, lid: ids._arn(lid) + "/stream/1970-01-01T00:00:00.000",
+    },
     "AWS::S3::Bucket": {
         **_ARN,
         "DomainName": lambda ids, lid: f"{ids.name(lid)}.s3.{URL_SUFFIX}",
         "RegionalDomainName": lambda ids, lid: f"{ids.name(lid)}.s3.{ids.region}.{URL_SUFFIX}",
     },
-    "AWS::SQS::Queue": {**_ARN, "QueueName": lambda ids, lid: ids.name(lid),
-                        "QueueUrl": lambda ids, lid: ids.ref(lid, "")},
+    "AWS::SQS::Queue": {
+        **_ARN,
+        "QueueName": lambda ids, lid: ids.name(lid),
+        "QueueUrl": lambda ids, lid: ids.ref(lid, ""),
+    },
     "AWS::Lambda::Function": _ARN,
     "AWS::IAM::Role": {**_ARN, "RoleId": lambda ids, lid: "AROA" + _digest(lid, 17).upper()},
     "AWS::SecretsManager::Secret": {"Id": lambda ids, lid: ids._arn(lid)},
     "AWS::Logs::LogGroup": _ARN,
     "AWS::KinesisFirehose::DeliveryStream": _ARN,
-    "AWS::SNS::Topic": {"TopicArn": lambda ids, lid: ids._arn(lid), "TopicName": lambda ids, lid: ids.name(lid)},
+    "AWS::SNS::Topic": {
+        "TopicArn": lambda ids, lid: ids._arn(lid),
+        "TopicName": lambda ids, lid: ids.name(lid),
+    },
     "AWS::Events::Rule": _ARN,
     "AWS::KMS::Key": {**_ARN, "KeyId": lambda ids, lid: ids.ref(lid, "")},
-    "AWS::EC2::SecurityGroup": {"GroupId": lambda ids, lid: ids.ref(lid, ""),
-                                "VpcId": lambda ids, lid: ids.evaluate(_props(ids, lid).get("VpcId"), lid)},
-    "AWS::EC2::VPC": {"VpcId": lambda ids, lid: ids.ref(lid, ""),
-                      "CidrBlock": lambda ids, lid: _props(ids, lid).get("CidrBlock")},
-    "AWS::EC2::Subnet": {"SubnetId": lambda ids, lid: ids.ref(lid, ""),
-                         "AvailabilityZone": lambda ids, lid: _props(ids, lid).get("AvailabilityZone")},
+    "AWS::EC2::SecurityGroup": {
+        "GroupId": lambda ids, lid: ids.ref(lid, ""),
+        "VpcId": lambda ids, lid: ids.evaluate(_props(ids, lid).get("VpcId"), lid),
+    },
+    "AWS::EC2::VPC": {
+        "VpcId": lambda ids, lid: ids.ref(lid, ""),
+        "CidrBlock": lambda ids, lid: _props(ids, lid).get("CidrBlock"),
+    },
+    "AWS::EC2::Subnet": {
+        "SubnetId": lambda ids, lid: ids.ref(lid, ""),
+        "AvailabilityZone": lambda ids, lid: _props(ids, lid).get("AvailabilityZone"),
+    },
     "AWS::ApiGateway::RestApi": {"RootResourceId": lambda ids, lid: _digest(lid + "/", 10)},
     "AWS::RedshiftServerless::Workgroup": {
         "Workgroup.Endpoint.Address": PhysicalIds.workgroup_endpoint,
         "Workgroup.Endpoint.Port": lambda ids, lid: int(_props(ids, lid).get("Port", 5439)),
         "Workgroup.WorkgroupName": lambda ids, lid: ids.name(lid),
-        "Workgroup.WorkgroupArn": lambda ids, lid:
-            f"arn:aws:redshift-serverless:{ids.region}:{ids.account}:workgroup/{_digest(lid, 36)}",
+        "Workgroup.WorkgroupArn": lambda ids, lid: (
+            f"arn:aws:redshift-serverless:{ids.region}:{ids.account}:workgroup/{_digest(lid, 36)}"
+        ),
         "Workgroup.WorkgroupId": lambda ids, lid: _digest(lid, 36),
     },
     "AWS::RedshiftServerless::Namespace": {
         "Namespace.NamespaceName": lambda ids, lid: ids.name(lid),
-        "Namespace.NamespaceArn": lambda ids, lid:
-            f"arn:aws:redshift-serverless:{ids.region}:{ids.account}:namespace/{_digest(lid, 36)}",
+        "Namespace.NamespaceArn": lambda ids, lid: (
+            f"arn:aws:redshift-serverless:{ids.region}:{ids.account}:namespace/{_digest(lid, 36)}"
+        ),
     },
 }

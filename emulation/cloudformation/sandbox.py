@@ -60,15 +60,25 @@ def lambda_worker(function, state_dir: Path | str) -> Launch:
     """The worker of an `AssetFunction`: its asset and layers, then the Lambda runtime folder."""
     from emulation.awslambda import context, worker
 
-    runtime = runtime_folder(Path(state_dir) / "runtimes", "lambda-python3.11", LAMBDA_PROVIDED,
-                             bootstrap=(Path(worker.__file__), Path(context.__file__)))
+    runtime = runtime_folder(
+        Path(state_dir) / "runtimes",
+        "lambda-python3.11",
+        LAMBDA_PROVIDED,
+        bootstrap=(Path(worker.__file__), Path(context.__file__)),
+    )
     paths = [function.code_dir]
     for layer in function.layer_dirs:
-        paths += [str(Path(layer) / "python" / "lib" / "python3.11" / "site-packages"), str(Path(layer) / "python")]
+        paths += [
+            str(Path(layer) / "python" / "lib" / "python3.11" / "site-packages"),
+            str(Path(layer) / "python"),
+        ]
     paths.append(str(runtime))
     run = f"import runpy; runpy.run_module({bootstrap_module()!r}, run_name='__main__', alter_sys=True)"
-    return Launch(isolated_command(paths, run), function.code_dir,
-                  {"LAMBDA_TASK_ROOT": function.code_dir, "LAMBDA_RUNTIME_DIR": str(runtime)})
+    return Launch(
+        isolated_command(paths, run),
+        function.code_dir,
+        {"LAMBDA_TASK_ROOT": function.code_dir, "LAMBDA_RUNTIME_DIR": str(runtime)},
+    )
 
 
 def bootstrap_module() -> str:
@@ -83,8 +93,12 @@ def glue_job(script: Path, extra_files: list[Path], state_dir: Path | str) -> La
     import emulation
 
     glue_local = Path(emulation.__file__).resolve().parent.parent / "glue_local" / "awsglue"
-    runtime = runtime_folder(Path(state_dir) / "runtimes", "glue-5.0", GLUE_PROVIDED,
-                             links={"awsglue": glue_local, "emulation": Path(emulation.__file__).parent})
+    runtime = runtime_folder(
+        Path(state_dir) / "runtimes",
+        "glue-5.0",
+        GLUE_PROVIDED,
+        links={"awsglue": glue_local, "emulation": Path(emulation.__file__).parent},
+    )
     paths = [str(script.parent), *(str(p) for p in extra_files), str(runtime)]
     run = "sys.argv = sys.argv[1:]; import runpy; runpy.run_path(sys.argv[0], run_name='__main__')"
     return Launch(isolated_command(paths, run), str(script.parent), {})
@@ -104,7 +118,9 @@ def requirement_closure(requirements: tuple[str, ...]) -> list[metadata.Distribu
         try:
             dist = metadata.distribution(req.name)
         except metadata.PackageNotFoundError:
-            raise RuntimeError(f"{req.name} is not installed in {sys.prefix}: run `make install`") from None
+            raise RuntimeError(
+                f"{req.name} is not installed in {sys.prefix}: run `make install`"
+            ) from None
         seen[key] = dist
         for text in dist.requires or []:
             sub = Requirement(text)
@@ -127,13 +143,21 @@ def top_level(dist: metadata.Distribution) -> set[Path]:
     return out
 
 
-def runtime_folder(root: Path, name: str, provided: tuple[str, ...], *,
-                   links: dict[str, Path] | None = None, bootstrap: tuple[Path, ...] = ()) -> Path:
+def runtime_folder(
+    root: Path,
+    name: str,
+    provided: tuple[str, ...],
+    *,
+    links: dict[str, Path] | None = None,
+    bootstrap: tuple[Path, ...] = (),
+) -> Path:
     """`root/name`: links to what `provided` installs (+ `links`, + the bootstrap package)."""
     targets = {p.name: p for dist in requirement_closure(provided) for p in top_level(dist)}
     targets.update(links or {})
-    stamp = hashlib.sha256(repr(sorted((k, str(v)) for k, v in targets.items())).encode()
-                           + repr([str(b) for b in bootstrap]).encode()).hexdigest()[:16]
+    stamp = hashlib.sha256(
+        repr(sorted((k, str(v)) for k, v in targets.items())).encode()
+        + repr([str(b) for b in bootstrap]).encode()
+    ).hexdigest()[:16]
     folder = root / name
     if (folder / ".stamp").exists() and (folder / ".stamp").read_text() == stamp:
         return folder
@@ -144,7 +168,9 @@ def runtime_folder(root: Path, name: str, provided: tuple[str, ...], *,
     if bootstrap:
         package = folder / BOOTSTRAP
         package.mkdir()
-        (package / "__init__.py").write_text('"""The Lambda worker of the local cloud (see emulation.cloudformation.sandbox)."""\n')
+        (package / "__init__.py").write_text(
+            '"""The Lambda worker of the local cloud (see emulation.cloudformation.sandbox)."""\n'
+        )
         for module in bootstrap:
             (package / module.name).symlink_to(module)
     (folder / ".stamp").write_text(stamp)  # last: a folder half built is rebuilt next time

@@ -52,14 +52,27 @@ def ensure_synthesized(outdir: Path, repo_root: Path, out: Callable[[str], None]
     if manifest.exists() and (not ours or manifest.stat().st_mtime >= newest):
         return
     if not ours:
-        raise TemplateError(f"no cloud assembly in {outdir} (no manifest.json): synthesize it first")
-    why = "missing" if not manifest.exists() or source is None else f"older than {source.relative_to(repo_root)}"
+        raise TemplateError(
+            f"no cloud assembly in {outdir} (no manifest.json): synthesize it first"
+        )
+    why = (
+        "missing"
+        if not manifest.exists() or source is None
+        else f"older than {source.relative_to(repo_root)}"
+    )
     out(f"  template   {outdir.name} is {why}: synthesizing (python -m deploy synth)")
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "deploy", "synth"], cwd=repo_root, capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy", "synth"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
-        raise TemplateError(f"`python -m deploy synth` failed:\n{(done.stderr or done.stdout).strip()[-3000:]}")
+        raise TemplateError(
+            f"`python -m deploy synth` failed:\n{(done.stderr or done.stdout).strip()[-3000:]}"
+        )
     out(f"  template   synthesized in {time.monotonic() - started:.1f} s")
 
 
@@ -73,7 +86,9 @@ def report(resources) -> list[str]:
     lines = [f"  template   {stack.template_path} ({count} resources, synthesized {_ago(age)} ago)"]
     groups = summary(stack.template, resources.not_run)
     runs = groups[RUNS]
-    lines.append(f"    runs ({sum(n for _, n, _ in runs)}): " + ", ".join(_counted(k, n) for k, n, _ in runs))
+    lines.append(
+        f"    runs ({sum(n for _, n, _ in runs)}): " + ", ".join(_counted(k, n) for k, n, _ in runs)
+    )
     lines.append(f"    emulated partly ({sum(n for _, n, _ in groups[PARTLY])}):")
     lines += [f"      {_counted(k, n)}: {note}" for k, n, note in groups[PARTLY]]
     lines.append(f"    not emulated ({sum(n for _, n, _ in groups[NOT_EMULATED])}):")
@@ -82,8 +97,10 @@ def report(resources) -> list[str]:
         lines.append(f"  WARNING    {problem}")
     for fh in resources.firehoses:
         if fh.unreachable:
-            lines.append(f"  WARNING    so every COPY of {fh.name} fails, as on AWS: after retrying for "
-                         f"{fh.retry_duration_s} s its manifests go to s3://{fh.staging_bucket}/{fh.errors_prefix}")
+            lines.append(
+                f"  WARNING    so every COPY of {fh.name} fails, as on AWS: after retrying for "
+                f"{fh.retry_duration_s} s its manifests go to s3://{fh.staging_bucket}/{fh.errors_prefix}"
+            )
     return lines
 
 

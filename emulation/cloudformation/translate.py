@@ -61,8 +61,11 @@ class Translator:
 
     # -- helpers shared with translate_api / translate_batch ------------------------------------
     def of_type(self, kind: str) -> list[str]:
-        return [lid for lid, r in self.template.get("Resources", {}).items()
-                if r["Type"] == kind and self.evaluator.included(lid)]
+        return [
+            lid
+            for lid, r in self.template.get("Resources", {}).items()
+            if r["Type"] == kind and self.evaluator.included(lid)
+        ]
 
     def props(self, logical_id: str, *names: str) -> Any:
         """Evaluated Properties of a resource (or the property path `names` in them)."""
@@ -75,20 +78,31 @@ class Translator:
         return self.evaluator.value(node, where)
 
     def skip(self, logical_id: str, reason: str) -> None:
-        self.not_run.append(NotRun(logical_id=logical_id, resource_type=self.template["Resources"][logical_id]["Type"],
-                                   reason=reason))
+        self.not_run.append(
+            NotRun(
+                logical_id=logical_id,
+                resource_type=self.template["Resources"][logical_id]["Type"],
+                reason=reason,
+            )
+        )
 
     def logical_id_of(self, kind: str, value: Any, attribute: str | None = None) -> str | None:
         """The resource of `kind` whose Ref (or `attribute`) evaluates to `value`."""
         for lid in self.of_type(kind):
-            mine = self.ids.ref(lid, "") if attribute is None else self.ids.attribute(lid, attribute, "")
+            mine = (
+                self.ids.ref(lid, "")
+                if attribute is None
+                else self.ids.attribute(lid, attribute, "")
+            )
             if mine == value:
                 return lid
         return None
 
     def asset_dir(self, logical_id: str, location: dict | None) -> Path:
         if not location or "S3Key" not in location:
-            raise TemplateError(f"{logical_id}: code must be an S3 asset of the assembly (S3Bucket/S3Key)")
+            raise TemplateError(
+                f"{logical_id}: code must be an S3 asset of the assembly (S3Bucket/S3Key)"
+            )
         return self.stack.asset(location["S3Key"]).path
 
     # -- the description ---------------------------------------------------------------------
@@ -103,18 +117,30 @@ class Translator:
         group = workgroup(self)
         described = dict(
             # The description's project names the warehouse (deploy/names.py): the workgroup's name.
-            project=self.ids.name(group) if group else self.stack.name, region=self.stack.region,
+            project=self.ids.name(group) if group else self.stack.name,
+            region=self.stack.region,
             streams=self._streams(),
-            tables=self._tables(), buckets=buckets, queues=self._queues(), secrets=self._secrets(),
-            functions=functions, event_source_mappings=self._mappings({f.name for f in functions}),
-            api=api(self), firehoses=firehoses(self), warehouse=warehouse(self), **glue(self),
+            tables=self._tables(),
+            buckets=buckets,
+            queues=self._queues(),
+            secrets=self._secrets(),
+            functions=functions,
+            event_source_mappings=self._mappings({f.name for f in functions}),
+            api=api(self),
+            firehoses=firehoses(self),
+            warehouse=warehouse(self),
+            **glue(self),
         )
         for lid, resource in self.template.get("Resources", {}).items():
             if resource["Type"] not in IGNORED and not self.evaluator.included(lid):
                 self.skip(lid, f"its condition {resource['Condition']} is false")
         return TemplateResources(
-            **described, assembly=str(Path(self.stack.template_path).parent), stack_name=self.stack.name,
-            assets=self._assets(), not_run=tuple(self.not_run), problems=tuple(self.problems),
+            **described,
+            assembly=str(Path(self.stack.template_path).parent),
+            stack_name=self.stack.name,
+            assets=self._assets(),
+            not_run=tuple(self.not_run),
+            problems=tuple(self.problems),
         )
 
     def _streams(self) -> tuple[Stream, ...]:
@@ -122,21 +148,37 @@ class Translator:
         for lid in self.of_type("AWS::Kinesis::Stream"):
             p = self.props(lid)
             shards = p.get("ShardCount")
-            if shards is None and (p.get("StreamModeDetails") or {}).get("StreamMode") != "ON_DEMAND":
+            if (
+                shards is None
+                and (p.get("StreamModeDetails") or {}).get("StreamMode") != "ON_DEMAND"
+            ):
                 shards = 1
-            out.append(Stream(name=self.ids.name(lid), shard_count=int(shards or 4),
-                              retention_hours=int(p.get("RetentionPeriodHours", 24))))
+            out.append(
+                Stream(
+                    name=self.ids.name(lid),
+                    shard_count=int(shards or 4),
+                    retention_hours=int(p.get("RetentionPeriodHours", 24)),
+                )
+            )
         return tuple(out)
 
     def _tables(self) -> tuple[Table, ...]:
         out = []
         for lid in self.of_type("AWS::DynamoDB::Table"):
             p = self.props(lid)
-            types = {a["AttributeName"]: a["AttributeType"] for a in p.get("AttributeDefinitions", [])}
+            types = {
+                a["AttributeName"]: a["AttributeType"] for a in p.get("AttributeDefinitions", [])
+            }
             keys = {k["KeyType"]: k["AttributeName"] for k in p.get("KeySchema", [])}
             if any(types.get(name) != "S" for name in keys.values()):
-                raise TemplateError(f"{lid}: key attributes {keys} must be strings (S) in template mode")
-            out.append(Table(name=self.ids.name(lid), partition_key=keys["HASH"], sort_key=keys.get("RANGE")))
+                raise TemplateError(
+                    f"{lid}: key attributes {keys} must be strings (S) in template mode"
+                )
+            out.append(
+                Table(
+                    name=self.ids.name(lid), partition_key=keys["HASH"], sort_key=keys.get("RANGE")
+                )
+            )
         return tuple(out)
 
     def _buckets(self) -> tuple[NamedBucket, ...]:
@@ -161,9 +203,15 @@ class Translator:
                 username = json.loads(shape).get("username", "")
             except (ValueError, AttributeError):
                 username = ""
-            out.append(GeneratedSecret(name=self.ids.name(lid), username=username,
-                                       description=p.get("Description", ""), generate=generate,
-                                       secret_string=given))
+            out.append(
+                GeneratedSecret(
+                    name=self.ids.name(lid),
+                    username=username,
+                    description=p.get("Description", ""),
+                    generate=generate,
+                    secret_string=given,
+                )
+            )
         return tuple(out)
 
     def _functions(self) -> tuple[AssetFunction, ...]:
@@ -173,21 +221,32 @@ class Translator:
             p = self.props(lid)
             runtime = p.get("Runtime", "")
             if not runtime.startswith("python3"):
-                self.skip(lid, f"runtime {runtime or 'container image'}: only Python functions run here")
+                self.skip(
+                    lid, f"runtime {runtime or 'container image'}: only Python functions run here"
+                )
                 continue
             layer_dirs = []
             for arn in p.get("Layers", []):
                 if arn not in layers:
                     raise TemplateError(f"{lid}: layer {arn} is not a layer of this stack")
-                layer_dirs.append(str(self.asset_dir(layers[arn], self.props(layers[arn], "Content"))))
+                layer_dirs.append(
+                    str(self.asset_dir(layers[arn], self.props(layers[arn], "Content")))
+                )
             environment = (p.get("Environment") or {}).get("Variables", {})
-            out.append(AssetFunction(
-                name=self.ids.name(lid), handler=p["Handler"], description=p.get("Description", ""),
-                memory_mb=int(p.get("MemorySize", 128)), timeout_s=int(p.get("Timeout", 3)),
-                environment={k: _env_text(v) for k, v in environment.items()},
-                reserved_concurrency=p.get("ReservedConcurrentExecutions"),
-                code_dir=str(self.asset_dir(lid, p.get("Code"))), layer_dirs=tuple(layer_dirs), runtime=runtime,
-            ))
+            out.append(
+                AssetFunction(
+                    name=self.ids.name(lid),
+                    handler=p["Handler"],
+                    description=p.get("Description", ""),
+                    memory_mb=int(p.get("MemorySize", 128)),
+                    timeout_s=int(p.get("Timeout", 3)),
+                    environment={k: _env_text(v) for k, v in environment.items()},
+                    reserved_concurrency=p.get("ReservedConcurrentExecutions"),
+                    code_dir=str(self.asset_dir(lid, p.get("Code"))),
+                    layer_dirs=tuple(layer_dirs),
+                    runtime=runtime,
+                )
+            )
         return tuple(out)
 
     def _mappings(self, functions: set[str]) -> tuple[EventSourceMapping, ...]:
@@ -205,37 +264,61 @@ class Translator:
             if p.get("Enabled") in (False, "false"):
                 self.skip(lid, "the mapping is disabled (Enabled: false)")
                 continue
-            for setting in ("FilterCriteria", "TumblingWindowInSeconds", "StartingPositionTimestamp"):
+            for setting in (
+                "FilterCriteria",
+                "TumblingWindowInSeconds",
+                "StartingPositionTimestamp",
+            ):
                 if p.get(setting):
-                    raise TemplateError(f"{lid}: {setting} is not emulated; delivery would differ from AWS")
-            destination = ((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+                    raise TemplateError(
+                        f"{lid}: {setting} is not emulated; delivery would differ from AWS"
+                    )
+            destination = ((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+                "Destination"
+            )
             if destination and ":sqs:" not in destination:
-                raise TemplateError(f"{lid}: on-failure destination {destination}: only SQS queues here")
+                raise TemplateError(
+                    f"{lid}: on-failure destination {destination}: only SQS queues here"
+                )
             retries, age = p.get("MaximumRetryAttempts"), p.get("MaximumRecordAgeInSeconds")
-            out.append(EventSourceMapping(
-                function=function, stream=source.rsplit("/", 1)[-1],
-                batch_size=int(p.get("BatchSize", 100)),
-                maximum_batching_window_s=int(p.get("MaximumBatchingWindowInSeconds", 0)),
-                starting_position=p.get("StartingPosition", "TRIM_HORIZON"),
-                bisect_batch_on_function_error=p.get("BisectBatchOnFunctionError") in (True, "true"),
-                maximum_retry_attempts=-1 if retries is None else int(retries),
-                maximum_record_age_s=-1 if age is None else int(age),
-                report_batch_item_failures="ReportBatchItemFailures" in p.get("FunctionResponseTypes", []),
-                on_failure_queue=destination.rsplit(":", 1)[-1] if destination else None,
-                parallelization_factor=int(p.get("ParallelizationFactor", 1)),
-            ))
+            out.append(
+                EventSourceMapping(
+                    function=function,
+                    stream=source.rsplit("/", 1)[-1],
+                    batch_size=int(p.get("BatchSize", 100)),
+                    maximum_batching_window_s=int(p.get("MaximumBatchingWindowInSeconds", 0)),
+                    starting_position=p.get("StartingPosition", "TRIM_HORIZON"),
+                    bisect_batch_on_function_error=p.get("BisectBatchOnFunctionError")
+                    in (True, "true"),
+                    maximum_retry_attempts=-1 if retries is None else int(retries),
+                    maximum_record_age_s=-1 if age is None else int(age),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in p.get("FunctionResponseTypes", []),
+                    on_failure_queue=destination.rsplit(":", 1)[-1] if destination else None,
+                    parallelization_factor=int(p.get("ParallelizationFactor", 1)),
+                )
+            )
         return tuple(out)
 
     def _assets(self) -> tuple[AssetSpec, ...]:
-        substitutions = {"${AWS::AccountId}": self.ids.account, "${AWS::Region}": self.stack.region,
-                         "${AWS::Partition}": "aws"}
+        substitutions = {
+            "${AWS::AccountId}": self.ids.account,
+            "${AWS::Region}": self.stack.region,
+            "${AWS::Partition}": "aws",
+        }
         out = []
         for asset in self.stack.assets:
             bucket = asset.bucket
             for placeholder, value in substitutions.items():
                 bucket = bucket.replace(placeholder, value)
-            out.append(AssetSpec(bucket=bucket, key=asset.object_key, path=str(asset.path),
-                                 packaging=asset.packaging))
+            out.append(
+                AssetSpec(
+                    bucket=bucket,
+                    key=asset.object_key,
+                    path=str(asset.path),
+                    packaging=asset.packaging,
+                )
+            )
         return tuple(out)
 
 

@@ -25,12 +25,16 @@ ACCOUNT_THROTTLE = (10_000.0, 5_000)
 def api(t) -> InlineModelsApi:
     apis = t.of_type("AWS::ApiGateway::RestApi")
     if len(apis) != 1:
-        raise TemplateError(f"template mode serves exactly one REST API; the template has {len(apis)}")
+        raise TemplateError(
+            f"template mode serves exactly one REST API; the template has {len(apis)}"
+        )
     api_id = apis[0]
     root = t.ids.attribute(api_id, "RootResourceId", "")
     paths = _paths(t, root)
-    validators = {t.ids.ref(lid, ""): bool(t.props(lid, "ValidateRequestBody"))
-                  for lid in t.of_type("AWS::ApiGateway::RequestValidator")}
+    validators = {
+        t.ids.ref(lid, ""): bool(t.props(lid, "ValidateRequestBody"))
+        for lid in t.of_type("AWS::ApiGateway::RequestValidator")
+    }
     models = {}
     for lid in t.of_type("AWS::ApiGateway::Model"):
         schema = t.props(lid, "Schema")
@@ -42,16 +46,24 @@ def api(t) -> InlineModelsApi:
             routes.append(route)
     stages = t.of_type("AWS::ApiGateway::Stage")
     if len(stages) != 1:
-        raise TemplateError(f"template mode serves exactly one stage; the template has {len(stages)}")
-    return InlineModelsApi(name=t.props(api_id, "Name") or t.ids.generated_name(api_id),
-                           stage=t.ids.name(stages[0]), routes=tuple(routes),
-                           usage_plan=_usage_plan(t), models=models)
+        raise TemplateError(
+            f"template mode serves exactly one stage; the template has {len(stages)}"
+        )
+    return InlineModelsApi(
+        name=t.props(api_id, "Name") or t.ids.generated_name(api_id),
+        stage=t.ids.name(stages[0]),
+        routes=tuple(routes),
+        usage_plan=_usage_plan(t),
+        models=models,
+    )
 
 
 def _paths(t, root: str) -> dict[str, str]:
     """Resource id -> path (`/customers/{customer_id}`), following ParentId up to the root."""
-    parents = {t.ids.ref(lid, ""): (t.props(lid, "ParentId"), t.props(lid, "PathPart"))
-               for lid in t.of_type("AWS::ApiGateway::Resource")}
+    parents = {
+        t.ids.ref(lid, ""): (t.props(lid, "ParentId"), t.props(lid, "PathPart"))
+        for lid in t.of_type("AWS::ApiGateway::Resource")
+    }
     paths = {root: "/"}
 
     def path(resource_id: str, depth: int = 0) -> str:
@@ -75,25 +87,37 @@ def _route(t, lid: str, paths: dict[str, str], validators: dict[str, bool]) -> R
         t.skip(lid, f"method {method}: the local gateway serves {', '.join(_SERVED_METHODS)}")
         return None
     if integration.get("Type") != "AWS_PROXY":
-        t.skip(lid, f"integration {integration.get('Type')}: only Lambda proxy integrations are served")
+        t.skip(
+            lid, f"integration {integration.get('Type')}: only Lambda proxy integrations are served"
+        )
         return None
     if p.get("AuthorizationType", "NONE") != "NONE":
-        raise TemplateError(f"{lid}: authorization {p['AuthorizationType']} is not emulated; requests would "
-                            "pass that AWS refuses")
+        raise TemplateError(
+            f"{lid}: authorization {p['AuthorizationType']} is not emulated; requests would "
+            "pass that AWS refuses"
+        )
     match = _FUNCTION.search(str(integration.get("Uri", "")))
     if match is None:
-        raise TemplateError(f"{lid}: integration URI {integration.get('Uri')} names no Lambda function")
+        raise TemplateError(
+            f"{lid}: integration URI {integration.get('Uri')} names no Lambda function"
+        )
     model = (p.get("RequestModels") or {}).get("application/json")
     validated = validators.get(p.get("RequestValidatorId"), False)
-    return Route(method=method, path=paths[p["ResourceId"]], function=match.group(1),
-                 request_model=model if model and validated else None,
-                 api_key_required=bool(p.get("ApiKeyRequired", False)))
+    return Route(
+        method=method,
+        path=paths[p["ResourceId"]],
+        function=match.group(1),
+        request_model=model if model and validated else None,
+        api_key_required=bool(p.get("ApiKeyRequired", False)),
+    )
 
 
 def _usage_plan(t) -> UsagePlan:
     plans = t.of_type("AWS::ApiGateway::UsagePlan")
     if len(plans) != 1:
-        raise TemplateError(f"template mode serves exactly one usage plan; the template has {len(plans)}")
+        raise TemplateError(
+            f"template mode serves exactly one usage plan; the template has {len(plans)}"
+        )
     plan = plans[0]
     p = t.props(plan)
     throttle, quota = p.get("Throttle") or {}, p.get("Quota") or {}
@@ -111,6 +135,7 @@ def _usage_plan(t) -> UsagePlan:
         rate_limit=float(throttle.get("RateLimit", ACCOUNT_THROTTLE[0])),
         burst_limit=int(throttle.get("BurstLimit", ACCOUNT_THROTTLE[1])),
         # No quota on AWS means none; the description needs a number: more than a day can take.
-        quota_limit=int(quota.get("Limit", 2**31 - 1)), quota_period=quota.get("Period", "DAY"),
+        quota_limit=int(quota.get("Limit", 2**31 - 1)),
+        quota_period=quota.get("Period", "DAY"),
         api_keys=tuple(keys),
     )

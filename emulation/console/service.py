@@ -25,8 +25,12 @@ PATH = "/console/"
 WATCH_S = 10.0
 """Keep collecting this long after the last snapshot request."""
 TICK_S = 1.0
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 def console_url(runtime_url: str) -> str:
@@ -49,7 +53,11 @@ class ConsoleService:
         control = self.ctx.control
         control.register("GET", r"/console", lambda *_: (301, {"Location": PATH}, b""))
         control.register("GET", r"/console/", lambda *_: self._static("index.html"))
-        control.register("GET", r"/console/(?P<name>[a-z]+\.(?:js|css|svg))", lambda p, *_: self._static(p["name"]))
+        control.register(
+            "GET",
+            r"/console/(?P<name>[a-z]+\.(?:js|css|svg))",
+            lambda p, *_: self._static(p["name"]),
+        )
         control.register("GET", r"/console/api/snapshot", self._snapshot)
         self._thread.start()
         self._slow.start()
@@ -66,7 +74,11 @@ class ConsoleService:
         path = STATIC / name
         if not path.is_file():
             return 404, {}, {"message": f"no console file {name}"}
-        return 200, {"Content-Type": _TYPES[path.suffix], "Cache-Control": "no-cache"}, path.read_bytes()
+        return (
+            200,
+            {"Content-Type": _TYPES[path.suffix], "Cache-Control": "no-cache"},
+            path.read_bytes(),
+        )
 
     def _snapshot(self, *_):
         first = self._asked == 0.0 or time.monotonic() - self._asked > WATCH_S
@@ -82,7 +94,10 @@ class ConsoleService:
                 self._latest = self.collector.snapshot()
             except Exception as exc:  # the page says so and asks again
                 log.exception("console snapshot failed")
-                self._latest = {"at": time.time(), "errors": {"console": f"{type(exc).__name__}: {exc}"}}
+                self._latest = {
+                    "at": time.time(),
+                    "errors": {"console": f"{type(exc).__name__}: {exc}"},
+                }
 
     def _run_slow(self) -> None:
         """The costly reads (`Collector.refresh_slow`), each at its own pace, while watched."""

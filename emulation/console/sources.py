@@ -25,8 +25,13 @@ class Every:
     """A cached read: `get()` re-runs `read` when `trigger()` changed (at most every `min_s`) or
     `period_s` passed."""
 
-    def __init__(self, read: Callable[[], Any], period_s: float, trigger: Callable[[], Any] = lambda: None,
-                 min_s: float = 0.0):
+    def __init__(
+        self,
+        read: Callable[[], Any],
+        period_s: float,
+        trigger: Callable[[], Any] = lambda: None,
+        min_s: float = 0.0,
+    ):
         self._read, self._period, self._trigger, self._min = read, period_s, trigger, min_s
         self._at = float("-inf")
         self._key: Any = object()
@@ -59,7 +64,9 @@ class ArchiveCounter:
         """Read new objects, at most `max_objects` per call (a backlog is read over several calls,
         each returning the figures so far; `complete` says whether every listed object was read)."""
         read, self.complete = 0, True
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        ):
             for obj in page.get("Contents", []):
                 if self._seen.get(obj["Key"]) == obj.get("ETag", ""):
                     continue
@@ -78,8 +85,14 @@ class ArchiveCounter:
         return self.figures()
 
     def figures(self) -> dict[str, int]:
-        return {"objects": self.objects, "lines": self.lines, "events": self.events,
-                "redelivered_lines": self.lines - self.events, "bytes": self.bytes, "complete": self.complete}
+        return {
+            "objects": self.objects,
+            "lines": self.lines,
+            "events": self.events,
+            "redelivered_lines": self.lines - self.events,
+            "bytes": self.bytes,
+            "complete": self.complete,
+        }
 
     def _count(self, text: bytes) -> None:
         for prefix, number in _EVENT_ID.findall(text):
@@ -101,8 +114,12 @@ class ArchiveCounter:
         self.objects = self.lines = self.events = self.bytes = 0
 
 
-WAREHOUSE_TABLES = ("stream.sales_events", "stream.sales_events_dedup", "analytics.sales",
-                    "analytics.sales_quarantine")
+WAREHOUSE_TABLES = (
+    "stream.sales_events",
+    "stream.sales_events_dedup",
+    "analytics.sales",
+    "analytics.sales_quarantine",
+)
 LOAD_ERRORS = "localcloud.stl_load_errors"
 
 
@@ -111,17 +128,29 @@ def warehouse_counts(conn) -> dict[str, Any]:
     counts = {}
     for table in WAREHOUSE_TABLES:
         counts[table] = _scalar(conn, f"SELECT COUNT(*) FROM {table}")
-    quarantine = conn.execute(
-        "SELECT reason, COUNT(*) FROM analytics.sales_quarantine GROUP BY reason ORDER BY 2 DESC LIMIT 10"
-    ).fetchall() if counts["analytics.sales_quarantine"] else []
+    quarantine = (
+        conn.execute(
+            "SELECT reason, COUNT(*) FROM analytics.sales_quarantine GROUP BY reason ORDER BY 2 DESC LIMIT 10"
+        ).fetchall()
+        if counts["analytics.sales_quarantine"]
+        else []
+    )
     errors = _scalar(conn, f"SELECT COUNT(*) FROM {LOAD_ERRORS}", missing=0)
-    recent = conn.execute(
-        f"SELECT err_code, err_reason, left(raw_line, 120), filename FROM {LOAD_ERRORS} ORDER BY id DESC LIMIT 5"
-    ).fetchall() if errors else []
-    return {"tables": counts, "load_errors": errors,
-            "quarantine_reasons": [{"reason": r, "rows": n} for r, n in quarantine],
-            "recent_load_errors": [{"code": c, "reason": r, "line": line, "file": f}
-                                   for c, r, line, f in recent]}
+    recent = (
+        conn.execute(
+            f"SELECT err_code, err_reason, left(raw_line, 120), filename FROM {LOAD_ERRORS} ORDER BY id DESC LIMIT 5"
+        ).fetchall()
+        if errors
+        else []
+    )
+    return {
+        "tables": counts,
+        "load_errors": errors,
+        "quarantine_reasons": [{"reason": r, "rows": n} for r, n in quarantine],
+        "recent_load_errors": [
+            {"code": c, "reason": r, "line": line, "file": f} for c, r, line, f in recent
+        ],
+    }
 
 
 def _scalar(conn, sql: str, missing: Any = None) -> Any:

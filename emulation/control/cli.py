@@ -55,7 +55,9 @@ def _compose_guard(args) -> int | None:
         print("error: `up --from` (FROM=) provisions the embedded cloud only", file=sys.stderr)
         return EXIT_UNSUPPORTED
     if action not in ("up", "down", "status", "env"):
-        print(f"error: `{action}` has no compose form; use docker compose directly", file=sys.stderr)
+        print(
+            f"error: `{action}` has no compose form; use docker compose directly", file=sys.stderr
+        )
         return EXIT_UNSUPPORTED
     from . import compose
 
@@ -120,13 +122,17 @@ def restart_hints(parts) -> list[str]:
     if not alive:
         return ["the local cloud is down: `make up` starts it (its state is kept in <state>)"]
     which = " and ".join(dead)
-    lines = [f"{which} {'is' if len(dead) == 1 else 'are'} down: `make up` restarts "
-             f"{'it' if len(dead) == 1 else 'them'} alone"]
+    lines = [
+        f"{which} {'is' if len(dead) == 1 else 'are'} down: `make up` restarts "
+        f"{'it' if len(dead) == 1 else 'them'} alone"
+    ]
     if alive:
         lines[0] += f" ({' and '.join(alive)} keep running with their data)"
     if "moto" in dead:
-        lines.append("moto restores the AWS-side state it acknowledged from <state>/moto "
-                     "(Kinesis, DynamoDB, S3, SQS, Glue, IAM, Lambda, ...)")
+        lines.append(
+            "moto restores the AWS-side state it acknowledged from <state>/moto "
+            "(Kinesis, DynamoDB, S3, SQS, Glue, IAM, Lambda, ...)"
+        )
     return lines
 
 
@@ -145,15 +151,19 @@ def cmd_console(args) -> int:
     cloud = LocalCloud(_saved_config(args))
     url = cloud.console_url
     if url is None:
-        print("error: this cloud's runtime does not run the console service (LOCALCLOUD_SERVICES)",
-              file=sys.stderr)
+        print(
+            "error: this cloud's runtime does not run the console service (LOCALCLOUD_SERVICES)",
+            file=sys.stderr,
+        )
         return 1
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
             resp.read()
     except OSError as exc:
-        print(f"error: the console does not answer at {url} ({exc}): is the cloud up? (make up)",
-              file=sys.stderr)
+        print(
+            f"error: the console does not answer at {url} ({exc}): is the cloud up? (make up)",
+            file=sys.stderr,
+        )
         return 1
     print(url)
     return 0
@@ -307,9 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("up", parents=[common, stack], help="start the local cloud in the background "
                        "and wait until it is ready")  # fmt: skip
-    p.add_argument("--from", dest="template", metavar="CDK_OUT",
-                   help="provision from this synthesized cloud assembly (make up FROM=cdk.out) instead "
-                   "of pipeline/resources.py; synthesizes cdk.out first when it is missing or stale")
+    p.add_argument(
+        "--from",
+        dest="template",
+        metavar="CDK_OUT",
+        help="provision from this synthesized cloud assembly (make up FROM=cdk.out) instead "
+        "of pipeline/resources.py; synthesizes cdk.out first when it is missing or stale",
+    )
     p.set_defaults(fn=cmd_up)
     sub.add_parser("down", parents=[common, stack], help="stop exactly what `up` started"
                    ).set_defaults(fn=cmd_down)  # fmt: skip

@@ -273,7 +273,9 @@ class LocalCloud(DescribedCloud):
         record = self.pids.read().get(part)
         return record is not None and is_alive(record)
 
-    def _start_parts(self, began: float, parts: frozenset[str] | set[str] = frozenset(PARTS)) -> None:
+    def _start_parts(
+        self, began: float, parts: frozenset[str] | set[str] = frozenset(PARTS)
+    ) -> None:
         """Start `parts` (all of them for a fresh start) at once; the runtime provisions as soon as
         moto answers (the warehouse step once PostgreSQL does), then starts its services."""
         config = self.config
@@ -287,7 +289,9 @@ class LocalCloud(DescribedCloud):
         if "runtime" in parts:
             (state / PROVISION_FAILED).unlink(missing_ok=True)
         moto_proc = runtime_proc = None
-        if "moto" in parts:  # the longest to start and needs nothing else: first, the rest meanwhile
+        if (
+            "moto" in parts
+        ):  # the longest to start and needs nothing else: first, the rest meanwhile
             moto_proc = self._spawn("moto", [sys.executable, "-m", registry.MOTO_SERVER,
                                              "--port", str(config.aws_port), "--runtime-url", config.runtime_url,
                                              *self._moto_state_args()])  # fmt: skip
@@ -305,7 +309,12 @@ class LocalCloud(DescribedCloud):
                            if "warehouse" in parts or not self._is_part("warehouse") else None)  # fmt: skip
 
         if moto_proc is not None:
-            self._wait("moto", moto_proc, self._moto_answers, f"moto did not answer on {config.aws_endpoint}")
+            self._wait(
+                "moto",
+                moto_proc,
+                self._moto_answers,
+                f"moto did not answer on {config.aws_endpoint}",
+            )
             self.out(f"  moto       ready  {config.aws_endpoint}  pid {moto_proc.pid}  "
                      f"({time.monotonic() - began:.1f} s)")  # fmt: skip
         if warehouse_ready is not None:
@@ -355,7 +364,9 @@ class LocalCloud(DescribedCloud):
                 raise CloudStartError("runtime", reason, self.log_path("runtime"))
             if health is None:  # not listening yet (still importing)
                 time.sleep(POLL_S)
-        what = "provisioning did not finish" if not provisioned else "GET /health did not answer 200"
+        what = (
+            "provisioning did not finish" if not provisioned else "GET /health did not answer 200"
+        )
         raise CloudStartError("runtime", f"{what} within {START_TIMEOUT_S:.0f} s (see also "
                               f"{self.log_path('provision')})", self.log_path("runtime"))  # fmt: skip
 
@@ -378,7 +389,9 @@ class LocalCloud(DescribedCloud):
                 try:
                     warehouse.wait_ready(config, wp, pg_alive, timeout=START_TIMEOUT_S)
                 except warehouse.WarehouseError as exc:
-                    raise CloudStartError("warehouse", str(exc), self.log_path("warehouse")) from exc
+                    raise CloudStartError(
+                        "warehouse", str(exc), self.log_path("warehouse")
+                    ) from exc
                 self.out(f"  warehouse  ready  {config.host}:{config.warehouse_port}  pid {record.pid}  "
                          f"({time.monotonic() - began:.1f} s)")  # fmt: skip
 
@@ -496,7 +509,8 @@ class LocalCloud(DescribedCloud):
     def _require_embedded(self) -> None:
         if self.config.warehouse_dsn:
             raise CloudStartError(
-                "warehouse", f"the warehouse is external ({EXTERNAL_WAREHOUSE_VAR}): the local cloud does not run it"
+                "warehouse",
+                f"the warehouse is external ({EXTERNAL_WAREHOUSE_VAR}): the local cloud does not run it",
             )
 
 

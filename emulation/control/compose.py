@@ -48,7 +48,9 @@ def compose_command() -> list[str]:
             "STACK=compose needs the Docker Compose plugin (`docker compose version` failed: "
             f"{(probe.stderr or probe.stdout).strip()[:200]}); use STACK=embedded"
         )
-    engine = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
+    engine = subprocess.run(
+        ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True
+    )
     if engine.returncode != 0:
         raise ComposeUnavailable(
             "STACK=compose needs a running Docker engine (`docker info` failed); use STACK=embedded"
@@ -127,8 +129,14 @@ def _api_key(endpoint: str, region: str) -> str | None:
 
     # A harness that refuses the connection is down: answer at once, not after retries.
     quick = Config(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 1})
-    client = boto3.client("apigateway", endpoint_url=endpoint, region_name=region,
-                          aws_access_key_id="testing", aws_secret_access_key="testing", config=quick)
+    client = boto3.client(
+        "apigateway",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=quick,
+    )
     try:
         items = client.get_api_keys(includeValues=True)["items"]
     except Exception:  # noqa: BLE001 - the harness is not up: env still prints what it knows
@@ -146,4 +154,3 @@ def main(action: str) -> int:
     except ComposeUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-

@@ -89,9 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         description="Provision the resource description and run the local runtime against given endpoints.",
     )
     parser.add_argument("--state-dir", type=Path, required=True, help="checkpoints, logs, API key")
-    parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for AWS_ENDPOINT_URL")
+    parser.add_argument(
+        "--wait", type=float, default=60.0, help="seconds to wait for AWS_ENDPOINT_URL"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         config = config_from(dict(os.environ), args.state_dir)
         wait_for_endpoint(config.aws_endpoint, args.wait)
@@ -106,15 +110,24 @@ def main(argv: list[str] | None = None) -> int:
     from .runtime import Runtime
 
     resources = load_resources(config.resources)
-    run_steps(config, resources, LocalNames(resources, config.region),
-              config.logs_dir / "provision.log", lambda line: log.info(line.strip()))
+    run_steps(
+        config,
+        resources,
+        LocalNames(resources, config.region),
+        config.logs_dir / "provision.log",
+        lambda line: log.info(line.strip()),
+    )
     runtime = Runtime(config, set(config.services) if config.services is not None else None)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     runtime.start()
-    log.info("runtime ready: API on %s:%s, control on %s", config.host, config.api_port,
-             config.runtime_url)
+    log.info(
+        "runtime ready: API on %s:%s, control on %s",
+        config.host,
+        config.api_port,
+        config.runtime_url,
+    )
     done.wait()
     runtime.stop()
     return 0

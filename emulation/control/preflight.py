@@ -53,8 +53,12 @@ def runtime_only_arg(config: CloudConfig) -> str | None:
     return ",".join(services) if services else "none"
 
 
-def check_ports(config: CloudConfig, only: str | None, log_path: Callable[[str], Path],
-                parts: Iterable[str] = ("moto", "warehouse", "runtime")) -> None:
+def check_ports(
+    config: CloudConfig,
+    only: str | None,
+    log_path: Callable[[str], Path],
+    parts: Iterable[str] = ("moto", "warehouse", "runtime"),
+) -> None:
     """The ports of the parts about to start (`parts`) are free."""
     parts = set(parts)
     wanted = [

@@ -67,13 +67,19 @@ class ControlServer:
                     match = pattern.fullmatch(path)
                     if method == self.command and match:
                         try:
-                            status, headers, payload = fn(match.groupdict(), dict(self.headers), body)
+                            status, headers, payload = fn(
+                                match.groupdict(), dict(self.headers), body
+                            )
                         except Exception as exc:  # a control call must never kill the runtime
                             log.exception("control route %s %s failed", self.command, path)
                             status, headers, payload = 500, {}, {"message": repr(exc)}
                         break
                 else:
-                    status, headers, payload = 404, {}, {"message": f"no control route {self.command} {path}"}
+                    status, headers, payload = (
+                        404,
+                        {},
+                        {"message": f"no control route {self.command} {path}"},
+                    )
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 headers.setdefault("Content-Type", "application/json")
@@ -131,14 +137,14 @@ class RuntimeContext:
                     region_name=self.config.region,
                     aws_access_key_id="testing",
                     aws_secret_access_key="testing",
-                    config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
+                    config=Config(
+                        retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32
+                    ),
                 )
             return client
 
     def service(self, name: str):
         return self.services[name]
-
-
 
 
 class Runtime:
@@ -165,7 +171,9 @@ class Runtime:
         from emulation.config import ACCOUNT_ID
         from emulation.redshift.serverless import register_redshift_serverless
 
-        register_redshift_serverless(control, config, resources, ACCOUNT_ID)  # moto has no such service
+        register_redshift_serverless(
+            control, config, resources, ACCOUNT_ID
+        )  # moto has no such service
 
     def _health(self, _params, headers, _body) -> Reply:
         """`Prefer: wait=N` (RFC 7240) holds the answer up to N s (at most 10) until the runtime
@@ -190,7 +198,9 @@ class Runtime:
         from emulation.provision.runner import ProvisionError, ProvisionStopped, provision_for_up
 
         try:
-            provision_for_up(self.ctx.config, self.ctx.resources, stop, shared_clients=self.ctx.boto)
+            provision_for_up(
+                self.ctx.config, self.ctx.resources, stop, shared_clients=self.ctx.boto
+            )
         except ProvisionStopped as exc:
             log.warning("provisioning did not finish: %s", exc)
             return False
@@ -245,14 +255,21 @@ def _preferred_wait(headers: dict[str, str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulation.control.runtime", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m emulation.control.runtime", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--only", help="comma-separated services to start (default: all)")
-    parser.add_argument("--provision", action="store_true",
-                        help="provision the description first, once moto answers (what `up` does)")
+    parser.add_argument(
+        "--provision",
+        action="store_true",
+        help="provision the description first, once moto answers (what `up` does)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     config = CloudConfig.load(args.state_dir)
     runtime = Runtime(config, set(args.only.split(",")) if args.only else None)

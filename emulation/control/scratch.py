@@ -35,7 +35,9 @@ class ScratchPostgres:
         self.socket_dir = find_suitable_socket_dir(self.pgdata, self.server.runtime_path)
         self.superuser_dsn = self.server.get_uri()
 
-    def dsn(self, user: str = "postgres", password: str | None = None, dbname: str = "postgres") -> str:
+    def dsn(
+        self, user: str = "postgres", password: str | None = None, dbname: str = "postgres"
+    ) -> str:
         from psycopg.conninfo import make_conninfo
 
         return make_conninfo(host=str(self.socket_dir), dbname=dbname, user=user, password=password)
@@ -49,7 +51,16 @@ class ScratchPostgres:
         self._pg_ctl("-w", "-m", "fast", "stop")
 
     def start(self) -> None:
-        self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.pgdata / "log"), "start")
+        self._pg_ctl(
+            "-w",
+            "-o",
+            '-h ""',
+            "-o",
+            f"-k {self.socket_dir}",
+            "-l",
+            str(self.pgdata / "log"),
+            "start",
+        )
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -86,8 +97,13 @@ class ScratchMoto:
     def client(self, service: str):
         import boto3
 
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def close(self) -> None:
         self.server.stop()

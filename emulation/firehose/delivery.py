@@ -66,13 +66,18 @@ class StagingWriter:
     def error_manifests(self) -> list[str]:
         keys = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=f"{self.errors_prefix}manifests/"):
+            Bucket=self.bucket, Prefix=f"{self.errors_prefix}manifests/"
+        ):
             keys += [o["Key"] for o in page.get("Contents", [])]
         return sorted(keys)
 
     def mark_recovered(self, key: str) -> str:
         """Move a recovered error manifest to `<errors_prefix>recovered/` (kept, never re-run)."""
-        target = key.replace(f"{self.errors_prefix}manifests/", f"{self.errors_prefix}recovered/", 1)
-        self.s3.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key})
+        target = key.replace(
+            f"{self.errors_prefix}manifests/", f"{self.errors_prefix}recovered/", 1
+        )
+        self.s3.copy_object(
+            Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key}
+        )
         self.s3.delete_object(Bucket=self.bucket, Key=key)
         return target

@@ -58,20 +58,38 @@ class Delivery(threading.Thread):
         self.reader = KinesisReader(ctx.config.aws_endpoint, ctx.config.region, ctx.boto("kinesis"))
         self.s3 = ctx.boto("s3")
         self.bucket = ctx.names.bucket(spec.staging_bucket)
-        self.writer = StagingWriter(self.s3, self.bucket, spec.prefix, spec.errors_prefix, spec.name)
-        self.store = CheckpointStore(Path(ctx.config.state_dir) / "checkpoints", f"firehose-{spec.name}")
+        self.writer = StagingWriter(
+            self.s3, self.bucket, spec.prefix, spec.errors_prefix, spec.name
+        )
+        self.store = CheckpointStore(
+            Path(ctx.config.state_dir) / "checkpoints", f"firehose-{spec.name}"
+        )
         self.warehouse = None
         self.lock = threading.Lock()
-        self.stats = {"records_read": 0, "records_delivered": 0, "bytes_delivered": 0, "objects_written": 0,
-                      "copies": 0, "copy_failures": 0, "skipped_loads": 0, "records_skipped": 0,
-                      "buffered_records": 0, "buffered_bytes": 0, "last_error": None, "caught_up_at": None, "shards": {}}
+        self.stats = {
+            "records_read": 0,
+            "records_delivered": 0,
+            "bytes_delivered": 0,
+            "objects_written": 0,
+            "copies": 0,
+            "copy_failures": 0,
+            "skipped_loads": 0,
+            "records_skipped": 0,
+            "buffered_records": 0,
+            "buffered_bytes": 0,
+            "last_error": None,
+            "caught_up_at": None,
+            "shards": {},
+        }
 
     # -- reading ---------------------------------------------------------------------------
     def run(self) -> None:
         while not self.stop_event.is_set():
             try:
                 self._deliver_forever()
-            except Exception as exc:  # moto restarted, stream missing, ...: start over after a pause
+            except (
+                Exception
+            ) as exc:  # moto restarted, stream missing, ...: start over after a pause
                 log.exception("firehose %s: reading failed", self.spec.name)
                 self._set(last_error=f"{type(exc).__name__}: {exc}")
                 self.stop_event.wait(1.0)
@@ -82,8 +100,14 @@ class Delivery(threading.Thread):
         shards = {}
         for shard in self.reader.shards(stream):
             sid = shard["ShardId"]
-            shards[sid] = ShardReader(self.reader, self.store, stream, sid, "TRIM_HORIZON",
-                                      consumer=f"firehose {self.spec.name}")
+            shards[sid] = ShardReader(
+                self.reader,
+                self.store,
+                stream,
+                sid,
+                "TRIM_HORIZON",
+                consumer=f"firehose {self.spec.name}",
+            )
             shards[sid].open(identity)
         buffer: list[bytes] = []
         buffered_bytes, oldest, oldest_arrival = 0, None, None
@@ -116,15 +140,22 @@ class Delivery(threading.Thread):
                     pending[sid] = record["SequenceNumber"]
                     if oldest is None:
                         oldest = time.monotonic()
-                        oldest_arrival = float(record.get("ApproximateArrivalTimestamp") or time.time())
+                        oldest_arrival = float(
+                            record.get("ApproximateArrivalTimestamp") or time.time()
+                        )
                     # The size hint is met mid-page (a page holds up to 10,000 records): deliver
                     # now, so no object holds more than the hint plus one record.
                     if buffered_bytes >= limit and not flush():
                         return
                 found += len(page.records)
-                self._shard_stat(sid, page.millis_behind_latest, pending.get(sid) or shard.checkpoint)
-            self._set(records_read=self.stats["records_read"] + found, buffered_records=len(buffer),
-                      buffered_bytes=buffered_bytes)
+                self._shard_stat(
+                    sid, page.millis_behind_latest, pending.get(sid) or shard.checkpoint
+                )
+            self._set(
+                records_read=self.stats["records_read"] + found,
+                buffered_records=len(buffer),
+                buffered_bytes=buffered_bytes,
+            )
             due = oldest is not None and time.monotonic() - oldest >= self.spec.buffer_interval_s
             if buffer and due and not flush():
                 return
@@ -138,9 +169,11 @@ class Delivery(threading.Thread):
         """Stage and COPY one buffer; True once it is loaded or recorded as a skipped load."""
         data_url, manifest_url = self.writer.write_batch(records, oldest_arrival)
         self._set(objects_written=self.stats["objects_written"] + 1)
-        copy = (f"COPY {self.spec.table} ({', '.join(self.spec.columns)}) FROM '{manifest_url}' "
-                f"IAM_ROLE '{self.ctx.names.role_arn('firehose-' + self.spec.name)}' MANIFEST "
-                f"{self.spec.copy_options}")
+        copy = (
+            f"COPY {self.spec.table} ({', '.join(self.spec.columns)}) FROM '{manifest_url}' "
+            f"IAM_ROLE '{self.ctx.names.role_arn('firehose-' + self.spec.name)}' MANIFEST "
+            f"{self.spec.copy_options}"
+        )
         started, backoff = time.monotonic(), 1.0
         unreachable = getattr(self.spec, "unreachable", None)  # template mode: AWS's network rule
         while True:
@@ -149,22 +182,39 @@ class Delivery(threading.Thread):
                     raise ConnectionError(f"cannot connect to the warehouse: {unreachable}")
                 result = self._warehouse().execute(copy, label=f"firehose:{self.spec.name}")
                 size = sum(len(r) for r in records)
-                self._set(copies=self.stats["copies"] + 1,
-                          records_delivered=self.stats["records_delivered"] + result.rows,
-                          bytes_delivered=self.stats["bytes_delivered"] + size, last_error=None)
+                self._set(
+                    copies=self.stats["copies"] + 1,
+                    records_delivered=self.stats["records_delivered"] + result.rows,
+                    bytes_delivered=self.stats["bytes_delivered"] + size,
+                    last_error=None,
+                )
                 return True
             except Exception as exc:  # noqa: BLE001 - any failed COPY is retried, then error-manifested, as on AWS
                 self._drop_warehouse()
-                self._set(copy_failures=self.stats["copy_failures"] + 1, last_error=f"{type(exc).__name__}: {exc}")
+                self._set(
+                    copy_failures=self.stats["copy_failures"] + 1,
+                    last_error=f"{type(exc).__name__}: {exc}",
+                )
                 elapsed = time.monotonic() - started
                 if elapsed + backoff > self.spec.retry_duration_s:
                     error_url = self.writer.write_error_manifest(manifest_url, [data_url])
-                    log.error("firehose %s: COPY failed for %.0f s, skipped; recover it from %s",
-                              self.spec.name, elapsed, error_url)
-                    self._set(skipped_loads=self.stats["skipped_loads"] + 1,
-                              records_skipped=self.stats["records_skipped"] + len(records))
+                    log.error(
+                        "firehose %s: COPY failed for %.0f s, skipped; recover it from %s",
+                        self.spec.name,
+                        elapsed,
+                        error_url,
+                    )
+                    self._set(
+                        skipped_loads=self.stats["skipped_loads"] + 1,
+                        records_skipped=self.stats["records_skipped"] + len(records),
+                    )
                     return True
-                log.warning("firehose %s: COPY failed (%s); retrying in %.0f s", self.spec.name, exc, backoff)
+                log.warning(
+                    "firehose %s: COPY failed (%s); retrying in %.0f s",
+                    self.spec.name,
+                    exc,
+                    backoff,
+                )
                 if self.stop_event.wait(backoff):
                     return False
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
@@ -173,10 +223,17 @@ class Delivery(threading.Thread):
         if self.warehouse is None or self.warehouse.closed:
             from emulation.redshift.connection import connect, dsn_from_secret
 
-            secret = json.loads(self.ctx.boto("secretsmanager").get_secret_value(
-                SecretId=self.spec.loader_secret)["SecretString"])
-            self.warehouse = connect(dsn_from_secret(secret), aws_endpoint=self.ctx.config.aws_endpoint,
-                                     region=self.ctx.config.region, s3_client=self.s3)
+            secret = json.loads(
+                self.ctx.boto("secretsmanager").get_secret_value(SecretId=self.spec.loader_secret)[
+                    "SecretString"
+                ]
+            )
+            self.warehouse = connect(
+                dsn_from_secret(secret),
+                aws_endpoint=self.ctx.config.aws_endpoint,
+                region=self.ctx.config.region,
+                s3_client=self.s3,
+            )
         return self.warehouse
 
     def _drop_warehouse(self) -> None:
@@ -195,8 +252,13 @@ class Delivery(threading.Thread):
 
     def status(self) -> dict:
         with self.lock:
-            return {"name": self.spec.name, "source_stream": self.spec.source_stream, "table": self.spec.table,
-                    "bucket": self.bucket, **json.loads(json.dumps(self.stats))}
+            return {
+                "name": self.spec.name,
+                "source_stream": self.spec.source_stream,
+                "table": self.spec.table,
+                "bucket": self.bucket,
+                **json.loads(json.dumps(self.stats)),
+            }
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -236,44 +298,69 @@ def recover(config, resources, name: str | None = None, out=print) -> dict:
 
     names = LocalNames(resources, config.region)
     specs = [resources.firehose(name)] if name else list(resources.firehoses)
-    session = dict(endpoint_url=config.aws_endpoint, region_name=config.region,
-                   aws_access_key_id="testing", aws_secret_access_key="testing")
+    session = dict(
+        endpoint_url=config.aws_endpoint,
+        region_name=config.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     s3, secrets = boto3.client("s3", **session), boto3.client("secretsmanager", **session)
-    admin = json.loads(secrets.get_secret_value(SecretId=resources.warehouse.admin_secret)["SecretString"])
+    admin = json.loads(
+        secrets.get_secret_value(SecretId=resources.warehouse.admin_secret)["SecretString"]
+    )
     totals = {}
-    with connect(dsn_from_secret(admin), aws_endpoint=config.aws_endpoint, region=config.region,
-                 s3_client=s3) as rs:
+    with connect(
+        dsn_from_secret(admin), aws_endpoint=config.aws_endpoint, region=config.region, s3_client=s3
+    ) as rs:
         for spec in specs:
-            writer = StagingWriter(s3, names.bucket(spec.staging_bucket), spec.prefix, spec.errors_prefix, spec.name)
+            writer = StagingWriter(
+                s3, names.bucket(spec.staging_bucket), spec.prefix, spec.errors_prefix, spec.name
+            )
             key_column, cols = spec.columns[0], ", ".join(spec.columns)
             loaded = skipped = done = 0
             for key in writer.error_manifests():
                 url = f"s3://{writer.bucket}/{key}"
-                parse_copy(f"COPY t FROM '{url}' MANIFEST {spec.copy_options}")  # refuse bad options early
+                parse_copy(
+                    f"COPY t FROM '{url}' MANIFEST {spec.copy_options}"
+                )  # refuse bad options early
                 with rs.transaction():
-                    rs.execute(f"CREATE TEMP TABLE firehose_recover (LIKE {spec.table} INCLUDING DEFAULTS)", label="firehose-recover")
-                    copied = rs.execute(f"COPY firehose_recover ({cols}) FROM '{url}' IAM_ROLE "
-                                        f"'{names.role_arn('firehose-' + spec.name)}' MANIFEST {spec.copy_options}",
-                                        label="firehose-recover").rows
+                    rs.execute(
+                        f"CREATE TEMP TABLE firehose_recover (LIKE {spec.table} INCLUDING DEFAULTS)",
+                        label="firehose-recover",
+                    )
+                    copied = rs.execute(
+                        f"COPY firehose_recover ({cols}) FROM '{url}' IAM_ROLE "
+                        f"'{names.role_arn('firehose-' + spec.name)}' MANIFEST {spec.copy_options}",
+                        label="firehose-recover",
+                    ).rows
                     inserted = rs.execute(
                         f"INSERT INTO {spec.table} ({cols}) SELECT DISTINCT {cols} FROM firehose_recover r "
                         f"WHERE NOT EXISTS (SELECT 1 FROM {spec.table} t WHERE t.{key_column} = r.{key_column})",
-                        label="firehose-recover").rows
+                        label="firehose-recover",
+                    ).rows
                     rs.execute("DROP TABLE firehose_recover", label="firehose-recover")
                 writer.mark_recovered(key)
                 loaded, skipped, done = loaded + inserted, skipped + copied - inserted, done + 1
-                out(f"{spec.name}: {url}: {inserted} record(s) loaded, {copied - inserted} already present")
+                out(
+                    f"{spec.name}: {url}: {inserted} record(s) loaded, {copied - inserted} already present"
+                )
             totals[spec.name] = {"manifests": done, "loaded": loaded, "already_present": skipped}
-            out(f"{spec.name}: {done} skipped load(s) recovered, {loaded} record(s) loaded, "
-                f"{skipped} already present")
+            out(
+                f"{spec.name}: {done} skipped load(s) recovered, {loaded} record(s) loaded, "
+                f"{skipped} already present"
+            )
     return totals
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulation.firehose.service",
-                                     description="Firehose delivery tools for the local cloud.")
+    parser = argparse.ArgumentParser(
+        prog="python -m emulation.firehose.service",
+        description="Firehose delivery tools for the local cloud.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    rec = sub.add_parser("recover", help="load the deliveries Firehose skipped (error manifests) into the warehouse")
+    rec = sub.add_parser(
+        "recover", help="load the deliveries Firehose skipped (error manifests) into the warehouse"
+    )
     rec.add_argument("--state-dir", type=Path, default=None, help="the local cloud's state folder")
     rec.add_argument("--name", help="one delivery stream (default: all of the description)")
     args = parser.parse_args(argv)

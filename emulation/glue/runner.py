@@ -87,21 +87,37 @@ class GlueRunner:
                 _stop_orphan(path.with_suffix(".pid"))
                 self._finish(run, "FAILED", "the local runtime stopped during this run (crash or "
                              "make down); start the job again")  # fmt: skip
-    def start_run(self, job: str, arguments: dict[str, str], script_location: str,
-                  timeout_min: int | None = None) -> JobRun:
+
+    def start_run(
+        self,
+        job: str,
+        arguments: dict[str, str],
+        script_location: str,
+        timeout_min: int | None = None,
+    ) -> JobRun:
         with self._lock:
-            active = [r for r in self._runs.get(job, {}).values()
-                      if r.JobRunState not in FINAL_STATES]
+            active = [
+                r for r in self._runs.get(job, {}).values() if r.JobRunState not in FINAL_STATES
+            ]
             if active:
-                raise RunnerError("ConcurrentRunsExceededException",
-                                  f"Concurrent runs exceeded for {job}: run {active[0].Id} is "
-                                  f"{active[0].JobRunState} (MaxConcurrentRuns 1)")
-            run = JobRun(Id="jr_" + uuid.uuid4().hex + uuid.uuid4().hex, JobName=job,
-                         Arguments=dict(arguments))
+                raise RunnerError(
+                    "ConcurrentRunsExceededException",
+                    f"Concurrent runs exceeded for {job}: run {active[0].Id} is "
+                    f"{active[0].JobRunState} (MaxConcurrentRuns 1)",
+                )
+            run = JobRun(
+                Id="jr_" + uuid.uuid4().hex + uuid.uuid4().hex,
+                JobName=job,
+                Arguments=dict(arguments),
+            )
             run.LogFile = str(self.config.logs_dir / "glue" / job / f"{run.Id}.log")
             self._runs.setdefault(job, {})[run.Id] = run
-        threading.Thread(target=self._execute, args=(run, script_location, timeout_min),
-                         name=f"glue-{job}", daemon=True).start()
+        threading.Thread(
+            target=self._execute,
+            args=(run, script_location, timeout_min),
+            name=f"glue-{job}",
+            daemon=True,
+        ).start()
         return run
 
     def get_run(self, job: str, run_id: str) -> JobRun:
@@ -123,7 +139,15 @@ class GlueRunner:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             script = self._fetch_script(run, script_location)
-            argv = [str(script), "--JOB_NAME", run.JobName, "--JOB_ID", run.JobName, "--JOB_RUN_ID", run.Id]
+            argv = [
+                str(script),
+                "--JOB_NAME",
+                run.JobName,
+                "--JOB_ID",
+                run.JobName,
+                "--JOB_RUN_ID",
+                run.Id,
+            ]
             for key, value in run.Arguments.items():
                 argv += [key, value]
             if self.isolated:
@@ -136,9 +160,14 @@ class GlueRunner:
             run.JobRunState = "RUNNING"
             self._save(run)
             with open(log_path, "ab") as log:
-                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                        env=self._environment(), cwd=cwd,
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self._environment(),
+                    cwd=cwd,
+                    start_new_session=True,
+                )
                 self._procs[run.Id] = proc
                 _record_pid(self.root / "runs" / run.JobName / f"{run.Id}.pid", proc.pid)
                 try:
@@ -171,7 +200,9 @@ class GlueRunner:
         (or .whl/.egg) and the folder of the .py files on the job's Python path."""
         folder = self.root / "runs" / run.JobName / run.Id / "extra-py-files"
         paths: list[Path] = []
-        for location in filter(None, (p.strip() for p in run.Arguments.get("--extra-py-files", "").split(","))):
+        for location in filter(
+            None, (p.strip() for p in run.Arguments.get("--extra-py-files", "").split(","))
+        ):
             if not location.startswith("s3://"):
                 raise ValueError(f"--extra-py-files {location!r} must be an s3:// path (as on AWS)")
             bucket, _, key = location[5:].partition("/")
@@ -218,9 +249,13 @@ class GlueRunner:
         if self._s3 is None:
             import boto3
 
-            self._s3 = boto3.client("s3", endpoint_url=self.config.aws_endpoint,
-                                    region_name=self.config.region,
-                                    aws_access_key_id="testing", aws_secret_access_key="testing")
+            self._s3 = boto3.client(
+                "s3",
+                endpoint_url=self.config.aws_endpoint,
+                region_name=self.config.region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
         return self._s3
 
 
@@ -265,8 +300,13 @@ def _error_of(log_path: Path, code: int) -> str:
     return f"job script exited with code {code}"
 
 
-def run_job_and_wait(glue, job_name: str, arguments: dict[str, str] | None = None,
-                     timeout_s: float = 900, poll_s: float = 2.0) -> dict:
+def run_job_and_wait(
+    glue,
+    job_name: str,
+    arguments: dict[str, str] | None = None,
+    timeout_s: float = 900,
+    poll_s: float = 2.0,
+) -> dict:
     """StartJobRun + GetJobRun polling with a boto3 `glue` client (works on AWS too).
 
     Returns the final JobRun dict; raises TimeoutError if it is still running after timeout_s.
@@ -278,8 +318,9 @@ def run_job_and_wait(glue, job_name: str, arguments: dict[str, str] | None = Non
         if run["JobRunState"] in FINAL_STATES:
             return run
         if time.monotonic() > deadline:
-            raise TimeoutError(f"job run {run_id} of {job_name} still {run['JobRunState']} "
-                               f"after {timeout_s:.0f} s")
+            raise TimeoutError(
+                f"job run {run_id} of {job_name} still {run['JobRunState']} after {timeout_s:.0f} s"
+            )
         time.sleep(poll_s)
 
 
@@ -288,8 +329,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import boto3
 
-    parser = argparse.ArgumentParser(prog="python -m emulation.glue.runner",
-                                     description="Glue jobs on the local cloud")
+    parser = argparse.ArgumentParser(
+        prog="python -m emulation.glue.runner", description="Glue jobs on the local cloud"
+    )
     parser.add_argument("--state-dir", default=None, help="local cloud state (default .localcloud)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start a job run and wait for it")
@@ -302,11 +344,20 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    glue = boto3.client("glue", endpoint_url=config.aws_endpoint, region_name=config.region,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    glue = boto3.client(
+        "glue",
+        endpoint_url=config.aws_endpoint,
+        region_name=config.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     result = run_job_and_wait(glue, args.job, dict(zip(extra[::2], extra[1::2])))
-    print(json.dumps({k: result.get(k) for k in ("Id", "JobRunState", "ExecutionTime",
-                                                 "ErrorMessage")}, default=str))
+    print(
+        json.dumps(
+            {k: result.get(k) for k in ("Id", "JobRunState", "ExecutionTime", "ErrorMessage")},
+            default=str,
+        )
+    )
     return 0 if result["JobRunState"] == "SUCCEEDED" else 1
 
 

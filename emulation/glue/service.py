@@ -35,9 +35,12 @@ class GlueRunnerService:
     def _start_run(self, params, _headers, body):
         try:
             request = json.loads(body or b"{}")
-            run = self.runner.start_run(params["job"], request.get("arguments") or {},
-                                        request.get("script_location", ""),
-                                        request.get("timeout_min"))
+            run = self.runner.start_run(
+                params["job"],
+                request.get("arguments") or {},
+                request.get("script_location", ""),
+                request.get("timeout_min"),
+            )
         except RunnerError as exc:
             return exc.status, {}, {"__type": exc.code, "message": str(exc)}
         except (ValueError, TypeError) as exc:

@@ -153,8 +153,15 @@ class ShardReader:
     consumer is done with every record up to it. One thread reads a shard at a time.
     """
 
-    def __init__(self, reader: KinesisReader, store: CheckpointStore, stream: str, shard_id: str,
-                 starting_position: str = "TRIM_HORIZON", consumer: str = ""):
+    def __init__(
+        self,
+        reader: KinesisReader,
+        store: CheckpointStore,
+        stream: str,
+        shard_id: str,
+        starting_position: str = "TRIM_HORIZON",
+        consumer: str = "",
+    ):
         self.reader, self.store = reader, store
         self.stream, self.shard_id = stream, shard_id
         self.starting_position = starting_position
@@ -169,23 +176,35 @@ class ShardReader:
         self.identity = identity
         cp = self.store.load(self.shard_id)
         if cp is not None and not cp.belongs_to(identity):
-            log.warning("%s: stream %s was recreated; shard %s starts over from %s", self.consumer,
-                        self.stream, self.shard_id, self.starting_position)
+            log.warning(
+                "%s: stream %s was recreated; shard %s starts over from %s",
+                self.consumer,
+                self.stream,
+                self.shard_id,
+                self.starting_position,
+            )
             self.store.forget(self.shard_id)
             cp = None
         self.checkpoint = cp.sequence_number if cp else None
         if cp is not None and cp.sequence_number is not None:
-            self.iterator = self.reader.iterator(self.stream, self.shard_id, "AFTER_SEQUENCE_NUMBER",
-                                                 sequence_number=cp.sequence_number)
+            self.iterator = self.reader.iterator(
+                self.stream,
+                self.shard_id,
+                "AFTER_SEQUENCE_NUMBER",
+                sequence_number=cp.sequence_number,
+            )
         elif cp is not None and cp.latest_from is not None:
-            self.iterator = self.reader.iterator(self.stream, self.shard_id, "AT_TIMESTAMP",
-                                                 timestamp=cp.latest_from)
+            self.iterator = self.reader.iterator(
+                self.stream, self.shard_id, "AT_TIMESTAMP", timestamp=cp.latest_from
+            )
         elif self.starting_position == "TRIM_HORIZON":
             self.store.save(self.shard_id, ShardCheckpoint(identity.arn, identity.created))
             self.iterator = self.reader.iterator(self.stream, self.shard_id, "TRIM_HORIZON")
         else:
-            self.store.save(self.shard_id, ShardCheckpoint(identity.arn, identity.created,
-                                                           latest_from=time.time()))
+            self.store.save(
+                self.shard_id,
+                ShardCheckpoint(identity.arn, identity.created, latest_from=time.time()),
+            )
             self.iterator = self.reader.iterator(self.stream, self.shard_id, "LATEST")
         return self.iterator
 
@@ -205,6 +224,7 @@ class ShardReader:
         identity = self.identity
         if identity is None:
             raise RuntimeError(f"shard {self.shard_id}: commit before open()")
-        self.store.save(self.shard_id,
-                        ShardCheckpoint(identity.arn, identity.created, sequence_number))
+        self.store.save(
+            self.shard_id, ShardCheckpoint(identity.arn, identity.created, sequence_number)
+        )
         self.checkpoint = sequence_number

@@ -27,8 +27,12 @@ def kinesis_shards(region: str) -> dict[str, dict[str, dict[str, int]]]:
             records = shard.records
             last = next(reversed(records), 0) if records else 0
             first = next(iter(records), 0) if records else 0
-            shards[shard.shard_id] = {"records": len(records), "first_sequence": first,
-                                      "last_sequence": last, "open": bool(shard.is_open)}
+            shards[shard.shard_id] = {
+                "records": len(records),
+                "first_sequence": first,
+                "last_sequence": last,
+                "open": bool(shard.is_open),
+            }
         streams[name] = shards
     return streams
 
@@ -37,5 +41,7 @@ def answer(environ, start_response) -> list[bytes]:
     """The WSGI answer to `GET SHARDS_PATH`."""
     region = (parse_qs(environ.get("QUERY_STRING", "")).get("region") or ["us-east-1"])[0]
     body = json.dumps({"region": region, "streams": kinesis_shards(region)}).encode()
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
     return [body]

@@ -84,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--no-patches", action="store_true", help="serve stock moto (baselines)")
     group.add_argument("--patch", action="append", help="apply only this patch (repeatable)")
-    parser.add_argument("--state-dir", default=None,
-                        help="keep moto's state durable in this folder (default: memory only)")
+    parser.add_argument(
+        "--state-dir",
+        default=None,
+        help="keep moto's state durable in this folder (default: memory only)",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request (noisy)")
     parser.add_argument("--no-warm", action="store_true", help="load backends on first request")
     parser.add_argument(
@@ -118,17 +121,26 @@ def main(argv: list[str] | None = None) -> int:
         persistence.install()
         persistence.restore()
     log.info(
-        "moto server on %s:%d, patches: %s, state: %s", args.host, args.port,
-        ", ".join(applied) or "none", args.state_dir or "memory only",
+        "moto server on %s:%d, patches: %s, state: %s",
+        args.host,
+        args.port,
+        ", ".join(applied) or "none",
+        args.state_dir or "memory only",
     )
 
-    serve(args.host, args.port, warm=() if args.no_warm else WARM_SERVICES, region=args.region,
-          persistence=persistence)
+    serve(
+        args.host,
+        args.port,
+        warm=() if args.no_warm else WARM_SERVICES,
+        region=args.region,
+        persistence=persistence,
+    )
     return 0
 
 
-def serve(host: str, port: int, warm=WARM_SERVICES, region: str = "us-east-1",
-          persistence=None) -> None:
+def serve(
+    host: str, port: int, warm=WARM_SERVICES, region: str = "us-east-1", persistence=None
+) -> None:
     """What `moto.server.main` does (threaded werkzeug); the cloud's backends load in the
     background. SIGTERM/SIGINT stop accepting, then (durable state) sync it before exiting."""
     import os

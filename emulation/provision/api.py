@@ -120,12 +120,17 @@ def _ensure_models(client, api_id: str, models: dict[str, dict]) -> None:
     for name, schema in models.items():
         if name not in existing:
             client.create_model(
-                restApiId=api_id, name=name, contentType="application/json", schema=json.dumps(schema)
+                restApiId=api_id,
+                name=name,
+                contentType="application/json",
+                schema=json.dumps(schema),
             )
 
 
 def _ensure_validators(client, api_id: str, document: dict) -> dict[str, str]:
-    existing = {v["name"]: v["id"] for v in client.get_request_validators(restApiId=api_id).get("items", [])}
+    existing = {
+        v["name"]: v["id"] for v in client.get_request_validators(restApiId=api_id).get("items", [])
+    }
     for name, spec in document.get("x-amazon-apigateway-request-validators", {}).items():
         if name not in existing:
             existing[name] = client.create_request_validator(
@@ -148,7 +153,9 @@ def _ensure_resource(client, api_id: str, path: str, by_path: dict[str, dict]) -
 
 
 def _ensure_methods(client, api_id: str, document: dict, validators: dict[str, str]) -> None:
-    by_path = {r["path"]: r for r in client.get_resources(restApiId=api_id, limit=500).get("items", [])}
+    by_path = {
+        r["path"]: r for r in client.get_resources(restApiId=api_id, limit=500).get("items", [])
+    }
     for path, item in document["paths"].items():
         resource_id = _ensure_resource(client, api_id, path, by_path)
         have = set((by_path[path].get("resourceMethods") or {}).keys())
@@ -159,9 +166,13 @@ def _ensure_methods(client, api_id: str, document: dict, validators: dict[str, s
             kwargs: dict[str, Any] = {}
             body = op.get("requestBody", {}).get("content", {}).get("application/json")
             if body:
-                kwargs["requestModels"] = {"application/json": body["schema"]["$ref"].rsplit("/", 1)[-1]}
+                kwargs["requestModels"] = {
+                    "application/json": body["schema"]["$ref"].rsplit("/", 1)[-1]
+                }
             if op.get("x-amazon-apigateway-request-validator"):
-                kwargs["requestValidatorId"] = validators[op["x-amazon-apigateway-request-validator"]]
+                kwargs["requestValidatorId"] = validators[
+                    op["x-amazon-apigateway-request-validator"]
+                ]
             params = path_parameters(path)
             if params:
                 kwargs["requestParameters"] = {f"method.request.path.{p}": True for p in params}
@@ -200,11 +211,16 @@ def _ensure_usage_plan(client, api_id: str, stage: str, plan) -> str:
     return created["id"]
 
 
-def _ensure_key(client, state_dir: Path, key_names: tuple[str, ...], name: str, plan_id: str) -> None:
+def _ensure_key(
+    client, state_dir: Path, key_names: tuple[str, ...], name: str, plan_id: str
+) -> None:
     path = key_file(state_dir, key_names, name)
     stored = path.read_text().strip() if path.exists() else ""
-    found = [k for k in client.get_api_keys(nameQuery=name, includeValues=True, limit=500).get("items", [])
-             if k["name"] == name]
+    found = [
+        k
+        for k in client.get_api_keys(nameQuery=name, includeValues=True, limit=500).get("items", [])
+        if k["name"] == name
+    ]
     if found:
         key_id, value = found[0]["id"], found[0]["value"]
     else:
@@ -214,6 +230,8 @@ def _ensure_key(client, state_dir: Path, key_names: tuple[str, ...], name: str, 
         )["id"]
     if value != stored:
         _write_secret(path, value)
-    attached = {k["id"] for k in client.get_usage_plan_keys(usagePlanId=plan_id, limit=500).get("items", [])}
+    attached = {
+        k["id"] for k in client.get_usage_plan_keys(usagePlanId=plan_id, limit=500).get("items", [])
+    }
     if key_id not in attached:
         client.create_usage_plan_key(usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")

@@ -54,7 +54,8 @@ def provision(config, resources, names) -> None:
 
     kwargs = step_client_kwargs(config)
     kinesis, dynamodb, s3, sqs, iam, lam = (
-        boto3.client(service, **kwargs) for service in ("kinesis", "dynamodb", "s3", "sqs", "iam", "lambda")
+        boto3.client(service, **kwargs)
+        for service in ("kinesis", "dynamodb", "s3", "sqs", "iam", "lambda")
     )
     code = placeholder_zip()
     # Families are independent (a function needs only its role): create them all side by side;

@@ -21,8 +21,13 @@ def provision(config, resources, names) -> None:
         return
     import boto3
 
-    client = boto3.client("firehose", endpoint_url=config.aws_endpoint, region_name=config.region,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "firehose",
+        endpoint_url=config.aws_endpoint,
+        region_name=config.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     existing = set(client.list_delivery_streams(Limit=1000)["DeliveryStreamNames"])
     secrets = {s.name: s for s in resources.secrets}
     database = resources.warehouse.database if resources.warehouse else "dev"
@@ -33,12 +38,18 @@ def provision(config, resources, names) -> None:
         client.create_delivery_stream(
             DeliveryStreamName=fh.name,
             DeliveryStreamType="KinesisStreamAsSource",
-            KinesisStreamSourceConfiguration={"KinesisStreamARN": names.stream_arn(fh.source_stream), "RoleARN": role},
+            KinesisStreamSourceConfiguration={
+                "KinesisStreamARN": names.stream_arn(fh.source_stream),
+                "RoleARN": role,
+            },
             RedshiftDestinationConfiguration={
                 "RoleARN": role,
                 "ClusterJDBCURL": f"jdbc:redshift://{config.host}:{config.warehouse_port}/{database}",
-                "CopyCommand": {"DataTableName": fh.table, "DataTableColumns": ",".join(fh.columns),
-                                "CopyOptions": fh.copy_options},
+                "CopyCommand": {
+                    "DataTableName": fh.table,
+                    "DataTableColumns": ",".join(fh.columns),
+                    "CopyOptions": fh.copy_options,
+                },
                 "Username": secrets[fh.loader_secret].username,
                 "Password": PASSWORD_PLACEHOLDER,
                 "RetryOptions": {"DurationInSeconds": fh.retry_duration_s},
@@ -47,7 +58,10 @@ def provision(config, resources, names) -> None:
                     "BucketARN": f"arn:aws:s3:::{names.bucket(fh.staging_bucket)}",
                     "Prefix": fh.prefix,
                     "ErrorOutputPrefix": fh.errors_prefix,
-                    "BufferingHints": {"SizeInMBs": fh.buffer_size_mb, "IntervalInSeconds": fh.buffer_interval_s},
+                    "BufferingHints": {
+                        "SizeInMBs": fh.buffer_size_mb,
+                        "IntervalInSeconds": fh.buffer_interval_s,
+                    },
                     "CompressionFormat": "GZIP",
                 },
             },

@@ -34,8 +34,13 @@ OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 def _client(config, service: str):
     import boto3
 
-    return boto3.client(service, endpoint_url=config.aws_endpoint, region_name=config.region,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        service,
+        endpoint_url=config.aws_endpoint,
+        region_name=config.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def table_input(table, location: str) -> dict:
@@ -43,8 +48,11 @@ def table_input(table, location: str) -> dict:
     return {
         "Name": table.name,
         "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"classification": table.classification,
-                       "compressionType": table.compression, "typeOfData": "file"},
+        "Parameters": {
+            "classification": table.classification,
+            "compressionType": table.compression,
+            "typeOfData": "file",
+        },
         "PartitionKeys": [{"Name": c.name, "Type": c.type} for c in table.partition_keys],
         "StorageDescriptor": {
             "Columns": columns,
@@ -52,8 +60,10 @@ def table_input(table, location: str) -> dict:
             "InputFormat": INPUT_FORMAT,
             "OutputFormat": OUTPUT_FORMAT,
             "Compressed": table.compression != "none",
-            "SerdeInfo": {"SerializationLibrary": SERDE, "Parameters": {"paths": ",".join(
-                c.name for c in table.columns)}},
+            "SerdeInfo": {
+                "SerializationLibrary": SERDE,
+                "Parameters": {"paths": ",".join(c.name for c in table.columns)},
+            },
         },
     }
 
@@ -76,8 +86,13 @@ def provision(config, resources, names) -> None:
         arguments = job_arguments(resources, job, names.bucket)
         connection = arguments.get("--REDSHIFT_CONNECTION")
         if connection and resources.warehouse is not None:
-            _put_connection(config, glue, connection, resources.warehouse,
-                            job.warehouse_secret or resources.warehouse.admin_secret)
+            _put_connection(
+                config,
+                glue,
+                connection,
+                resources.warehouse,
+                job.warehouse_secret or resources.warehouse.admin_secret,
+            )
         location = script_location(job, names.bucket)
         bucket, _, key = location[5:].partition("/")
         s3.upload_file(str(REPO_ROOT / job.script), bucket, key)
@@ -108,19 +123,24 @@ def _put_connection(config, glue, name: str, warehouse, secret_id: str) -> None:
         secret = json.loads(secrets.get_secret_value(SecretId=secret_id)["SecretString"])
     except secrets.exceptions.ResourceNotFoundException:
         # The rest of the cloud is still usable; a job run then fails naming the connection.
-        log.warning("glue: secret %r missing (warehouse step not run?): connection %r not created",
-                    secret_id, name)
+        log.warning(
+            "glue: secret %r missing (warehouse step not run?): connection %r not created",
+            secret_id,
+            name,
+        )
         return
     url = f"jdbc:redshift://{secret['host']}:{secret['port']}/{warehouse.database}"
     spec = {
         "Name": name,
         "Description": "The warehouse, for Glue loads (credentials in Secrets Manager)",
         "ConnectionType": "JDBC",
-        "ConnectionProperties": {"JDBC_CONNECTION_URL": url, "SECRET_ID": secret_id,
-                                 "JDBC_ENFORCE_SSL": "false"},
+        "ConnectionProperties": {
+            "JDBC_CONNECTION_URL": url,
+            "SECRET_ID": secret_id,
+            "JDBC_ENFORCE_SSL": "false",
+        },
     }
     try:
         glue.create_connection(ConnectionInput=spec)
     except glue.exceptions.AlreadyExistsException:
         pass  # moto has no UpdateConnection/DeleteConnection; its state is per server start
-

@@ -76,8 +76,13 @@ class ProvisionStopped(Exception):
     """`up` stopped the runtime, or went away, before provisioning could finish."""
 
 
-def provision_for_up(config, resources, stop: threading.Event, timeout: float = 600.0,
-                     shared_clients: Callable[[str], Any] | None = None) -> None:
+def provision_for_up(
+    config,
+    resources,
+    stop: threading.Event,
+    timeout: float = 600.0,
+    shared_clients: Callable[[str], Any] | None = None,
+) -> None:
     """The runtime's share of `up`: wait until moto answers, then run every step (the warehouse
     step once `up` has written `<state>/warehouse.ready`). A failed step is also written to
     `<state>/provision.failed` for `up` to report; see the module docstring."""

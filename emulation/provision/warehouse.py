@@ -48,8 +48,10 @@ def provision(config, resources, names) -> None:
     client = _secrets_client(config)
     by_name = {s.name: s for s in resources.secrets}
     admin = ensure_secret(client, by_name[resources.warehouse.admin_secret], endpoint)
-    users = [(ensure_secret(client, by_name[name], endpoint), grants)
-             for name, grants in dedicated_users(resources)]
+    users = [
+        (ensure_secret(client, by_name[name], endpoint), grants)
+        for name, grants in dedicated_users(resources)
+    ]
     digest = migration_digest(resources, admin["username"])
     with psycopg.connect(superuser, autocommit=True) as conn:
         current = migrations_current(conn, digest, [fh.table for fh in resources.firehoses])
@@ -90,8 +92,10 @@ def migrations_current(conn, digest: str, tables: list[str]) -> bool:
 
 
 def record_migrations(conn, digest: str) -> None:
-    conn.execute("CREATE TABLE IF NOT EXISTS localcloud.applied_migrations "
-                 "(digest text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS localcloud.applied_migrations "
+        "(digest text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
     conn.execute("INSERT INTO localcloud.applied_migrations (digest) VALUES (%s) "
                  "ON CONFLICT (digest) DO NOTHING", (digest,))  # fmt: skip
 
@@ -100,18 +104,29 @@ def _endpoint(config, superuser_dsn: str, database: str) -> dict:
     """Where clients reach the warehouse: the embedded server's TCP port, or the external DSN's."""
     if config.warehouse_dsn:
         parts = conninfo_to_dict(config.warehouse_dsn)
-        return {"host": parts.get("host") or "127.0.0.1", "port": int(parts.get("port") or 5432),
-                "dbname": parts.get("dbname") or database}
+        return {
+            "host": parts.get("host") or "127.0.0.1",
+            "port": int(parts.get("port") or 5432),
+            "dbname": parts.get("dbname") or database,
+        }
     parts = conninfo_to_dict(superuser_dsn)
-    return {"host": parts.get("host") or config.host, "port": int(parts.get("port") or config.warehouse_port),
-            "dbname": parts.get("dbname") or database}
+    return {
+        "host": parts.get("host") or config.host,
+        "port": int(parts.get("port") or config.warehouse_port),
+        "dbname": parts.get("dbname") or database,
+    }
 
 
 def _secrets_client(config):
     import boto3
 
-    return boto3.client("secretsmanager", endpoint_url=config.aws_endpoint, region_name=config.region,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        "secretsmanager",
+        endpoint_url=config.aws_endpoint,
+        region_name=config.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def ensure_secret(client, spec, endpoint: dict) -> dict:
@@ -120,11 +135,16 @@ def ensure_secret(client, spec, endpoint: dict) -> dict:
         current = json.loads(client.get_secret_value(SecretId=spec.name)["SecretString"])
     except client.exceptions.ResourceNotFoundException:
         current = None
-    value = {"username": spec.username,
-             "password": (current or {}).get("password") or pysecrets.token_urlsafe(32),
-             **endpoint, "engine": ENGINE}
+    value = {
+        "username": spec.username,
+        "password": (current or {}).get("password") or pysecrets.token_urlsafe(32),
+        **endpoint,
+        "engine": ENGINE,
+    }
     if current is None:
-        client.create_secret(Name=spec.name, Description=spec.description, SecretString=json.dumps(value))
+        client.create_secret(
+            Name=spec.name, Description=spec.description, SecretString=json.dumps(value)
+        )
     elif current != value:
         client.put_secret_value(SecretId=spec.name, SecretString=json.dumps(value))
     return value
@@ -134,18 +154,30 @@ def ensure_role(conn, secret: dict, database: str, *, admin: bool) -> None:
     user = secret["username"]
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
     verb = "ALTER" if exists else "CREATE"
-    conn.execute(sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(
-        sql.Identifier(user), sql.Literal(secret["password"])))
-    conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
-        sql.Identifier(database), sql.Identifier(user)))
+    conn.execute(
+        sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(
+            sql.Identifier(user), sql.Literal(secret["password"])
+        )
+    )
+    conn.execute(
+        sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
+            sql.Identifier(database), sql.Identifier(user)
+        )
+    )
     if admin:
-        conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(database), sql.Identifier(user)))
+        conn.execute(
+            sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
+                sql.Identifier(database), sql.Identifier(user)
+            )
+        )
 
 
 def migrate(config, resources, admin_secret: dict) -> None:
     from emulation.redshift.connection import connect, dsn_from_secret
 
-    with connect(dsn_from_secret(admin_secret), aws_endpoint=config.aws_endpoint, region=config.region) as rs:
+    with connect(
+        dsn_from_secret(admin_secret), aws_endpoint=config.aws_endpoint, region=config.region
+    ) as rs:
         for path in resources.warehouse.schema_files:
             script = (Path(REPO_ROOT) / path).read_text()
             rs.execute(script, label=f"migrate:{path}")

@@ -102,9 +102,17 @@ class Result:
 
 
 class RedshiftConnection:
-    def __init__(self, dsn: str, *, aws_endpoint: str | None = None, region: str | None = None,
-                 s3_client=None, connect_timeout: int = 5, direct_json: bool = True,
-                 direct_arrow: bool = True):
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        aws_endpoint: str | None = None,
+        region: str | None = None,
+        s3_client=None,
+        connect_timeout: int = 5,
+        direct_json: bool = True,
+        direct_arrow: bool = True,
+    ):
         self.dsn = dsn
         self.direct_json = direct_json
         """COPY ... FORMAT JSON takes the direct path when it can (emulation.redshift.copy_json);
@@ -170,7 +178,9 @@ class RedshiftConnection:
                 columns = [d.name for d in cur.description] if cur.description else []
                 rows = cur.rowcount if cur.rowcount >= 0 else len(records)
         except Exception as exc:
-            self._log(started, time.perf_counter() - t0, kind, None, label, False, str(exc), original)
+            self._log(
+                started, time.perf_counter() - t0, kind, None, label, False, str(exc), original
+            )
             raise
         duration = time.perf_counter() - t0
         self._log(started, duration, kind, rows, label, True, None, original)
@@ -181,22 +191,34 @@ class RedshiftConnection:
         try:
             cmd = parse_copy(sql_text)
             with self._conn.transaction():
-                outcome = CopyRun(self._conn, self._s3_client(), cmd, label=label,
-                                  error_sink=self._record_load_errors, direct_json=self.direct_json,
-                                  direct_arrow=self.direct_arrow).run()
+                outcome = CopyRun(
+                    self._conn,
+                    self._s3_client(),
+                    cmd,
+                    label=label,
+                    error_sink=self._record_load_errors,
+                    direct_json=self.direct_json,
+                    direct_arrow=self.direct_arrow,
+                ).run()
         except (CopyError, LoadError, psycopg.Error, Exception) as exc:
-            self._log(started, time.perf_counter() - t0, "COPY", None, label, False, str(exc), sql_text)
+            self._log(
+                started, time.perf_counter() - t0, "COPY", None, label, False, str(exc), sql_text
+            )
             raise
         duration = time.perf_counter() - t0
         self._log(started, duration, "COPY", outcome.rows, label, True, None, sql_text)
-        return Result(kind="COPY", rows=outcome.rows, duration_s=duration, load_errors=outcome.errors)
+        return Result(
+            kind="COPY", rows=outcome.rows, duration_s=duration, load_errors=outcome.errors
+        )
 
     def _s3_client(self):
         if self._s3 is None:
             import boto3
 
             self._s3 = boto3.client(
-                "s3", endpoint_url=self._aws_endpoint, region_name=self._region,
+                "s3",
+                endpoint_url=self._aws_endpoint,
+                region_name=self._region,
                 aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
                 aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
             )
@@ -219,8 +241,16 @@ class RedshiftConnection:
             conn.execute(
                 "INSERT INTO localcloud.statement_log (started_at, duration_ms, kind, rows, label, succeeded, "
                 "error, statement) VALUES (to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s)",
-                (started, duration * 1000.0, kind, rows, label, ok, (error or "")[:2000] or None,
-                 _redact(statement)[:4000]),
+                (
+                    started,
+                    duration * 1000.0,
+                    kind,
+                    rows,
+                    label,
+                    ok,
+                    (error or "")[:2000] or None,
+                    _redact(statement)[:4000],
+                ),
             )
         except psycopg.Error as exc:  # the warehouse went away mid-statement: the caller sees it
             log.warning("statement not logged: %s", exc)
@@ -241,7 +271,9 @@ class RedshiftConnection:
             )
 
 
-_SECRET = re.compile(r"((?:CREDENTIALS|SECRET_ACCESS_KEY|SESSION_TOKEN|PASSWORD)\s+(?:AS\s+)?)'[^']*'", re.I)
+_SECRET = re.compile(
+    r"((?:CREDENTIALS|SECRET_ACCESS_KEY|SESSION_TOKEN|PASSWORD)\s+(?:AS\s+)?)'[^']*'", re.I
+)
 
 
 def _redact(statement: str) -> str:
@@ -258,5 +290,10 @@ def dsn_from_secret(secret: dict) -> str:
     """A libpq DSN from a Redshift/RDS-shaped secret {username,password,host,port,dbname}."""
     from psycopg.conninfo import make_conninfo
 
-    return make_conninfo(host=secret["host"], port=str(secret["port"]), dbname=secret["dbname"],
-                         user=secret["username"], password=secret["password"])
+    return make_conninfo(
+        host=secret["host"],
+        port=str(secret["port"]),
+        dbname=secret["dbname"],
+        user=secret["username"],
+        password=secret["password"],
+    )

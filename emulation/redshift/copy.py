@@ -82,15 +82,26 @@ def table_columns(cur, table: str) -> list[Column]:
 class CopyRun(BadRecords):
     """One COPY statement against one PostgreSQL connection (inside the caller's transaction)."""
 
-    def __init__(self, conn, s3, cmd: CopyCommand, *, label: str | None, error_sink, direct_json: bool = True,
-                 direct_arrow: bool = True):
+    def __init__(
+        self,
+        conn,
+        s3,
+        cmd: CopyCommand,
+        *,
+        label: str | None,
+        error_sink,
+        direct_json: bool = True,
+        direct_arrow: bool = True,
+    ):
         # direct_json: JSON is converted in Python and copied straight into the table when it can
         # be (False: always through SQL; `python -m bench warehouse --sql-path` measures that path).
         # direct_arrow: pyarrow converts first (False: orjson only; the bench compares them).
         self.direct_json, self.direct_arrow = direct_json, direct_arrow
         if cmd.format == "DELIMITED":
-            raise CopyError("COPY without FORMAT JSON or CSV (pipe-delimited text) is not supported "
-                            "by the Redshift stand-in")
+            raise CopyError(
+                "COPY without FORMAT JSON or CSV (pipe-delimited text) is not supported "
+                "by the Redshift stand-in"
+            )
         self.conn, self.s3, self.cmd, self.label = conn, s3, cmd, label
         self.error_sink = error_sink
         self.files: list[tuple[int, int, str]] = []  # (first_seq, rows, url)
@@ -107,7 +118,9 @@ class CopyRun(BadRecords):
                 raise CopyError(f"COPY: column(s) {', '.join(unknown)} not in table {cmd.table}")
             self.columns = [by_name[n] for n in names]
             self.missing_not_null = [
-                c for c in all_columns if c.name not in names and c.not_null and not self._has_default(cur, c)
+                c
+                for c in all_columns
+                if c.name not in names and c.not_null and not self._has_default(cur, c)
             ]
             urls = resolve_sources(self.s3, cmd)
             for converter in self._direct_converters():
@@ -123,7 +136,9 @@ class CopyRun(BadRecords):
                 except CopyError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a record does not fit: the SQL path finds and reports it
-                    log.info("COPY %s: direct load failed (%s); loading through SQL", cmd.table, exc)
+                    log.info(
+                        "COPY %s: direct load failed (%s); loading through SQL", cmd.table, exc
+                    )
                 break
             self._create_stage(cur)
             for url in urls:
@@ -141,31 +156,45 @@ class CopyRun(BadRecords):
     def _has_default(self, cur, column: Column) -> bool:
         cur.execute(
             "SELECT 1 FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
-            "WHERE d.adrelid = to_regclass(%s) AND a.attname = %s", (self.cmd.table, column.name))
+            "WHERE d.adrelid = to_regclass(%s) AND a.attname = %s",
+            (self.cmd.table, column.name),
+        )
         return cur.fetchone() is not None
 
     # -- the fast path: JSON converted in Python, COPY straight into the table ----------------
     def _fast_json_applies(self) -> bool:
-        return (self.direct_json and self.cmd.format == "JSON" and not self.missing_not_null
-                and not any(self._formatted(c) for c in self.columns)
-                and fast_json.fits_fast_path([c.type for c in self.columns]))
+        return (
+            self.direct_json
+            and self.cmd.format == "JSON"
+            and not self.missing_not_null
+            and not any(self._formatted(c) for c in self.columns)
+            and fast_json.fits_fast_path([c.type for c in self.columns])
+        )
 
     def _direct_converters(self) -> list:
         """The direct paths to try in turn: pyarrow (whole slices in C++), then orjson (per line)."""
         if not self._fast_json_applies():
             return []
         names = [c.name for c in self.columns]
-        arrow = ArrowJsonLines.for_columns(names, [c.type for c in self.columns]) if self.direct_arrow else None
+        arrow = (
+            ArrowJsonLines.for_columns(names, [c.type for c in self.columns])
+            if self.direct_arrow
+            else None
+        )
         return [arrow, fast_json.JsonLines(names)] if arrow else [fast_json.JsonLines(names)]
 
     def _copy_json_direct(self, cur, urls: list[str], converter) -> int:
         options = getattr(converter, "copy_options", None) or fast_json.copy_options_sql()
         stmt = sql.SQL("COPY {} ({}) FROM STDIN {}").format(
-            sql.SQL(self.cmd.table), sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns),
-            sql.SQL(options))
+            sql.SQL(self.cmd.table),
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns),
+            sql.SQL(options),
+        )
         # The reader thread stops as soon as this path gives up (closing), before the SQL path reads.
-        with contextlib.closing(read_ahead(self.s3, urls, self.cmd)) as pieces, \
-                cur.copy(stmt, writer=QueuedLibpqWriter(cur)) as copy:  # PostgreSQL parses while Python converts
+        with (
+            contextlib.closing(read_ahead(self.s3, urls, self.cmd)) as pieces,
+            cur.copy(stmt, writer=QueuedLibpqWriter(cur)) as copy,
+        ):  # PostgreSQL parses while Python converts
             for text in fast_json.line_slices(pieces, getattr(converter, "slice_bytes", 64 * 1024)):
                 rows = converter.convert(text)
                 if rows:
@@ -183,23 +212,32 @@ class CopyRun(BadRecords):
             fields = sql.SQL(", ").join(
                 sql.SQL("{} text").format(sql.Identifier(f"f{i}")) for i in range(len(self.columns))
             )
-        cur.execute(sql.SQL(
-            "CREATE TEMP TABLE copy_stage (seq bigserial, line_no bigint, {}) ON COMMIT DROP"
-        ).format(fields))
+        cur.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE copy_stage (seq bigserial, line_no bigint, {}) ON COMMIT DROP"
+            ).format(fields)
+        )
 
     def _stage(self, cur, url: str) -> None:
         cmd = self.cmd
         if cmd.format == "JSON":
-            stmt = sql.SQL("COPY pg_temp.copy_stage (raw) FROM STDIN (FORMAT csv, DELIMITER {}, QUOTE {})").format(
-                sql.Literal(_FIELD_DELIM), sql.Literal(_FIELD_QUOTE))
+            stmt = sql.SQL(
+                "COPY pg_temp.copy_stage (raw) FROM STDIN (FORMAT csv, DELIMITER {}, QUOTE {})"
+            ).format(sql.Literal(_FIELD_DELIM), sql.Literal(_FIELD_QUOTE))
         else:
-            stmt = sql.SQL("COPY pg_temp.copy_stage ({}) FROM STDIN (FORMAT csv, DELIMITER {}, QUOTE {}, NULL {})").format(
-                self._stage_fields(), sql.Literal(cmd.delimiter), sql.Literal(cmd.quote), sql.Literal(cmd.null_as))
+            stmt = sql.SQL(
+                "COPY pg_temp.copy_stage ({}) FROM STDIN (FORMAT csv, DELIMITER {}, QUOTE {}, NULL {})"
+            ).format(
+                self._stage_fields(),
+                sql.Literal(cmd.delimiter),
+                sql.Literal(cmd.quote),
+                sql.Literal(cmd.null_as),
+            )
         try:
             with self.conn.transaction():
                 with cur.copy(stmt) as copy:
                     chunks = object_chunks(self.s3, url, cmd.gzip, cmd.ignore_header)
-                    for data in (self._utf8_lines(url, chunks) if cmd.format == "JSON" else chunks):
+                    for data in self._utf8_lines(url, chunks) if cmd.format == "JSON" else chunks:
                         if cmd.format == "JSON":
                             data = _json_safe(data)
                         copy.write(data)
@@ -209,7 +247,9 @@ class CopyRun(BadRecords):
         except Exception as exc:
             if cmd.format == "JSON":
                 raise CopyError(f"COPY: {url} could not be read as text ({exc})") from exc
-            log.info("COPY %s: %s is not clean CSV (%s); reading it line by line", cmd.table, url, exc)
+            log.info(
+                "COPY %s: %s is not clean CSV (%s); reading it line by line", cmd.table, url, exc
+            )
             self._stage_csv_slowly(cur, url)
 
     def _stage_fields(self):
@@ -246,10 +286,18 @@ class CopyRun(BadRecords):
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                bad = line[exc.start:exc.end].hex(" ")
-                self.pending_errors.append(self._error(
-                    url, lines_before + i + 1, "", line, "", 1220,
-                    f"String contains invalid or unsupported UTF8 codepoints. Bad UTF8 hex sequence: {bad}"))
+                bad = line[exc.start : exc.end].hex(" ")
+                self.pending_errors.append(
+                    self._error(
+                        url,
+                        lines_before + i + 1,
+                        "",
+                        line,
+                        "",
+                        1220,
+                        f"String contains invalid or unsupported UTF8 codepoints. Bad UTF8 hex sequence: {bad}",
+                    )
+                )
                 lines[i] = b""
         return b"\n".join(lines)
 
@@ -267,17 +315,30 @@ class CopyRun(BadRecords):
                 continue
             try:
                 text = line.rstrip(b"\r").decode("utf-8")
-                fields = next(csv.reader([text], delimiter=cmd.delimiter, quotechar=cmd.quote, strict=True))
+                fields = next(
+                    csv.reader([text], delimiter=cmd.delimiter, quotechar=cmd.quote, strict=True)
+                )
             except (UnicodeDecodeError, csv.Error) as exc:
                 errors.append(self._error(url, number, "", line, "", 1202, f"Invalid line: {exc}"))
                 continue
             if len(fields) != len(self.columns):
-                errors.append(self._error(url, number, "", line, "", 1202,
-                                          f"Delimiter not found / extra column(s): {len(fields)} fields for "
-                                          f"{len(self.columns)} columns"))
+                errors.append(
+                    self._error(
+                        url,
+                        number,
+                        "",
+                        line,
+                        "",
+                        1202,
+                        f"Delimiter not found / extra column(s): {len(fields)} fields for "
+                        f"{len(self.columns)} columns",
+                    )
+                )
                 continue
             good.append((number, [None if f == cmd.null_as else f for f in fields]))
-        with cur.copy(sql.SQL("COPY pg_temp.copy_stage (line_no, {}) FROM STDIN").format(self._stage_fields())) as copy:
+        with cur.copy(
+            sql.SQL("COPY pg_temp.copy_stage (line_no, {}) FROM STDIN").format(self._stage_fields())
+        ) as copy:
             for number, staged in good:
                 copy.write_row([number, *staged])
         self.files.append((-1, len(good), url))
@@ -292,13 +353,19 @@ class CopyRun(BadRecords):
 
     def _from_clause(self) -> sql.Composable:
         if self.cmd.format == "JSON":
-            defs = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c.name)) for c in self.columns)
-            return sql.SQL("pg_temp.copy_stage s CROSS JOIN LATERAL json_to_record(s.raw::json) AS r({})").format(defs)
+            defs = sql.SQL(", ").join(
+                sql.SQL("{} text").format(sql.Identifier(c.name)) for c in self.columns
+            )
+            return sql.SQL(
+                "pg_temp.copy_stage s CROSS JOIN LATERAL json_to_record(s.raw::json) AS r({})"
+            ).format(defs)
         return sql.SQL("pg_temp.copy_stage s")
 
     def _rows_filter(self) -> sql.Composable:
         # Blank lines are whitespace between JSON objects on Redshift.
-        return sql.SQL("s.raw IS NOT NULL AND btrim(s.raw) <> ''" if self.cmd.format == "JSON" else "TRUE")
+        return sql.SQL(
+            "s.raw IS NOT NULL AND btrim(s.raw) <> ''" if self.cmd.format == "JSON" else "TRUE"
+        )
 
     def _value(self, column: Column, source: sql.Composable) -> sql.Composable:
         cmd = self.cmd
@@ -310,14 +377,23 @@ class CopyRun(BadRecords):
                 source = sql.SQL("NULLIF(btrim({}), '')").format(source)
             if not text:  # Redshift loads an empty non-character field as NULL
                 source = sql.SQL("NULLIF({}, '')").format(source)
-        fmt = cmd.time_format if column.type.startswith("timestamp") else (
-            cmd.date_format if column.type == "date" else None)
+        fmt = (
+            cmd.time_format
+            if column.type.startswith("timestamp")
+            else (cmd.date_format if column.type == "date" else None)
+        )
         if fmt and fmt.lower() == "epochsecs":
-            return sql.SQL("(to_timestamp(({})::double precision) AT TIME ZONE 'UTC')").format(source)
+            return sql.SQL("(to_timestamp(({})::double precision) AT TIME ZONE 'UTC')").format(
+                source
+            )
         if fmt and fmt.lower() == "epochmillisecs":
-            return sql.SQL("(to_timestamp(({})::double precision / 1000) AT TIME ZONE 'UTC')").format(source)
+            return sql.SQL(
+                "(to_timestamp(({})::double precision / 1000) AT TIME ZONE 'UTC')"
+            ).format(source)
         if fmt and fmt.lower() != "auto":
-            return sql.SQL("CAST(to_timestamp({}, {}) AS {})").format(source, sql.Literal(fmt), sql.SQL(column.type))
+            return sql.SQL("CAST(to_timestamp({}, {}) AS {})").format(
+                source, sql.Literal(fmt), sql.SQL(column.type)
+            )
         return sql.SQL("CAST({} AS {})").format(source, sql.SQL(column.base_type))
 
     def _fast_insert_sql(self) -> sql.Composable:
@@ -327,30 +403,50 @@ class CopyRun(BadRecords):
             return self._insert_sql(where=sql.SQL("TRUE"))
         with self.conn.cursor() as cur:
             shape = sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL("text" if self._formatted(c) else c.type))
-                for c in self.columns)
+                sql.SQL("{} {}").format(
+                    sql.Identifier(c.name), sql.SQL("text" if self._formatted(c) else c.type)
+                )
+                for c in self.columns
+            )
             cur.execute("DROP TABLE IF EXISTS pg_temp.copy_shape")
             cur.execute(sql.SQL("CREATE TEMP TABLE copy_shape ({}) ON COMMIT DROP").format(shape))
         values = sql.SQL(", ").join(
-            self._value(c, sql.SQL("r.{}").format(sql.Identifier(c.name))) if self._formatted(c)
-            else sql.SQL("r.{}").format(sql.Identifier(c.name)) for c in self.columns)
+            self._value(c, sql.SQL("r.{}").format(sql.Identifier(c.name)))
+            if self._formatted(c)
+            else sql.SQL("r.{}").format(sql.Identifier(c.name))
+            for c in self.columns
+        )
         return sql.SQL(
             "INSERT INTO {} ({}) SELECT {} FROM pg_temp.copy_stage s CROSS JOIN LATERAL "
-            "json_populate_record(NULL::pg_temp.copy_shape, s.raw::json) AS r WHERE {}").format(
-            sql.SQL(self.cmd.table), sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns),
-            values, self._rows_filter())
+            "json_populate_record(NULL::pg_temp.copy_shape, s.raw::json) AS r WHERE {}"
+        ).format(
+            sql.SQL(self.cmd.table),
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns),
+            values,
+            self._rows_filter(),
+        )
 
     def _formatted(self, column: Column) -> bool:
         """A timestamp/date column with an explicit (non-'auto') TIMEFORMAT/DATEFORMAT."""
-        fmt = self.cmd.time_format if column.type.startswith("timestamp") else (
-            self.cmd.date_format if column.type == "date" else None)
+        fmt = (
+            self.cmd.time_format
+            if column.type.startswith("timestamp")
+            else (self.cmd.date_format if column.type == "date" else None)
+        )
         return bool(fmt and fmt.lower() != "auto")
 
     def _insert_sql(self, where: sql.Composable) -> sql.Composable:
-        values = sql.SQL(", ").join(self._value(c, e) for c, e in zip(self.columns, self._source_exprs()))
+        values = sql.SQL(", ").join(
+            self._value(c, e) for c, e in zip(self.columns, self._source_exprs())
+        )
         return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE {} AND {}").format(
-            sql.SQL(self.cmd.table), sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns),
-            values, self._from_clause(), self._rows_filter(), where)
+            sql.SQL(self.cmd.table),
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns),
+            values,
+            self._from_clause(),
+            self._rows_filter(),
+            where,
+        )
 
 
 def _json_safe(data: bytes) -> bytes:

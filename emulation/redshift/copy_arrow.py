@@ -41,7 +41,12 @@ def _arrow_type(pa, column_type: str):
     if column_type.startswith(("character", "text", "timestamp", "date", "time")):
         return pa.string()
     if column_type in ("smallint", "integer", "bigint", "boolean"):
-        return {"smallint": pa.int16(), "integer": pa.int32(), "bigint": pa.int64(), "boolean": pa.bool_()}[column_type]
+        return {
+            "smallint": pa.int16(),
+            "integer": pa.int32(),
+            "bigint": pa.int64(),
+            "boolean": pa.bool_(),
+        }[column_type]
     numeric = _NUMERIC.match(column_type)
     if numeric and int(numeric[1]) <= 38:
         return pa.decimal128(int(numeric[1]), int(numeric[2]))
@@ -59,7 +64,9 @@ class ArrowJsonLines:
         import pyarrow.json
 
         self._json, self._csv, self.schema = pyarrow.json, pyarrow.csv, schema
-        self._parse = pyarrow.json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        self._parse = pyarrow.json.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore"
+        )
         self._write = pyarrow.csv.WriteOptions(include_header=False, quoting_style="all_valid")
 
     @classmethod
@@ -83,7 +90,8 @@ class ArrowJsonLines:
             table = self._json.read_json(
                 pa.BufferReader(text),
                 read_options=self._json.ReadOptions(use_threads=False, block_size=len(text) + 1),
-                parse_options=self._parse)
+                parse_options=self._parse,
+            )
         except pa.ArrowInvalid as exc:
             raise NotForArrow(str(exc).splitlines()[0]) from None
         if table.num_rows != text.count(b"\n") + 1:

@@ -35,12 +35,30 @@ _NULL = "\x03"  # placeholder for a NULL while a chunk is joined; becomes an unq
 _QUOTED_NULL = QUOTE + _NULL + QUOTE
 _NONE_TYPE = type(None)
 _TO_NULL = {None: _NULL}
-_BOOL: dict[bool | None, str] = {True: "true", False: "false"}  # JSON's spelling, as PostgreSQL's json gives them
+_BOOL: dict[bool | None, str] = {
+    True: "true",
+    False: "false",
+}  # JSON's spelling, as PostgreSQL's json gives them
 _BOOL_OR_NULL: dict[bool | None, str] = {None: _NULL, **_BOOL}
-_NEGATIVE_ZERO = re.compile(rb"-0(?=[ \t\r\n,}\]])")  # a false match only sends the chunk to the exact parse
+_NEGATIVE_ZERO = re.compile(
+    rb"-0(?=[ \t\r\n,}\]])"
+)  # a false match only sends the chunk to the exact parse
 # Column types whose PostgreSQL input function receives the same text from both paths.
-_PLAIN_TYPES = ("character varying", "character", "text", "smallint", "integer", "bigint", "numeric",
-                "real", "double precision", "boolean", "timestamp", "date", "time")
+_PLAIN_TYPES = (
+    "character varying",
+    "character",
+    "text",
+    "smallint",
+    "integer",
+    "bigint",
+    "numeric",
+    "real",
+    "double precision",
+    "boolean",
+    "timestamp",
+    "date",
+    "time",
+)
 
 
 class NeedsSqlPath(Exception):
@@ -110,7 +128,12 @@ class JsonLines:
             if _blank(line):
                 continue
             try:  # decoded first: json.loads would guess UTF-16/32 from the bytes
-                obj = json.loads(line.decode("utf-8"), parse_float=str, parse_int=str, parse_constant=_no_constant)
+                obj = json.loads(
+                    line.decode("utf-8"),
+                    parse_float=str,
+                    parse_int=str,
+                    parse_constant=_no_constant,
+                )
             except ValueError:  # UnicodeDecodeError is a ValueError
                 raise NeedsSqlPath("a line is not valid JSON") from None
             if type(obj) is not dict:
@@ -130,7 +153,6 @@ class JsonLines:
             return text.replace(_QUOTED_NULL, "").encode()
         except UnicodeEncodeError:
             raise NeedsSqlPath("a string is not valid Unicode (lone surrogate)") from None
-
 
     def _columns(self, objects: list[dict]) -> list:
         """Each target column's values, at C speed; a missing key is NULL, as on Redshift."""
@@ -167,8 +189,12 @@ def _value_text(value) -> str:
 
 
 def _careful_row(fields: tuple) -> str:
-    return DELIMITER.join(
-        "" if f is None else QUOTE + f.replace(QUOTE, QUOTE + QUOTE) + QUOTE for f in fields) + "\n"
+    return (
+        DELIMITER.join(
+            "" if f is None else QUOTE + f.replace(QUOTE, QUOTE + QUOTE) + QUOTE for f in fields
+        )
+        + "\n"
+    )
 
 
 def _blank(line: bytes) -> bool:

@@ -18,8 +18,14 @@ _TOKEN = re.compile(
 
 # Options with no effect on what is loaded (Redshift tuning knobs).
 _IGNORED_WITH_VALUE = {"COMPUPDATE", "STATUPDATE"}
-_CREDENTIALS = {"IAM_ROLE", "CREDENTIALS", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN",
-                "WITH_CREDENTIALS"}
+_CREDENTIALS = {
+    "IAM_ROLE",
+    "CREDENTIALS",
+    "ACCESS_KEY_ID",
+    "SECRET_ACCESS_KEY",
+    "SESSION_TOKEN",
+    "WITH_CREDENTIALS",
+}
 
 
 class CopyError(ValueError):
@@ -72,7 +78,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
-            raise CopyError(f"COPY: cannot read {text[pos:pos + 30]!r}")
+            raise CopyError(f"COPY: cannot read {text[pos : pos + 30]!r}")
         kind = match.lastgroup
         assert kind is not None  # every alternative of _TOKEN is a named group
         value = match.group(kind)
@@ -142,7 +148,9 @@ def parse_copy(sql: str) -> CopyCommand:
     if kind != "string":
         raise CopyError("COPY: FROM needs a quoted 's3://bucket/prefix'")
     if not source.startswith("s3://"):
-        raise CopyError(f"COPY FROM {source!r}: the stand-in loads from s3:// only (no SSH, EMR, DynamoDB)")
+        raise CopyError(
+            f"COPY FROM {source!r}: the stand-in loads from s3:// only (no SSH, EMR, DynamoDB)"
+        )
     cmd = CopyCommand(table=table.lower(), columns=tuple(columns), source=source)
     while not r.at_end():
         _option(r, cmd)
@@ -195,8 +203,10 @@ def _option(r: _Reader, cmd: CopyCommand) -> None:
     elif name in _IGNORED_WITH_VALUE:
         cmd.ignored.append(f"{name} {r.word()}")
     else:
-        raise CopyError(f"COPY option {name} is not supported by the Redshift stand-in "
-                        "(see docs/warehouse.md for the supported options)")
+        raise CopyError(
+            f"COPY option {name} is not supported by the Redshift stand-in "
+            "(see docs/warehouse.md for the supported options)"
+        )
 
 
 def _format(r: _Reader, cmd: CopyCommand, fmt: str) -> None:
@@ -204,8 +214,10 @@ def _format(r: _Reader, cmd: CopyCommand, fmt: str) -> None:
         cmd.format = "JSON"
         paths = r.string("JSON")
         if paths.lower() != "auto":
-            raise CopyError(f"COPY JSON {paths!r} is not supported by the Redshift stand-in: "
-                            "only JSON 'auto' (keys match column names, case-sensitive)")
+            raise CopyError(
+                f"COPY JSON {paths!r} is not supported by the Redshift stand-in: "
+                "only JSON 'auto' (keys match column names, case-sensitive)"
+            )
         cmd.json_paths = "auto"
     elif fmt == "CSV":
         cmd.format = "CSV"

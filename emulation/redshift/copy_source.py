@@ -45,9 +45,15 @@ def resolve_sources(s3, cmd: CopyCommand) -> list[str]:
         return urls
     urls = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-        urls += [f"s3://{bucket}/{o['Key']}" for o in page.get("Contents", []) if not o["Key"].endswith("/")]
+        urls += [
+            f"s3://{bucket}/{o['Key']}"
+            for o in page.get("Contents", [])
+            if not o["Key"].endswith("/")
+        ]
     if not urls:
-        raise CopyError(f"COPY: the specified S3 prefix '{key}' in bucket '{bucket}' holds no object")
+        raise CopyError(
+            f"COPY: the specified S3 prefix '{key}' in bucket '{bucket}' holds no object"
+        )
     return urls
 
 
@@ -68,7 +74,7 @@ def object_chunks(s3, url: str, gzipped: bool, ignore_header: int = 0) -> Iterat
             if cut < 0:
                 data = b""
                 break
-            data, skip = data[cut + 1:], skip - 1
+            data, skip = data[cut + 1 :], skip - 1
         if data:
             yield data
 
@@ -89,7 +95,9 @@ def _raw_chunks(s3, url: str, gzipped: bool) -> Iterator[bytes]:
                     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
                     data += inflate.decompress(rest)
             except zlib.error as exc:
-                raise CopyError(f"COPY: {url} is not gzip data ({exc}); drop GZIP or fix the object") from None
+                raise CopyError(
+                    f"COPY: {url} is not gzip data ({exc}); drop GZIP or fix the object"
+                ) from None
         if data:
             yield data
     if inflate is not None:
@@ -98,7 +106,9 @@ def _raw_chunks(s3, url: str, gzipped: bool) -> Iterator[bytes]:
             yield tail
 
 
-def read_ahead(s3, urls: list[str], cmd: CopyCommand, depth: int = 4) -> Generator[tuple[str, bytes | None], None, None]:
+def read_ahead(
+    s3, urls: list[str], cmd: CopyCommand, depth: int = 4
+) -> Generator[tuple[str, bytes | None], None, None]:
     """(url, chunk) for every object in order, then (url, None) at each object's end; a thread
     reads and gunzips up to `depth` chunks ahead (socket reads and zlib release the GIL)."""
     pipe: queue.Queue = queue.Queue(maxsize=depth)

@@ -27,42 +27,77 @@ def read_log(dsn: str) -> list[dict]:
     with psycopg.connect(dsn, connect_timeout=5) as conn:
         rows = conn.execute(
             "SELECT extract(epoch FROM started_at), duration_ms, kind, rows, label, succeeded "
-            "FROM localcloud.statement_log ORDER BY started_at").fetchall()
-    return [{"start": float(s), "duration_s": d / 1000.0, "kind": k, "rows": r or 0, "label": label or "",
-             "succeeded": ok} for s, d, k, r, label, ok in rows]
+            "FROM localcloud.statement_log ORDER BY started_at"
+        ).fetchall()
+    return [
+        {
+            "start": float(s),
+            "duration_s": d / 1000.0,
+            "kind": k,
+            "rows": r or 0,
+            "label": label or "",
+            "succeeded": ok,
+        }
+        for s, d, k, r, label, ok in rows
+    ]
 
 
 def report(statements: list[dict], rpu: int, price: float, seconds_per_insert: float) -> dict:
     loads = [s for s in statements if s["kind"] == "COPY" and s["succeeded"]]
     events = sum(s["rows"] for s in loads)
-    span = (max(s["start"] + s["duration_s"] for s in statements) - min(s["start"] for s in statements)
-            if statements else 0.0)
+    span = (
+        max(s["start"] + s["duration_s"] for s in statements) - min(s["start"] for s in statements)
+        if statements
+        else 0.0
+    )
     actual = redshift_billing.usage([(s["start"], s["duration_s"]) for s in statements], rpu, price)
     naive = redshift_billing.row_by_row(events, span, rpu, price, seconds_per_insert)
     groups: dict[tuple[str, str], dict] = {}
     for s in statements:
-        g = groups.setdefault((s["kind"], s["label"]), {"kind": s["kind"], "label": s["label"], "statements": 0,
-                                                        "rows": 0, "failed": 0, "seconds": 0.0})
+        g = groups.setdefault(
+            (s["kind"], s["label"]),
+            {
+                "kind": s["kind"],
+                "label": s["label"],
+                "statements": 0,
+                "rows": 0,
+                "failed": 0,
+                "seconds": 0.0,
+            },
+        )
         g["statements"] += 1
         g["rows"] += s["rows"]
         g["failed"] += 0 if s["succeeded"] else 1
         g["seconds"] += s["duration_s"]
     return {
-        "statements": len(statements), "events_loaded_by_copy": events, "span_s": span,
+        "statements": len(statements),
+        "events_loaded_by_copy": events,
+        "span_s": span,
         "rows_per_copy": events / len(loads) if loads else 0.0,
         "by_kind_and_label": sorted(groups.values(), key=lambda g: (g["kind"], g["label"])),
-        "billed_seconds": actual.billed_seconds, "rpu_hours": actual.rpu_hours, "charge_usd": actual.charge,
-        "row_by_row": {"statements": naive.statements, "billed_seconds": naive.billed_seconds,
-                       "charge_usd": naive.charge, "seconds_per_insert": seconds_per_insert},
-        "rpu": rpu, "price_per_rpu_hour": price,
+        "billed_seconds": actual.billed_seconds,
+        "rpu_hours": actual.rpu_hours,
+        "charge_usd": actual.charge,
+        "row_by_row": {
+            "statements": naive.statements,
+            "billed_seconds": naive.billed_seconds,
+            "charge_usd": naive.charge,
+            "seconds_per_insert": seconds_per_insert,
+        },
+        "rpu": rpu,
+        "price_per_rpu_hour": price,
     }
 
 
 def render(r: dict) -> str:
-    lines = [f"{'kind':<8} {'label':<36} {'statements':>10} {'rows':>12} {'failed':>7} {'seconds':>9}"]
+    lines = [
+        f"{'kind':<8} {'label':<36} {'statements':>10} {'rows':>12} {'failed':>7} {'seconds':>9}"
+    ]
     for g in r["by_kind_and_label"]:
-        lines.append(f"{g['kind']:<8} {g['label'][:36]:<36} {g['statements']:>10,} {g['rows']:>12,} "
-                     f"{g['failed']:>7} {g['seconds']:>9.2f}")
+        lines.append(
+            f"{g['kind']:<8} {g['label'][:36]:<36} {g['statements']:>10,} {g['rows']:>12,} "
+            f"{g['failed']:>7} {g['seconds']:>9.2f}"
+        )
     lines += [
         "",
         f"{r['statements']:,} statements; {r['events_loaded_by_copy']:,} rows loaded by COPY "
@@ -78,12 +113,27 @@ def render(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulation.redshift.cost_report", description=__doc__.split("\n")[0])
-    parser.add_argument("--state-dir", type=Path, default=None, help="the local cloud's state folder")
-    parser.add_argument("--rpu", type=int, default=redshift_billing.DEFAULT_RPU, help="base capacity (multiple of 8, >= 8)")
-    parser.add_argument("--price-per-rpu-hour", type=float, default=redshift_billing.DEFAULT_PRICE_PER_RPU_HOUR)
-    parser.add_argument("--seconds-per-insert", type=float, default=redshift_billing.DEFAULT_SECONDS_PER_INSERT,
-                        help="assumed duration of one single-row INSERT on Redshift")
+    parser = argparse.ArgumentParser(
+        prog="python -m emulation.redshift.cost_report", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help="the local cloud's state folder"
+    )
+    parser.add_argument(
+        "--rpu",
+        type=int,
+        default=redshift_billing.DEFAULT_RPU,
+        help="base capacity (multiple of 8, >= 8)",
+    )
+    parser.add_argument(
+        "--price-per-rpu-hour", type=float, default=redshift_billing.DEFAULT_PRICE_PER_RPU_HOUR
+    )
+    parser.add_argument(
+        "--seconds-per-insert",
+        type=float,
+        default=redshift_billing.DEFAULT_SECONDS_PER_INSERT,
+        help="assumed duration of one single-row INSERT on Redshift",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
     from emulation.config import CloudConfig
@@ -98,8 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the warehouse is not running or has no statement log yet
-        print(f"error: cannot read the statement log ({type(exc).__name__}: {str(exc).strip()}); "
-              "is the local cloud up (`make up`)?", file=sys.stderr)
+        print(
+            f"error: cannot read the statement log ({type(exc).__name__}: {str(exc).strip()}); "
+            "is the local cloud up (`make up`)?",
+            file=sys.stderr,
+        )
         return 2
     print(json.dumps(result, indent=2) if args.json else render(result))
     return 0

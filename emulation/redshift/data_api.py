@@ -66,8 +66,20 @@ class Statement:
     records: list[tuple] = field(default_factory=list)
 
     def describe(self) -> dict:
-        keys = ("Id", "QueryString", "Database", "WorkgroupName", "SecretArn", "Status",
-                "CreatedAt", "UpdatedAt", "Duration", "Error", "HasResultSet", "ResultRows")
+        keys = (
+            "Id",
+            "QueryString",
+            "Database",
+            "WorkgroupName",
+            "SecretArn",
+            "Status",
+            "CreatedAt",
+            "UpdatedAt",
+            "Duration",
+            "Error",
+            "HasResultSet",
+            "ResultRows",
+        )
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
@@ -91,8 +103,15 @@ def field_of(value: Any) -> dict:
 class DataApi:
     """Statements run by a small thread pool as the user of each request's secret."""
 
-    def __init__(self, secrets_client, workgroup: str, database: str, aws_endpoint: str | None,
-                 region: str, workers: int = 2):
+    def __init__(
+        self,
+        secrets_client,
+        workgroup: str,
+        database: str,
+        aws_endpoint: str | None,
+        region: str,
+        workers: int = 2,
+    ):
         self._secrets = secrets_client
         self.workgroup, self.database = workgroup, database
         self._aws_endpoint, self._region = aws_endpoint, region
@@ -104,30 +123,46 @@ class DataApi:
         sql, secret_arn = request.get("Sql"), request.get("SecretArn")
         workgroup, database = request.get("WorkgroupName"), request.get("Database")
         if request.get("ClusterIdentifier") or request.get("DbUser"):
-            raise DataApiError("ValidationException", "the local Data API serves a Redshift "
-                               "Serverless workgroup: pass WorkgroupName and SecretArn")
+            raise DataApiError(
+                "ValidationException",
+                "the local Data API serves a Redshift "
+                "Serverless workgroup: pass WorkgroupName and SecretArn",
+            )
         if not sql or not isinstance(sql, str):
             raise DataApiError("ValidationException", "Sql is required")
         if workgroup != self.workgroup:
-            raise DataApiError("ValidationException",
-                               f"workgroup {workgroup!r} not found (the local workgroup is "
-                               f"{self.workgroup!r})")
+            raise DataApiError(
+                "ValidationException",
+                f"workgroup {workgroup!r} not found (the local workgroup is {self.workgroup!r})",
+            )
         if database != self.database:
-            raise DataApiError("ValidationException",
-                               f"database {database!r} does not exist (the warehouse database is "
-                               f"{self.database!r})")
+            raise DataApiError(
+                "ValidationException",
+                f"database {database!r} does not exist (the warehouse database is "
+                f"{self.database!r})",
+            )
         if not secret_arn:
             raise DataApiError("ValidationException", "SecretArn is required")
         if request.get("Parameters"):
             raise DataApiError("ValidationException", "Parameters are not emulated locally")
         secret = self._secret(secret_arn)
-        statement = Statement(Id=str(uuid.uuid4()), QueryString=sql, Database=database,
-                              WorkgroupName=workgroup, SecretArn=secret_arn)
+        statement = Statement(
+            Id=str(uuid.uuid4()),
+            QueryString=sql,
+            Database=database,
+            WorkgroupName=workgroup,
+            SecretArn=secret_arn,
+        )
         with self._lock:
             self._statements[statement.Id] = statement
         self._pool.submit(self._run, statement, secret)
-        return {"Id": statement.Id, "CreatedAt": statement.CreatedAt, "Database": database,
-                "WorkgroupName": workgroup, "SecretArn": secret_arn}
+        return {
+            "Id": statement.Id,
+            "CreatedAt": statement.CreatedAt,
+            "Database": database,
+            "WorkgroupName": workgroup,
+            "SecretArn": secret_arn,
+        }
 
     def describe(self, request: dict) -> dict:
         return self._get(request.get("Id")).describe()
@@ -135,8 +170,9 @@ class DataApi:
     def result(self, request: dict) -> dict:
         statement = self._get(request.get("Id"))
         if statement.Status != "FINISHED":
-            raise DataApiError("ValidationException",
-                               f"Query {statement.Id} is {statement.Status}, not FINISHED")
+            raise DataApiError(
+                "ValidationException", f"Query {statement.Id} is {statement.Status}, not FINISHED"
+            )
         if not statement.HasResultSet:
             raise DataApiError("ValidationException", f"Query {statement.Id} has no result set")
         return {
@@ -158,13 +194,15 @@ class DataApi:
         try:
             value = self._secrets.get_secret_value(SecretId=secret_arn)["SecretString"]
         except self._secrets.exceptions.ResourceNotFoundException:
-            raise DataApiError("ValidationException",
-                               f"secret {secret_arn} not found in Secrets Manager") from None
+            raise DataApiError(
+                "ValidationException", f"secret {secret_arn} not found in Secrets Manager"
+            ) from None
         secret = json.loads(value)
         missing = {"username", "password", "host", "port"} - set(secret)
         if missing:
-            raise DataApiError("ValidationException",
-                               f"secret {secret_arn} lacks {sorted(missing)}")
+            raise DataApiError(
+                "ValidationException", f"secret {secret_arn} lacks {sorted(missing)}"
+            )
         return secret
 
     def _run(self, statement: Statement, secret: dict) -> None:
@@ -193,13 +231,20 @@ class RedshiftDataService:
     def __init__(self, ctx):
         self.ctx = ctx
         warehouse = ctx.resources.warehouse
-        self.api = DataApi(ctx.boto("secretsmanager"), workgroup=ctx.resources.project,
-                           database=warehouse.database if warehouse else "",
-                           aws_endpoint=ctx.config.aws_endpoint, region=ctx.config.region)
+        self.api = DataApi(
+            ctx.boto("secretsmanager"),
+            workgroup=ctx.resources.project,
+            database=warehouse.database if warehouse else "",
+            aws_endpoint=ctx.config.aws_endpoint,
+            region=ctx.config.region,
+        )
 
     def start(self) -> None:
-        handlers = {"ExecuteStatement": self.api.execute, "DescribeStatement": self.api.describe,
-                    "GetStatementResult": self.api.result}
+        handlers = {
+            "ExecuteStatement": self.api.execute,
+            "DescribeStatement": self.api.describe,
+            "GetStatementResult": self.api.result,
+        }
 
         def route(params, _headers, body):
             try:
@@ -210,8 +255,9 @@ class RedshiftDataService:
             except (ValueError, TypeError) as exc:
                 return 400, {}, {"__type": "ValidationException", "message": str(exc)}
 
-        self.ctx.control.register("POST", r"/redshift-data/(?P<op>" + "|".join(OPERATIONS) + ")",
-                                  route)
+        self.ctx.control.register(
+            "POST", r"/redshift-data/(?P<op>" + "|".join(OPERATIONS) + ")", route
+        )
 
     def stop(self) -> None:
         self.api.stop()

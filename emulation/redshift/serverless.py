@@ -101,12 +101,16 @@ class StandIn:
             kind = "workgroup" if operation == "GetWorkgroup" else "namespace"
             name = request.get(f"{kind}Name")
             if name != self.name:
-                return _error("ResourceNotFoundException",
-                              f"{kind} {name!r} not found: the local cloud's {kind} is {self.name!r}")
+                return _error(
+                    "ResourceNotFoundException",
+                    f"{kind} {name!r} not found: the local cloud's {kind} is {self.name!r}",
+                )
             return 200, {kind: self.workgroup() if kind == "workgroup" else self.namespace()}
-        return _error("UnknownOperationException",
-                      f"redshift-serverless {operation} is not emulated by the local cloud: its warehouse "
-                      f"is one namespace and workgroup {self.name!r} ({', '.join(EMULATED)} are answered)")
+        return _error(
+            "UnknownOperationException",
+            f"redshift-serverless {operation} is not emulated by the local cloud: its warehouse "
+            f"is one namespace and workgroup {self.name!r} ({', '.join(EMULATED)} are answered)",
+        )
 
 
 def _error(code: str, message: str):
@@ -118,7 +122,7 @@ def register_redshift_serverless(control, config, resources, account: str) -> No
 
     def route(_params: dict[str, str], headers: dict[str, str], body: bytes):
         target = {k.lower(): v for k, v in headers.items()}.get("x-amz-target", "")
-        operation = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else target
+        operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target
         try:
             request = json.loads(body or b"{}")
         except ValueError:

@@ -43,8 +43,7 @@ _JDBC = re.compile(r"^jdbc:(redshift|postgresql)://([^:/?]+)(?::(\d+))?/([^?;]+)
 ROLE = "arn:aws:iam::123456789012:role/glue-local"
 
 
-def connection_dsn(catalog_connection: str, database: str | None = None,
-                   catalog_id=None) -> str:
+def connection_dsn(catalog_connection: str, database: str | None = None, catalog_id=None) -> str:
     """A libpq DSN for a Glue JDBC connection, credentials resolved as Glue does."""
     from psycopg.conninfo import make_conninfo
 
@@ -52,24 +51,33 @@ def connection_dsn(catalog_connection: str, database: str | None = None,
     kwargs = {"CatalogId": catalog_id} if catalog_id else {}
     try:
         props = glue.get_connection(Name=catalog_connection, **kwargs)["Connection"][
-            "ConnectionProperties"]
+            "ConnectionProperties"
+        ]
     except glue.exceptions.EntityNotFoundException:
-        raise ValueError(f"Glue connection {catalog_connection!r} does not exist in the Data "
-                         "Catalog: provision it (make up) or fix --REDSHIFT_CONNECTION") from None
+        raise ValueError(
+            f"Glue connection {catalog_connection!r} does not exist in the Data "
+            "Catalog: provision it (make up) or fix --REDSHIFT_CONNECTION"
+        ) from None
     url = props.get("JDBC_CONNECTION_URL", "")
     match = _JDBC.match(url)
     if not match:
-        raise ValueError(f"connection {catalog_connection!r}: JDBC_CONNECTION_URL {url!r} is not "
-                         "jdbc:redshift://host:port/database")
+        raise ValueError(
+            f"connection {catalog_connection!r}: JDBC_CONNECTION_URL {url!r} is not "
+            "jdbc:redshift://host:port/database"
+        )
     _, host, port, url_db = match.groups()
     if props.get("SECRET_ID"):
-        secret = json.loads(boto_client("secretsmanager").get_secret_value(
-            SecretId=props["SECRET_ID"])["SecretString"])
+        secret = json.loads(
+            boto_client("secretsmanager").get_secret_value(SecretId=props["SECRET_ID"])[
+                "SecretString"
+            ]
+        )
         user, password = secret["username"], secret["password"]
     else:
         user, password = props.get("USERNAME"), props.get("PASSWORD")
-    return make_conninfo(host=host, port=port or "5439", dbname=database or url_db,
-                         user=user, password=password)
+    return make_conninfo(
+        host=host, port=port or "5439", dbname=database or url_db, user=user, password=password
+    )
 
 
 def split_statements(sql_text: str) -> list[str]:
@@ -85,7 +93,7 @@ def split_statements(sql_text: str) -> list[str]:
     for token in Redshift().tokenize(text):
         if token.token_type is TokenType.SEMICOLON:
             if tokens:
-                statements.append(text[start:token.start].strip())
+                statements.append(text[start : token.start].strip())
             start, tokens = token.end + 1, 0
         else:
             tokens += 1
@@ -98,20 +106,30 @@ def warehouse_connect():
     """The `connect(dsn)` named by GLUE_LOCAL_WAREHOUSE, or an error saying how to name one."""
     name = os.environ.get(WAREHOUSE_ENV, "").strip()
     if not name:
-        raise RuntimeError(f"from_jdbc_conf: no warehouse to load: set {WAREHOUSE_ENV} to the "
-                           "`module:callable` of a Redshift connect(dsn) (the local cloud's Glue "
-                           "runner sets it)")
+        raise RuntimeError(
+            f"from_jdbc_conf: no warehouse to load: set {WAREHOUSE_ENV} to the "
+            "`module:callable` of a Redshift connect(dsn) (the local cloud's Glue "
+            "runner sets it)"
+        )
     try:
         connect = pkgutil.resolve_name(name)
     except (ImportError, AttributeError, ValueError) as exc:
         raise RuntimeError(f"{WAREHOUSE_ENV}={name!r} does not name a callable: {exc}") from None
     if not callable(connect):
-        raise RuntimeError(f"{WAREHOUSE_ENV}={name!r} names {type(connect).__name__}, not a callable")
+        raise RuntimeError(
+            f"{WAREHOUSE_ENV}={name!r} names {type(connect).__name__}, not a callable"
+        )
     return connect
 
 
-def write_jdbc_conf(glue_context, frame, catalog_connection: str, connection_options: dict,
-                    redshift_tmp_dir: str, catalog_id=None) -> None:
+def write_jdbc_conf(
+    glue_context,
+    frame,
+    catalog_connection: str,
+    connection_options: dict,
+    redshift_tmp_dir: str,
+    catalog_id=None,
+) -> None:
     connect = warehouse_connect()
     table = connection_options.get("dbtable")
     if not table:
@@ -145,12 +163,19 @@ def _stage(df, redshift_tmp_dir: str) -> tuple[str, int]:
     out = Path(tempfile.mkdtemp(prefix="glue-local-stage-"))
     try:
         # Naive timestamps as 'YYYY-MM-DD HH:MM:SS' text (session time zone is UTC).
-        cols = [F.date_format(c.name, "yyyy-MM-dd HH:mm:ss").alias(c.name)
-                if isinstance(c.dataType, TimestampType) else F.col(c.name)
-                for c in df.schema.fields]
+        cols = [
+            F.date_format(c.name, "yyyy-MM-dd HH:mm:ss").alias(c.name)
+            if isinstance(c.dataType, TimestampType)
+            else F.col(c.name)
+            for c in df.schema.fields
+        ]
         # Uncompressed: gzip would cost CPU on both sides of a localhost copy.
-        (df.select(*cols).write.mode("overwrite").option("ignoreNullFields", "true")
-         .json(str(out / "rows")))
+        (
+            df.select(*cols)
+            .write.mode("overwrite")
+            .option("ignoreNullFields", "true")
+            .json(str(out / "rows"))
+        )
         s3, rows = boto_client("s3"), 0
         for part in sorted((out / "rows").glob("part-*")):
             rows += _count_lines(part)
@@ -169,7 +194,9 @@ def write_s3(frame, connection_options: dict, format: str, format_options: dict)
     """write_dynamic_frame.from_options(connection_type='s3', format='json'|'csv')."""
     path = connection_options.get("path")
     if not path:
-        raise ValueError("from_options(connection_type='s3'): connection_options['path'] is required")
+        raise ValueError(
+            "from_options(connection_type='s3'): connection_options['path'] is required"
+        )
     if format not in ("json", "csv"):
         raise NotImplementedError(f"glue_local writes json or csv to S3, not {format!r}")
     bucket, prefix = split_s3(path.rstrip("/") + "/")

@@ -87,8 +87,14 @@ class Staged:
     are not JSON objects."""
 
 
-def read_catalog_table(glue_context, database: str, table_name: str, push_down_predicate: str,
-                       transformation_ctx: str, catalog_id=None) -> DynamicFrame:
+def read_catalog_table(
+    glue_context,
+    database: str,
+    table_name: str,
+    push_down_predicate: str,
+    transformation_ctx: str,
+    catalog_id=None,
+) -> DynamicFrame:
     glue = boto_client("glue")
     kwargs = {"CatalogId": catalog_id} if catalog_id else {}
     table = glue.get_table(DatabaseName=database, Name=table_name, **kwargs)["Table"]
@@ -102,8 +108,9 @@ def read_catalog_table(glue_context, database: str, table_name: str, push_down_p
     keys = [k["Name"] for k in table.get("PartitionKeys", [])]
     prefixes = [location]
     if keys:
-        prefixes = _partition_locations(glue_context, glue, database, table_name, keys,
-                                        push_down_predicate, kwargs)
+        prefixes = _partition_locations(
+            glue_context, glue, database, table_name, keys, push_down_predicate, kwargs
+        )
         outside = [p for p in prefixes if not p.startswith(location)]
         if outside:
             raise NotImplementedError(f"partition locations outside {location}: {outside[:3]}")
@@ -136,8 +143,9 @@ def _partition_locations(glue_context, glue, database, table_name, keys, predica
     if not predicate:
         return sorted(r[-1].rstrip("/") + "/" for r in rows)
     spark = glue_context.spark_session
-    schema = StructType([StructField(k, StringType()) for k in keys]
-                        + [StructField("__location", StringType())])
+    schema = StructType(
+        [StructField(k, StringType()) for k in keys] + [StructField("__location", StringType())]
+    )
     chosen = spark.createDataFrame(rows, schema).where(predicate).select("__location").collect()
     return sorted(r[0].rstrip("/") + "/" for r in chosen)
 
@@ -161,7 +169,9 @@ def stage_objects(prefixes: list[str], seen: dict[str, str]) -> Staged:
         if problem:
             return item, None, [(uri, problem, None)]
         good, errors = _json_lines(text, uri)
-        path = root / bucket / (key + STAGED_SUFFIX)  # decompressed; the suffix keeps Spark off gzip
+        path = (
+            root / bucket / (key + STAGED_SUFFIX)
+        )  # decompressed; the suffix keeps Spark off gzip
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
         tmp.write_bytes(good)

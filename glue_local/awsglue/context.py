@@ -47,19 +47,36 @@ class DynamicFrameReader:
     def __init__(self, glue_context):
         self._ctx = glue_context
 
-    def from_catalog(self, database=None, table_name=None, redshift_tmp_dir="",
-                     transformation_ctx="", push_down_predicate="", additional_options=None,
-                     catalog_id=None, **kwargs):
+    def from_catalog(
+        self,
+        database=None,
+        table_name=None,
+        redshift_tmp_dir="",
+        transformation_ctx="",
+        push_down_predicate="",
+        additional_options=None,
+        catalog_id=None,
+        **kwargs,
+    ):
         database = database or kwargs.pop("name_space", None)
         if not database:
             raise Exception("Parameter name_space or database is missing.")
         if not table_name:
             raise Exception("Parameter table_name is missing.")
-        return _s3_source.read_catalog_table(self._ctx, database, table_name, push_down_predicate,
-                                             transformation_ctx, catalog_id)
+        return _s3_source.read_catalog_table(
+            self._ctx, database, table_name, push_down_predicate, transformation_ctx, catalog_id
+        )
 
-    def from_options(self, connection_type, connection_options=None, format=None,
-                     format_options=None, transformation_ctx="", push_down_predicate="", **kwargs):
+    def from_options(
+        self,
+        connection_type,
+        connection_options=None,
+        format=None,
+        format_options=None,
+        transformation_ctx="",
+        push_down_predicate="",
+        **kwargs,
+    ):
         options = connection_options or {}
         if connection_type != "s3" or (format or "json") != "json":
             raise NotImplementedError(
@@ -68,8 +85,10 @@ class DynamicFrameReader:
             )
         bookmarks = getattr(self._ctx, "_bookmarks", None)
         seen = bookmarks.seen(transformation_ctx) if bookmarks else {}
-        staged = _s3_source.stage_objects([p.rstrip("/") + "/" if not p.endswith(".gz") else p
-                                           for p in options.get("paths", [])], seen)
+        staged = _s3_source.stage_objects(
+            [p.rstrip("/") + "/" if not p.endswith(".gz") else p for p in options.get("paths", [])],
+            seen,
+        )
         if bookmarks:
             bookmarks.record(transformation_ctx, staged.etags)
         spark = self.spark
@@ -88,19 +107,42 @@ class DynamicFrameWriter:
     def __init__(self, glue_context):
         self._ctx = glue_context
 
-    def from_jdbc_conf(self, frame, catalog_connection, connection_options=None,
-                       redshift_tmp_dir="", transformation_ctx="", catalog_id=None):
-        _redshift_sink.write_jdbc_conf(self._ctx, frame, catalog_connection,
-                                       connection_options or {}, redshift_tmp_dir, catalog_id)
+    def from_jdbc_conf(
+        self,
+        frame,
+        catalog_connection,
+        connection_options=None,
+        redshift_tmp_dir="",
+        transformation_ctx="",
+        catalog_id=None,
+    ):
+        _redshift_sink.write_jdbc_conf(
+            self._ctx,
+            frame,
+            catalog_connection,
+            connection_options or {},
+            redshift_tmp_dir,
+            catalog_id,
+        )
         return frame
 
-    def from_options(self, frame, connection_type, connection_options=None, format=None,
-                     format_options=None, transformation_ctx=""):
+    def from_options(
+        self,
+        frame,
+        connection_type,
+        connection_options=None,
+        format=None,
+        format_options=None,
+        transformation_ctx="",
+    ):
         if connection_type != "s3":
-            raise NotImplementedError(f"glue_local writes connection_type='s3' only, not "
-                                      f"{connection_type!r} (use from_jdbc_conf for Redshift)")
-        _redshift_sink.write_s3(frame, connection_options or {}, format or "json",
-                                format_options or {})
+            raise NotImplementedError(
+                f"glue_local writes connection_type='s3' only, not "
+                f"{connection_type!r} (use from_jdbc_conf for Redshift)"
+            )
+        _redshift_sink.write_s3(
+            frame, connection_options or {}, format or "json", format_options or {}
+        )
         return frame
 
 
@@ -110,11 +152,13 @@ class GlueContext:
         self._sc = sparkContext
         self.spark_session = SparkSession(sparkContext)
         self.spark_session.conf.set("spark.sql.session.timeZone", "UTC")
-        self.spark_session.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled",
-                                    "false")
+        self.spark_session.conf.set(
+            "spark.sql.sources.partitionColumnTypeInference.enabled", "false"
+        )
         # List the staged files on the driver: a Spark job per 32+ paths costs more than it saves.
-        self.spark_session.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold",
-                                    "1000000")
+        self.spark_session.conf.set(
+            "spark.sql.sources.parallelPartitionDiscovery.threshold", "1000000"
+        )
         self.create_dynamic_frame = DynamicFrameReader(self)
         self.write_dynamic_frame = DynamicFrameWriter(self)
         self._logger = GlueLogger()
@@ -140,6 +184,9 @@ class GlueContext:
         from psycopg.conninfo import conninfo_to_dict
 
         info = conninfo_to_dict(_redshift_sink.connection_dsn(connection_name, None, catalog_id))
-        return {"user": info.get("user"), "password": info.get("password"),
-                "url": f"jdbc:redshift://{info.get('host')}:{info.get('port')}/{info.get('dbname')}",
-                "vendor": "redshift"}
+        return {
+            "user": info.get("user"),
+            "password": info.get("password"),
+            "url": f"jdbc:redshift://{info.get('host')}:{info.get('port')}/{info.get('dbname')}",
+            "vendor": "redshift",
+        }

@@ -21,8 +21,14 @@ from pyspark.sql import functions as F
 
 
 class DynamicFrame:
-    def __init__(self, df: DataFrame, glue_ctx, name: str = "", errors: DataFrame | None = None,
-                 choices: dict[str, str] | None = None):
+    def __init__(
+        self,
+        df: DataFrame,
+        glue_ctx,
+        name: str = "",
+        errors: DataFrame | None = None,
+        choices: dict[str, str] | None = None,
+    ):
         self._df = df
         self.glue_ctx = glue_ctx
         self.name = name
@@ -38,8 +44,11 @@ class DynamicFrame:
         return cls(dataframe, glue_ctx, name)
 
     def _derive(self, df: DataFrame, choices: dict[str, str] | None = None) -> DynamicFrame:
-        keep = {c: t for c, t in (self.choices if choices is None else choices).items()
-                if c in df.columns}
+        keep = {
+            c: t
+            for c, t in (self.choices if choices is None else choices).items()
+            if c in df.columns
+        }
         return DynamicFrame(df, self.glue_ctx, self.name, self._errors, keep)
 
     # -- inspection --------------------------------------------------------------------------
@@ -75,8 +84,15 @@ class DynamicFrame:
         """Glue raises when stageThreshold/totalThreshold are exceeded; thresholds are not tracked."""
 
     # -- transforms --------------------------------------------------------------------------
-    def apply_mapping(self, mappings, case_sensitive: bool = False, transformation_ctx: str = "",
-                      info: str = "", stageThreshold: int = 0, totalThreshold: int = 0):
+    def apply_mapping(
+        self,
+        mappings,
+        case_sensitive: bool = False,
+        transformation_ctx: str = "",
+        info: str = "",
+        stageThreshold: int = 0,
+        totalThreshold: int = 0,
+    ):
         """Keep only the mapped fields, renamed and cast (a value that does not cast is null)."""
         cols = []
         for mapping in mappings:
@@ -90,9 +106,18 @@ class DynamicFrame:
             cols.append(F.col(_quote(source)).cast(target_type).alias(target))
         return self._derive(self._df.select(*cols), choices={})
 
-    def resolveChoice(self, specs=None, choice: str = "", database=None, table_name=None,
-                      transformation_ctx: str = "", info: str = "", stageThreshold: int = 0,
-                      totalThreshold: int = 0, catalog_id=None):
+    def resolveChoice(
+        self,
+        specs=None,
+        choice: str = "",
+        database=None,
+        table_name=None,
+        transformation_ctx: str = "",
+        info: str = "",
+        stageThreshold: int = 0,
+        totalThreshold: int = 0,
+        catalog_id=None,
+    ):
         if specs and choice:
             raise ValueError("resolveChoice: give specs or choice, not both")
         if not specs and not choice:
@@ -104,58 +129,121 @@ class DynamicFrame:
             choices.pop(path, None)
         return self._derive(df, choices)
 
-    def drop_fields(self, paths, transformation_ctx: str = "", info: str = "",
-                    stageThreshold: int = 0, totalThreshold: int = 0):
+    def drop_fields(
+        self,
+        paths,
+        transformation_ctx: str = "",
+        info: str = "",
+        stageThreshold: int = 0,
+        totalThreshold: int = 0,
+    ):
         return self._derive(self._df.drop(*[p for p in paths if p in self._df.columns]))
 
-    def select_fields(self, paths, transformation_ctx: str = "", info: str = "",
-                      stageThreshold: int = 0, totalThreshold: int = 0):
-        return self._derive(self._df.select(*[F.col(_quote(p)) for p in paths
-                                              if p.split(".")[0] in self._df.columns]))
+    def select_fields(
+        self,
+        paths,
+        transformation_ctx: str = "",
+        info: str = "",
+        stageThreshold: int = 0,
+        totalThreshold: int = 0,
+    ):
+        return self._derive(
+            self._df.select(
+                *[F.col(_quote(p)) for p in paths if p.split(".")[0] in self._df.columns]
+            )
+        )
 
-    def rename_field(self, oldName: str, newName: str, transformation_ctx: str = "",
-                     info: str = "", stageThreshold: int = 0, totalThreshold: int = 0):
+    def rename_field(
+        self,
+        oldName: str,
+        newName: str,
+        transformation_ctx: str = "",
+        info: str = "",
+        stageThreshold: int = 0,
+        totalThreshold: int = 0,
+    ):
         choices = {(newName if c == oldName else c): t for c, t in self.choices.items()}
         return self._derive(self._df.withColumnRenamed(oldName, newName), choices)
 
-    def filter(self, f, transformation_ctx: str = "", info: str = "", stageThreshold: int = 0,
-               totalThreshold: int = 0):
+    def filter(
+        self,
+        f,
+        transformation_ctx: str = "",
+        info: str = "",
+        stageThreshold: int = 0,
+        totalThreshold: int = 0,
+    ):
         rdd = self._df.rdd.filter(lambda row: bool(f(row.asDict(recursive=True))))
         return self._derive(self._df.sparkSession.createDataFrame(rdd, self._df.schema))
 
-    def map(self, f, preservesPartitioning: bool = False, transformation_ctx: str = "",
-            info: str = "", stageThreshold: int = 0, totalThreshold: int = 0):
+    def map(
+        self,
+        f,
+        preservesPartitioning: bool = False,
+        transformation_ctx: str = "",
+        info: str = "",
+        stageThreshold: int = 0,
+        totalThreshold: int = 0,
+    ):
         rdd = self._df.rdd.map(lambda row: f(row.asDict(recursive=True)))
-        return DynamicFrame(self._df.sparkSession.createDataFrame(rdd), self.glue_ctx, self.name,
-                            self._errors)
+        return DynamicFrame(
+            self._df.sparkSession.createDataFrame(rdd), self.glue_ctx, self.name, self._errors
+        )
 
-    def drop_null_fields(self, transformation_ctx: str = "", info: str = "",
-                         stageThreshold: int = 0, totalThreshold: int = 0):
+    def drop_null_fields(
+        self,
+        transformation_ctx: str = "",
+        info: str = "",
+        stageThreshold: int = 0,
+        totalThreshold: int = 0,
+    ):
         """Drop the columns whose value is null on every record (rows are never dropped)."""
         from pyspark.sql.types import NullType
 
         columns = self._df.columns
         if not columns:
             return self
-        counts = self._df.agg(*[F.count(F.col(_quote(c))).alias(f"n{i}")
-                                for i, c in enumerate(columns)]).first()
+        counts = self._df.agg(
+            *[F.count(F.col(_quote(c))).alias(f"n{i}") for i, c in enumerate(columns)]
+        ).first()
         null_typed = {f.name for f in self._df.schema.fields if isinstance(f.dataType, NullType)}
         assert counts is not None  # an aggregate has exactly one row
         empty = [c for i, c in enumerate(columns) if counts[i] == 0 or c in null_typed]
         return self.drop_fields(empty)
 
-    def join(self, paths1, paths2, frame2: DynamicFrame, transformation_ctx: str = "",
-             info: str = "", stageThreshold: int = 0, totalThreshold: int = 0):
+    def join(
+        self,
+        paths1,
+        paths2,
+        frame2: DynamicFrame,
+        transformation_ctx: str = "",
+        info: str = "",
+        stageThreshold: int = 0,
+        totalThreshold: int = 0,
+    ):
         left, right = self._df, frame2.toDF()
         cond = [left[a] == right[b] for a, b in zip(paths1, paths2)]
         return DynamicFrame(left.join(right, cond, "inner"), self.glue_ctx, self.name, self._errors)
 
-    def repartition(self, num_partitions: int, transformation_ctx: str = "", info: str = "",
-                    stageThreshold: int = 0, totalThreshold: int = 0):
+    def repartition(
+        self,
+        num_partitions: int,
+        transformation_ctx: str = "",
+        info: str = "",
+        stageThreshold: int = 0,
+        totalThreshold: int = 0,
+    ):
         return self._derive(self._df.repartition(num_partitions))
 
-    def coalesce(self, num_partitions: int, shuffle: bool = False, transformation_ctx: str = "",
-                 info: str = "", stageThreshold: int = 0, totalThreshold: int = 0):
+    def coalesce(
+        self,
+        num_partitions: int,
+        shuffle: bool = False,
+        transformation_ctx: str = "",
+        info: str = "",
+        stageThreshold: int = 0,
+        totalThreshold: int = 0,
+    ):
         return self._derive(self._df.coalesce(num_partitions))
 
 
@@ -188,8 +276,9 @@ def _resolve(df: DataFrame, path: str, action: str, catalog_type: str | None) ->
             for name, value in members.items():
                 df = df.withColumn(name, value)
             return df.drop(path)
-        return df.withColumn(path, F.struct(typed.alias(catalog_type), members[f"{path}_string"]
-                                            .alias("string")))
+        return df.withColumn(
+            path, F.struct(typed.alias(catalog_type), members[f"{path}_string"].alias("string"))
+        )
     raise ValueError(
         f"resolveChoice action {action!r}: expected cast:<type>, project:<type>, make_cols, "
         "make_struct or match_catalog"

@@ -68,8 +68,12 @@ def _safe(name: str) -> str:
 class Job:
     @classmethod
     def job_bookmark_options(cls):
-        return ["--job-bookmark-option", "job-bookmark-enable", "job-bookmark-pause",
-                "job-bookmark-disable"]
+        return [
+            "--job-bookmark-option",
+            "job-bookmark-enable",
+            "job-bookmark-pause",
+            "job-bookmark-disable",
+        ]
 
     def __init__(self, glue_context):
         self._glue_context = glue_context
@@ -79,8 +83,9 @@ class Job:
         args = args or {}
         option = args.get("job_bookmark_option") or "job-bookmark-disable"
         if option not in self.job_bookmark_options()[1:]:
-            raise ValueError(f"job_bookmark_option {option!r} is not one of "
-                             f"{self.job_bookmark_options()[1:]}")
+            raise ValueError(
+                f"job_bookmark_option {option!r} is not one of {self.job_bookmark_options()[1:]}"
+            )
         self._bookmarks = Bookmarks(job_name, option)
         self._glue_context._bookmarks = self._bookmarks
         self._glue_context.get_logger().info(

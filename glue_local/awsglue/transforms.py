@@ -21,15 +21,33 @@ class GlueTransform:
 
 
 class ApplyMapping(GlueTransform):
-    def __call__(self, frame, mappings, case_sensitive=False, transformation_ctx="", info="",
-                 stageThreshold=0, totalThreshold=0):
+    def __call__(
+        self,
+        frame,
+        mappings,
+        case_sensitive=False,
+        transformation_ctx="",
+        info="",
+        stageThreshold=0,
+        totalThreshold=0,
+    ):
         return frame.apply_mapping(mappings, case_sensitive, transformation_ctx)
 
 
 class ResolveChoice(GlueTransform):
-    def __call__(self, frame, specs=None, choice="", database=None, table_name=None,
-                 transformation_ctx="", info="", stageThreshold=0, totalThreshold=0,
-                 catalog_id=None):
+    def __call__(
+        self,
+        frame,
+        specs=None,
+        choice="",
+        database=None,
+        table_name=None,
+        transformation_ctx="",
+        info="",
+        stageThreshold=0,
+        totalThreshold=0,
+        catalog_id=None,
+    ):
         return frame.resolveChoice(specs, choice, database, table_name, transformation_ctx)
 
 
@@ -39,32 +57,51 @@ class DropNullFields(GlueTransform):
 
 
 class DropFields(GlueTransform):
-    def __call__(self, frame, paths, transformation_ctx="", info="", stageThreshold=0,
-                 totalThreshold=0):
+    def __call__(
+        self, frame, paths, transformation_ctx="", info="", stageThreshold=0, totalThreshold=0
+    ):
         return frame.drop_fields(paths, transformation_ctx)
 
 
 class SelectFields(GlueTransform):
-    def __call__(self, frame, paths, transformation_ctx="", info="", stageThreshold=0,
-                 totalThreshold=0):
+    def __call__(
+        self, frame, paths, transformation_ctx="", info="", stageThreshold=0, totalThreshold=0
+    ):
         return frame.select_fields(paths, transformation_ctx)
 
 
 class RenameField(GlueTransform):
-    def __call__(self, frame, old_name, new_name, transformation_ctx="", info="",
-                 stageThreshold=0, totalThreshold=0):
+    def __call__(
+        self,
+        frame,
+        old_name,
+        new_name,
+        transformation_ctx="",
+        info="",
+        stageThreshold=0,
+        totalThreshold=0,
+    ):
         return frame.rename_field(old_name, new_name, transformation_ctx)
 
 
 class Filter(GlueTransform):
-    def __call__(self, frame, f, transformation_ctx="", info="", stageThreshold=0,
-                 totalThreshold=0):
+    def __call__(
+        self, frame, f, transformation_ctx="", info="", stageThreshold=0, totalThreshold=0
+    ):
         return frame.filter(f, transformation_ctx)
 
 
 class Map(GlueTransform):
-    def __call__(self, frame, f, preservesPartitioning=False, transformation_ctx="", info="",
-                 stageThreshold=0, totalThreshold=0):
+    def __call__(
+        self,
+        frame,
+        f,
+        preservesPartitioning=False,
+        transformation_ctx="",
+        info="",
+        stageThreshold=0,
+        totalThreshold=0,
+    ):
         return frame.map(f, preservesPartitioning, transformation_ctx)
 
 

@@ -32,8 +32,13 @@ class GlueArgumentParser(argparse.ArgumentParser):
 
 
 def getResolvedOptions(args: list[str], options: list[str]) -> dict:
-    reserved = ["job-bookmark-option", "continuation-option", *RANGE_OPTIONS, *ID_PARAMS,
-                "encryption-type"]
+    reserved = [
+        "job-bookmark-option",
+        "continuation-option",
+        *RANGE_OPTIONS,
+        *ID_PARAMS,
+        "encryption-type",
+    ]
     for name in options:
         if name in reserved:
             raise RuntimeError(f"Using reserved arguments --{name}")
@@ -59,7 +64,8 @@ def getResolvedOptions(args: list[str], options: list[str]) -> dict:
     continuation = result.pop("continuation_option", None)
     if result.get("job_bookmark_option") is None:
         result["job_bookmark_option"] = (
-            BOOKMARK_OPTIONS[CONTINUATION_OPTIONS.index(continuation)] if continuation
+            BOOKMARK_OPTIONS[CONTINUATION_OPTIONS.index(continuation)]
+            if continuation
             else "job-bookmark-disable"
         )
     return result

@@ -33,60 +33,116 @@ def _rows(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.client", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.client", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--batch-size", type=int, default=500, help="events per request, 1..500 (default 500)")
+    common.add_argument(
+        "--batch-size", type=int, default=500, help="events per request, 1..500 (default 500)"
+    )
     common.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
-    common.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
-    common.add_argument("--outage-wait", type=float, default=OUTAGE_S, metavar="SECONDS",
-                        help="once the API has answered, how long a batch waits for it when it refuses "
-                             f"connections (a restart of the local cloud), default {OUTAGE_S:.0f}")
+    common.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per request (default 30)"
+    )
+    common.add_argument(
+        "--outage-wait",
+        type=float,
+        default=OUTAGE_S,
+        metavar="SECONDS",
+        help="once the API has answered, how long a batch waits for it when it refuses "
+        f"connections (a restart of the local cloud), default {OUTAGE_S:.0f}",
+    )
 
     rp = sub.add_parser("replay", parents=[common], help="send a CSV file's sale lines to the API")
     rp.add_argument("file", help="the Online Retail CSV (.csv or .csv.gz, latin-1)")
-    rp.add_argument("--api-url", default=os.environ.get("API_URL"), help="stage URL (default: $API_URL)")
-    rp.add_argument("--api-key", default=os.environ.get("API_KEY"), help="API key (default: $API_KEY)")
+    rp.add_argument(
+        "--api-url", default=os.environ.get("API_URL"), help="stage URL (default: $API_URL)"
+    )
+    rp.add_argument(
+        "--api-key", default=os.environ.get("API_KEY"), help="API key (default: $API_KEY)"
+    )
     pace = rp.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=float, help="events per second (average)")
     pace.add_argument("--speedup", type=float, help="replay the shop's timeline X times faster")
     rp.add_argument("--limit", type=_positive_int, help="send at most N sale lines")
     rp.add_argument("--skip", type=_positive_int, default=0, help="skip the first N sale lines")
-    rp.add_argument("--keep-going", action="store_true",
-                    help="report lines that break the event rules and go on (default: stop at the first)")
+    rp.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="report lines that break the event rules and go on (default: stop at the first)",
+    )
 
-    e2e = sub.add_parser("e2e", parents=[common], help="replay through a running stack and reconcile")
+    e2e = sub.add_parser(
+        "e2e", parents=[common], help="replay through a running stack and reconcile"
+    )
     e2e.add_argument("--data", required=True, help="the CSV file to replay")
     e2e.add_argument("--rows", type=_rows, default="all", help="N or 'all' (default all)")
     e2e.add_argument("--stack", choices=("embedded", "compose", "aws"), default="embedded")
-    e2e.add_argument("--json-out", default=".e2e/reconciliation.json", help="where to write the figures")
-    e2e.add_argument("--sink-timeout", type=float, default=600.0,
-                     help="seconds to wait for the sinks to catch up (default 600)")
-    e2e.add_argument("--check-only", action="store_true",
-                     help="do not replay: reconcile sinks that already hold the file (after a restore)")
-    e2e.add_argument("--batch", action="store_true",
-                     help="also run the Glue job sales-batch-load and reconcile analytics.sales")
-    rd = sub.add_parser("redrive", help="list the mappings' on-failure queues and deliver those records again")
+    e2e.add_argument(
+        "--json-out", default=".e2e/reconciliation.json", help="where to write the figures"
+    )
+    e2e.add_argument(
+        "--sink-timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for the sinks to catch up (default 600)",
+    )
+    e2e.add_argument(
+        "--check-only",
+        action="store_true",
+        help="do not replay: reconcile sinks that already hold the file (after a restore)",
+    )
+    e2e.add_argument(
+        "--batch",
+        action="store_true",
+        help="also run the Glue job sales-batch-load and reconcile analytics.sales",
+    )
+    rd = sub.add_parser(
+        "redrive", help="list the mappings' on-failure queues and deliver those records again"
+    )
     rd.add_argument("--stack", choices=("embedded", "compose", "aws"), default="embedded")
-    rd.add_argument("--dry-run", action="store_true",
-                    help="list the failed batches and check their records are still readable; change nothing")
+    rd.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the failed batches and check their records are still readable; change nothing",
+    )
     rd.add_argument("--queue", help="only this on-failure queue (default: every mapping's)")
-    rd.add_argument("--attempts", type=int, default=3,
-                    help="invocations per piece before a batch is kept as still failing (default 3)")
+    rd.add_argument(
+        "--attempts",
+        type=int,
+        default=3,
+        help="invocations per piece before a batch is kept as still failing (default 3)",
+    )
     return parser
 
 
 def cmd_replay(args) -> int:
     source = SourceFile.open(args.file)
     problems: list[RowError] = []
-    events = read_events(source, skip=args.skip, limit=args.limit,
-                         on_error=problems.append if args.keep_going else None)
-    api = EventsApi(args.api_url, args.api_key, timeout_s=args.timeout, pool_size=args.concurrency,
-                    outage_s=args.outage_wait)
+    events = read_events(
+        source,
+        skip=args.skip,
+        limit=args.limit,
+        on_error=problems.append if args.keep_going else None,
+    )
+    api = EventsApi(
+        args.api_url,
+        args.api_key,
+        timeout_s=args.timeout,
+        pool_size=args.concurrency,
+        outage_s=args.outage_wait,
+    )
     try:
-        summary = replay(api, events, batch_size=args.batch_size, concurrency=args.concurrency,
-                         pacer=Pacer(rate=args.rate, speedup=args.speedup), progress=Progress(args.limit))
+        summary = replay(
+            api,
+            events,
+            batch_size=args.batch_size,
+            concurrency=args.concurrency,
+            pacer=Pacer(rate=args.rate, speedup=args.speedup),
+            progress=Progress(args.limit),
+        )
     finally:
         api.close()
     print(summary.render())

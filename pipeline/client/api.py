@@ -102,11 +102,11 @@ class EventsApi:
     ):
         if not api_url:
             raise ApiError(
-                "no API URL: pass --api-url or set API_URL (for the local cloud: eval \"$(make -s env)\")"
+                'no API URL: pass --api-url or set API_URL (for the local cloud: eval "$(make -s env)")'
             )
         if not api_key:
             raise ApiError(
-                "no API key: pass --api-key or set API_KEY (for the local cloud: eval \"$(make -s env)\")"
+                'no API key: pass --api-key or set API_KEY (for the local cloud: eval "$(make -s env)")'
             )
         self.url = api_url.rstrip("/") + "/events"
         self.policy = policy
@@ -165,7 +165,7 @@ class EventsApi:
                 if attempt >= min(CONNECT_ATTEMPTS, self.policy.max_attempts):
                     raise ApiError(
                         f"cannot reach the API at {self.url}: {exc}. Is it running? For the local "
-                        "cloud: make up, then eval \"$(make -s env)\"."
+                        'cloud: make up, then eval "$(make -s env)".'
                     ) from exc
                 delay = self._jitter(attempt)
             except httpx.TransportError as exc:  # timeouts, resets: the batch may or may not be in
@@ -187,7 +187,7 @@ class EventsApi:
                 if status == 403:
                     raise ApiError(
                         f"the API refused the key (403 from {self.url}): check --api-key / API_KEY "
-                        "(for the local cloud: eval \"$(make -s env)\")"
+                        '(for the local cloud: eval "$(make -s env)")'
                     )
                 if status == 404:
                     raise ApiError(
@@ -211,7 +211,9 @@ class EventsApi:
         return outcome
 
     @staticmethod
-    def _still_pending(response: httpx.Response, pending: list[SaleEvent], outcome: BatchOutcome) -> list[SaleEvent]:
+    def _still_pending(
+        response: httpx.Response, pending: list[SaleEvent], outcome: BatchOutcome
+    ) -> list[SaleEvent]:
         """After a 503 that lists accepted/failed events, keep only the failed ones."""
         try:
             body = response.json()
@@ -233,4 +235,7 @@ def _rejected(response: httpx.Response, pending: list[SaleEvent]) -> list[dict[s
     if listed:
         return listed
     message = body.get("message") if isinstance(body, dict) else response.text[:500]
-    return [{"index": i, "event_id": e.event_id, "problems": [str(message)]} for i, e in enumerate(pending)]
+    return [
+        {"index": i, "event_id": e.event_id, "problems": [str(message)]}
+        for i, e in enumerate(pending)
+    ]

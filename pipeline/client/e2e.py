@@ -63,29 +63,43 @@ class Endpoints:
         if self.warehouse_data_api:
             target = self.warehouse_data_api
             return lambda: sinks.read_warehouse_data_api(
-                scope, target, table, endpoint=self.aws_endpoint, region=self.region)
+                scope, target, table, endpoint=self.aws_endpoint, region=self.region
+            )
         return None
 
 
 def resolve_endpoints(stack: str, environ: dict[str, str] | None = None) -> Endpoints:
     env = dict(os.environ if environ is None else environ)
     if not env.get("API_URL") or not env.get("API_KEY"):
-        where = ('`make e2e` exports them from the running local cloud (`make up` first), or '
-                 'eval "$(make -s env)"' if stack in ("embedded", "compose")
-                 else 'eval "$(python -m deploy env)" exports them from the stack outputs')
+        where = (
+            "`make e2e` exports them from the running local cloud (`make up` first), or "
+            'eval "$(make -s env)"'
+            if stack in ("embedded", "compose")
+            else 'eval "$(python -m deploy env)" exports them from the stack outputs'
+        )
         raise ApiError(f"no API_URL/API_KEY for stack {stack!r}: {where}")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     data_api_keys = ("WAREHOUSE_WORKGROUP", "WAREHOUSE_DATABASE", "WAREHOUSE_SECRET_ARN")
-    data_api = (sinks.DataApiTarget(*(env[k] for k in data_api_keys))
-                if all(env.get(k) for k in data_api_keys) else None)
+    data_api = (
+        sinks.DataApiTarget(*(env[k] for k in data_api_keys))
+        if all(env.get(k) for k in data_api_keys)
+        else None
+    )
     if stack == "aws" and not (env.get("WAREHOUSE_DSN") or data_api):
         raise ApiError(
             "no warehouse to check on AWS: set " + ", ".join(data_api_keys) + ' (eval "$(python -m '
             'deploy env)" exports them from the stack outputs); the e2e never passes unchecked'
         )
-    return Endpoints(env["API_URL"], env["API_KEY"], env.get("AWS_ENDPOINT_URL"), region,
-                     env.get("WAREHOUSE_DSN"), env.get("AWS_ENDPOINT_URL_GLUE") or None, data_api,
-                     env.get("LOCALCLOUD_RUNTIME_URL") or None)
+    return Endpoints(
+        env["API_URL"],
+        env["API_KEY"],
+        env.get("AWS_ENDPOINT_URL"),
+        region,
+        env.get("WAREHOUSE_DSN"),
+        env.get("AWS_ENDPOINT_URL_GLUE") or None,
+        data_api,
+        env.get("LOCALCLOUD_RUNTIME_URL") or None,
+    )
 
 
 def run(args) -> int:
@@ -94,9 +108,11 @@ def run(args) -> int:
     source = SourceFile.open(args.data)
     limit = None if args.rows == "all" else int(args.rows)
     check_only = getattr(args, "check_only", False)
-    log(f"e2e: {'checking the sinks against' if check_only else 'replaying'} "
+    log(
+        f"e2e: {'checking the sinks against' if check_only else 'replaying'} "
         f"{'all' if limit is None else limit} lines of {source.path} (ids {source.digest[:16]}:*) "
-        f"{'without sending them' if check_only else 'to ' + endpoints.api_url}")
+        f"{'without sending them' if check_only else 'to ' + endpoints.api_url}"
+    )
     builder = FigureBuilder()
     tail = sinks.InvoiceTail()
     span: list[int] = []  # first and last replayed line numbers
@@ -118,12 +134,21 @@ def run(args) -> int:
             pass
         summary = None
     else:
-        api = EventsApi(endpoints.api_url, endpoints.api_key, timeout_s=args.timeout,
-                        outage_s=getattr(args, "outage_wait", 120.0))
+        api = EventsApi(
+            endpoints.api_url,
+            endpoints.api_key,
+            timeout_s=args.timeout,
+            outage_s=getattr(args, "outage_wait", 120.0),
+        )
         record.start("replay")
         try:
-            summary = replay(api, counted(read_events(source, limit=limit)), batch_size=args.batch_size,
-                             concurrency=args.concurrency, progress=Progress(limit))
+            summary = replay(
+                api,
+                counted(read_events(source, limit=limit)),
+                batch_size=args.batch_size,
+                concurrency=args.concurrency,
+                progress=Progress(limit),
+            )
         finally:
             api.close()
             record.end("replay")
@@ -137,8 +162,15 @@ def run(args) -> int:
         return 1
     scope = sinks.Scope(source.digest[:16], span[0], span[-1])
     record.start("reconciliation")
-    observed = wait_for_sinks(expected, scope, endpoints, timeout_s=args.sink_timeout, log=log,
-                              tail=tail.expected(), record=record)
+    observed = wait_for_sinks(
+        expected,
+        scope,
+        endpoints,
+        timeout_s=args.sink_timeout,
+        log=log,
+        tail=tail.expected(),
+        record=record,
+    )
     record.end("reconciliation")
     record.stop_sampling()
     # A checked sink that could never be read has no figures; compare() would skip it as unchecked.
@@ -149,22 +181,41 @@ def run(args) -> int:
     batch_state = None
     if args.batch:
         record.start("batch job")
-        batch_state = sinks.run_batch_job(endpoint=endpoints.aws_endpoint, region=endpoints.region, log=log,
-                                          glue_endpoint=endpoints.glue_endpoint)
+        batch_state = sinks.run_batch_job(
+            endpoint=endpoints.aws_endpoint,
+            region=endpoints.region,
+            log=log,
+            glue_endpoint=endpoints.glue_endpoint,
+        )
         read_batch = endpoints.warehouse_reader(scope, BATCH_TABLE)
         observed["warehouse batch"] = read_batch() if read_batch else None
         record.end("batch job")
         if observed["warehouse batch"] is not None:
             record.add_point("warehouse batch", observed["warehouse batch"].lines)
     print(table(expected, observed))
-    refused = sinks.read_refused_conflicts(scope, endpoint=endpoints.aws_endpoint, region=endpoints.region)
-    log(f"e2e: conflicts refused at ingest: {refused} (events that reused one of these event ids "
-        "with other content, event_claim); the conflicts row: ids a sink holds in two versions")
-    result = report(expected, observed, data=str(source.path), rows=args.rows, stack=args.stack,
-                    replay=summary.as_json() if summary is not None else None, batch_job=batch_state,
-                    conflicts_refused=refused,
-                    scope={"prefix": scope.prefix, "first_line": scope.first_line, "last_line": scope.last_line},
-                    timings=record.timings(record.caught_up))
+    refused = sinks.read_refused_conflicts(
+        scope, endpoint=endpoints.aws_endpoint, region=endpoints.region
+    )
+    log(
+        f"e2e: conflicts refused at ingest: {refused} (events that reused one of these event ids "
+        "with other content, event_claim); the conflicts row: ids a sink holds in two versions"
+    )
+    result = report(
+        expected,
+        observed,
+        data=str(source.path),
+        rows=args.rows,
+        stack=args.stack,
+        replay=summary.as_json() if summary is not None else None,
+        batch_job=batch_state,
+        conflicts_refused=refused,
+        scope={
+            "prefix": scope.prefix,
+            "first_line": scope.first_line,
+            "last_line": scope.last_line,
+        },
+        timings=record.timings(record.caught_up),
+    )
     if unread:
         result["ok"] = False
         result["unread"] = unread
@@ -184,14 +235,24 @@ def run(args) -> int:
     if unread:
         log(f"e2e: {len(mismatches)} mismatches, {len(unread)} sinks unread; figures in {out}")
         return 1
-    log(f"e2e: {'OK, every sink reconciles' if not mismatches else f'{len(mismatches)} mismatches'}; "
-        f"figures in {out}")
+    log(
+        f"e2e: {'OK, every sink reconciles' if not mismatches else f'{len(mismatches)} mismatches'}; "
+        f"figures in {out}"
+    )
     return 0 if not mismatches else 1
 
 
-def wait_for_sinks(expected: Figures, scope: sinks.Scope, endpoints: Endpoints, *, timeout_s: float,
-                   log, poll_s: float = 5.0, tail: dict[str, int] | None = None,
-                   record: RunRecord | None = None) -> dict[str, Figures | None]:
+def wait_for_sinks(
+    expected: Figures,
+    scope: sinks.Scope,
+    endpoints: Endpoints,
+    *,
+    timeout_s: float,
+    log,
+    poll_s: float = 5.0,
+    tail: dict[str, int] | None = None,
+    record: RunRecord | None = None,
+) -> dict[str, Figures | None]:
     """Poll each sink until it equals the source; at the deadline, read the ones still behind once more.
 
     `tail`: the replay's last invoices and their line counts (`sinks.InvoiceTail`); with it, the
@@ -213,12 +274,16 @@ def wait_for_sinks(expected: Figures, scope: sinks.Scope, endpoints: Endpoints, 
     if record is not None:
         record.caught_up = polled.caught_up
         for name, at, lines in polled.reads:
-            record.series.setdefault(f"{name} (e2e reads)", []).append((round(at - record.t0, 3), lines))
+            record.series.setdefault(f"{name} (e2e reads)", []).append(
+                (round(at - record.t0, 3), lines)
+            )
     observed = polled.figures
     held = observed["s3 archive"]
     if held is not None and archive.lines > held.lines:
-        log(f"e2e: the archive holds {archive.lines} lines for {held.lines} events "
-            "(at-least-once redeliveries; counted once)")
+        log(
+            f"e2e: the archive holds {archive.lines} lines for {held.lines} events "
+            "(at-least-once redeliveries; counted once)"
+        )
     return observed
 
 
@@ -234,10 +299,17 @@ class Polled:
     """(sink, clock time, lines) of every full read: each sink's progress as the e2e saw it."""
 
 
-def poll_sinks(expected: Figures, readers: dict[str, Callable[[], Figures]], *, timeout_s: float, log,
-               gates: dict[str, Callable[[], sinks.TailCheck]] | None = None, poll_s: float = 5.0,
-               clock: Callable[[], float] = time.monotonic,
-               sleep: Callable[[float], None] = time.sleep) -> Polled:
+def poll_sinks(
+    expected: Figures,
+    readers: dict[str, Callable[[], Figures]],
+    *,
+    timeout_s: float,
+    log,
+    gates: dict[str, Callable[[], sinks.TailCheck]] | None = None,
+    poll_s: float = 5.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Polled:
     """Rounds of full reads of the sinks still behind, until each equals the source or the deadline.
 
     A sink with a gate (DynamoDB: its full read is two Scans, minutes of the cloud's CPU on the
@@ -281,7 +353,9 @@ def poll_sinks(expected: Figures, readers: dict[str, Callable[[], Figures]], *, 
 
         status = ", ".join(f"{name} ({behind(name)})" for name in pending)
         if final:
-            log(f"e2e: timed out after {timeout_s:.0f} s; still behind at a last full read: {status}")
+            log(
+                f"e2e: timed out after {timeout_s:.0f} s; still behind at a last full read: {status}"
+            )
             return polled
         log(f"e2e: waiting for {status}")
         sleep(max(0.0, min(max(poll_s, 2 * (clock() - started)), deadline - clock())))

@@ -57,7 +57,9 @@ class FailedBatch:
     @property
     def reason(self) -> str:
         why = REASONS.get(self.condition, self.condition)
-        return f"{self.condition}: {why}" + (f" ({self.function_error} error)" if self.function_error else "")
+        return f"{self.condition}: {why}" + (
+            f" ({self.function_error} error)" if self.function_error else ""
+        )
 
     def as_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -67,31 +69,43 @@ class FailedBatch:
         return doc
 
     @classmethod
-    def from_message(cls, queue: str, message: dict[str, Any], now: float | None = None) -> FailedBatch:
+    def from_message(
+        cls, queue: str, message: dict[str, Any], now: float | None = None
+    ) -> FailedBatch:
         try:
             doc = json.loads(message["Body"])
             info, context = doc["KinesisBatchInfo"], doc["requestContext"]
             failed_at = doc.get("timestamp") or ""
             arn = context["functionArn"]
             return cls(
-                queue=queue, message_id=message["MessageId"], receipt_handle=message["ReceiptHandle"],
-                function=arn.split(":function:", 1)[-1].split(":", 1)[0], function_arn=arn,
-                stream_arn=info["streamArn"], shard_id=info["shardId"],
-                start_sequence=str(info["startSequenceNumber"]), end_sequence=str(info["endSequenceNumber"]),
-                batch_size=int(info["batchSize"]), condition=context.get("condition", "unknown"),
+                queue=queue,
+                message_id=message["MessageId"],
+                receipt_handle=message["ReceiptHandle"],
+                function=arn.split(":function:", 1)[-1].split(":", 1)[0],
+                function_arn=arn,
+                stream_arn=info["streamArn"],
+                shard_id=info["shardId"],
+                start_sequence=str(info["startSequenceNumber"]),
+                end_sequence=str(info["endSequenceNumber"]),
+                batch_size=int(info["batchSize"]),
+                condition=context.get("condition", "unknown"),
                 function_error=(doc.get("responseContext") or {}).get("functionError"),
-                invoke_count=int(context.get("approximateInvokeCount") or 0), failed_at=failed_at,
+                invoke_count=int(context.get("approximateInvokeCount") or 0),
+                failed_at=failed_at,
                 age_s=_age(failed_at, time.time() if now is None else now),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadFailureMessage(
                 f"message {message.get('MessageId')} in {queue} is not a Kinesis on-failure record "
-                f"({type(exc).__name__}: {exc}): {str(message.get('Body'))[:200]}") from None
+                f"({type(exc).__name__}: {exc}): {str(message.get('Body'))[:200]}"
+            ) from None
 
 
 def _age(stamp: str, now: float) -> float:
     try:
-        return round(max(0.0, now - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()), 1)
+        return round(
+            max(0.0, now - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()), 1
+        )
     except ValueError:
         return 0.0
 
@@ -102,14 +116,18 @@ def queue_url(sqs, queue: str) -> str:
 
 def depth(sqs, url: str) -> dict[str, int]:
     attrs = sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return {"visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
-            "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))}
+    return {
+        "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
+        "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    }
 
 
-def receive_all(sqs, url: str, *, hold_s: int, settle_s: float = 5.0,
-                sleep=time.sleep) -> list[dict[str, Any]]:
+def receive_all(
+    sqs, url: str, *, hold_s: int, settle_s: float = 5.0, sleep=time.sleep
+) -> list[dict[str, Any]]:
     """Every message of the queue, each held invisible for `hold_s` seconds.
 
     Messages another reader holds (the console peeking) come back within seconds: while the queue
@@ -117,8 +135,13 @@ def receive_all(sqs, url: str, *, hold_s: int, settle_s: float = 5.0,
     held: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + settle_s
     while True:
-        page = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=hold_s,
-                                   WaitTimeSeconds=0, AttributeNames=["All"])
+        page = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=hold_s,
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+        )
         batch = page.get("Messages", [])
         for message in batch:
             held[message["MessageId"]] = message
@@ -132,10 +155,14 @@ def receive_all(sqs, url: str, *, hold_s: int, settle_s: float = 5.0,
 def release(sqs, url: str, messages: list[dict[str, Any]]) -> None:
     """Make held messages visible again at once (ChangeMessageVisibility 0)."""
     for start in range(0, len(messages), 10):
-        chunk = messages[start:start + 10]
-        sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-            for i, m in enumerate(chunk)])
+        chunk = messages[start : start + 10]
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(chunk)
+            ],
+        )
 
 
 def parse_all(queue: str, messages: list[dict[str, Any]]) -> tuple[list[FailedBatch], list[str]]:

@@ -64,15 +64,22 @@ def mappings_with_queues(lam) -> list[MappingInfo]:
     found = []
     for page in lam.get_paginator("list_event_source_mappings").paginate():
         for m in page.get("EventSourceMappings", []):
-            destination = ((m.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination", "")
+            destination = ((m.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+                "Destination", ""
+            )
             if not destination.startswith("arn:aws:sqs:"):
                 continue
-            found.append(MappingInfo(
-                function=m["FunctionArn"].split(":function:", 1)[-1].split(":", 1)[0],
-                function_arn=m["FunctionArn"], queue=destination.rsplit(":", 1)[-1],
-                batch_size=int(m.get("BatchSize") or 100),
-                reports_item_failures="ReportBatchItemFailures" in (m.get("FunctionResponseTypes") or []),
-                stream_arn=m.get("EventSourceArn", "")))
+            found.append(
+                MappingInfo(
+                    function=m["FunctionArn"].split(":function:", 1)[-1].split(":", 1)[0],
+                    function_arn=m["FunctionArn"],
+                    queue=destination.rsplit(":", 1)[-1],
+                    batch_size=int(m.get("BatchSize") or 100),
+                    reports_item_failures="ReportBatchItemFailures"
+                    in (m.get("FunctionResponseTypes") or []),
+                    stream_arn=m.get("EventSourceArn", ""),
+                )
+            )
     return found
 
 
@@ -82,13 +89,20 @@ def read_range(kinesis, batch: FailedBatch, page_limit: int = 10000) -> list[dic
     start, end = int(batch.start_sequence), int(batch.end_sequence)
     try:
         iterator = kinesis.get_shard_iterator(
-            StreamName=batch.stream_name, ShardId=batch.shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
-            StartingSequenceNumber=batch.start_sequence)["ShardIterator"]
+            StreamName=batch.stream_name,
+            ShardId=batch.shard_id,
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            StartingSequenceNumber=batch.start_sequence,
+        )["ShardIterator"]
     except kinesis.exceptions.ResourceNotFoundException as exc:
-        raise RedriveError(f"stream {batch.stream_name} shard {batch.shard_id} does not exist any more: {exc}") from None
+        raise RedriveError(
+            f"stream {batch.stream_name} shard {batch.shard_id} does not exist any more: {exc}"
+        ) from None
     except kinesis.exceptions.InvalidArgumentException as exc:
-        raise RedriveError(f"sequence number {batch.start_sequence} is beyond the stream's retention "
-                           f"(trimmed) or not in {batch.shard_id}: {exc}") from None
+        raise RedriveError(
+            f"sequence number {batch.start_sequence} is beyond the stream's retention "
+            f"(trimmed) or not in {batch.shard_id}: {exc}"
+        ) from None
     records: list[dict[str, Any]] = []
     while iterator:
         page = kinesis.get_records(ShardIterator=iterator, Limit=page_limit)
@@ -100,31 +114,51 @@ def read_range(kinesis, batch: FailedBatch, page_limit: int = 10000) -> list[dic
             if number >= start:
                 records.append(record)
         else:
-            iterator = page.get("NextShardIterator") if page["Records"] or page.get("MillisBehindLatest") else None
+            iterator = (
+                page.get("NextShardIterator")
+                if page["Records"] or page.get("MillisBehindLatest")
+                else None
+            )
     if not records or int(records[0]["SequenceNumber"]) != start:
-        raise RedriveError(f"the stream no longer holds sequence number {batch.start_sequence} of {batch.shard_id}: "
-                           "it was trimmed after the stream's retention period; these records cannot be redriven")
+        raise RedriveError(
+            f"the stream no longer holds sequence number {batch.start_sequence} of {batch.shard_id}: "
+            "it was trimmed after the stream's retention period; these records cannot be redriven"
+        )
     if len(records) < batch.batch_size:
-        raise RedriveError(f"only {len(records)} of the batch's {batch.batch_size} records are in the stream "
-                           "(trimmed after the retention period)")
+        raise RedriveError(
+            f"only {len(records)} of the batch's {batch.batch_size} records are in the stream "
+            "(trimmed after the retention period)"
+        )
     if int(records[-1]["SequenceNumber"]) != end:
-        raise RedriveError(f"the stream holds records up to {records[-1]['SequenceNumber']}, not the batch's "
-                           f"last sequence number {batch.end_sequence}")
+        raise RedriveError(
+            f"the stream holds records up to {records[-1]['SequenceNumber']}, not the batch's "
+            f"last sequence number {batch.end_sequence}"
+        )
     return records
 
 
-def kinesis_record(raw: dict[str, Any], shard_id: str, stream_arn: str, region: str, role_arn: str) -> dict[str, Any]:
+def kinesis_record(
+    raw: dict[str, Any], shard_id: str, stream_arn: str, region: str, role_arn: str
+) -> dict[str, Any]:
     """One record of the event a Kinesis mapping sends (AWS Lambda developer guide, example event)."""
     arrival = raw["ApproximateArrivalTimestamp"]
     arrival = arrival.timestamp() if isinstance(arrival, datetime) else float(arrival)
     data = raw["Data"]
     data = base64.b64encode(data).decode() if isinstance(data, (bytes, bytearray)) else data
     return {
-        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": raw["PartitionKey"],
-                    "sequenceNumber": raw["SequenceNumber"], "data": data,
-                    "approximateArrivalTimestamp": round(arrival, 3)},
-        "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": f"{shard_id}:{raw['SequenceNumber']}",
-        "eventName": "aws:kinesis:record", "invokeIdentityArn": role_arn, "awsRegion": region,
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": raw["PartitionKey"],
+            "sequenceNumber": raw["SequenceNumber"],
+            "data": data,
+            "approximateArrivalTimestamp": round(arrival, 3),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{shard_id}:{raw['SequenceNumber']}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": role_arn,
+        "awsRegion": region,
         "eventSourceARN": stream_arn,
     }
 
@@ -146,32 +180,49 @@ def chunks(records: list[dict[str, Any]], batch_size: int) -> list[list[dict[str
     return out
 
 
-def invoke_until_done(lam, function: str, records: list[dict[str, Any]], *, item_failures: bool,
-                      attempts: int, outcome: Outcome, sleep=time.sleep) -> None:
+def invoke_until_done(
+    lam,
+    function: str,
+    records: list[dict[str, Any]],
+    *,
+    item_failures: bool,
+    attempts: int,
+    outcome: Outcome,
+    sleep=time.sleep,
+) -> None:
     """Invoke with `records` until all succeed; RedriveError after `attempts` tries of a piece."""
     pending, tries = list(records), 0
     while pending:
         tries += 1
-        reply = lam.invoke(FunctionName=function, InvocationType="RequestResponse",
-                           Payload=json.dumps({"Records": pending}).encode())
+        reply = lam.invoke(
+            FunctionName=function,
+            InvocationType="RequestResponse",
+            Payload=json.dumps({"Records": pending}).encode(),
+        )
         outcome.invocations += 1
         body = reply["Payload"].read()
         if reply.get("FunctionError"):
             why = _error_text(body)
             if tries >= attempts:
-                raise RedriveError(f"{function} still fails ({why}) after {tries} attempt(s): fix the cause, then redrive again")
+                raise RedriveError(
+                    f"{function} still fails ({why}) after {tries} attempt(s): fix the cause, then redrive again"
+                )
             outcome.notes.append(f"attempt {tries}: {why}")
-            sleep(min(2.0 ** tries * 0.5, 10.0))
+            sleep(min(2.0**tries * 0.5, 10.0))
             continue
         failed = _failed_from(body, pending) if item_failures else None
         if not failed:
             return
         index = next(i for i, r in enumerate(pending) if r["kinesis"]["sequenceNumber"] == failed)
         if tries >= attempts:
-            raise RedriveError(f"{function} still reports record {failed} as failed after {tries} attempt(s)")
-        outcome.notes.append(f"attempt {tries}: {len(pending) - index} record(s) from {failed} reported failed")
+            raise RedriveError(
+                f"{function} still reports record {failed} as failed after {tries} attempt(s)"
+            )
+        outcome.notes.append(
+            f"attempt {tries}: {len(pending) - index} record(s) from {failed} reported failed"
+        )
         pending = pending[index:]  # the records before the lowest failed one succeeded
-        sleep(min(2.0 ** tries * 0.5, 10.0))
+        sleep(min(2.0**tries * 0.5, 10.0))
 
 
 def _failed_from(body: bytes, pending: list[dict[str, Any]]) -> str | None:
@@ -185,7 +236,9 @@ def _failed_from(body: bytes, pending: list[dict[str, Any]]) -> str | None:
         return None
     order = {r["kinesis"]["sequenceNumber"]: i for i, r in enumerate(pending)}
     ids = [f.get("itemIdentifier") if isinstance(f, dict) else None for f in failures]
-    if any(i not in order for i in ids):  # as Lambda does: an unknown identifier fails the whole batch
+    if any(
+        i not in order for i in ids
+    ):  # as Lambda does: an unknown identifier fails the whole batch
         return pending[0]["kinesis"]["sequenceNumber"]
     return min(ids, key=order.__getitem__)
 
@@ -198,13 +251,27 @@ def _error_text(body: bytes) -> str:
         return body[:200].decode("utf-8", "replace")
 
 
-def redrive(clients, *, dry_run: bool, queue: str | None = None, attempts: int = 3, out=print,
-            sleep=time.sleep) -> list[Outcome]:
+def redrive(
+    clients,
+    *,
+    dry_run: bool,
+    queue: str | None = None,
+    attempts: int = 3,
+    out=print,
+    sleep=time.sleep,
+) -> list[Outcome]:
     """List (and unless `dry_run`, redrive) every failed batch; returns one Outcome per batch."""
-    lam, sqs, kinesis, region = clients["lambda"], clients["sqs"], clients["kinesis"], clients["region"]
+    lam, sqs, kinesis, region = (
+        clients["lambda"],
+        clients["sqs"],
+        clients["kinesis"],
+        clients["region"],
+    )
     mappings = [m for m in mappings_with_queues(lam) if queue in (None, m.queue)]
     if not mappings:
-        raise RedriveError(f"no event-source mapping has {'queue ' + queue if queue else 'an SQS on-failure destination'}")
+        raise RedriveError(
+            f"no event-source mapping has {'queue ' + queue if queue else 'an SQS on-failure destination'}"
+        )
     outcomes: list[Outcome] = []
     roles: dict[str, str] = {}
     for mapping in mappings:
@@ -215,33 +282,54 @@ def redrive(clients, *, dry_run: bool, queue: str | None = None, attempts: int =
         except BaseException:
             release(sqs, url, messages)
             raise
-        out(f"{mapping.queue}: {len(batches)} failed batch(es) of {mapping.function}"
-            + (f", {len(problems)} unreadable message(s)" if problems else ""))
+        out(
+            f"{mapping.queue}: {len(batches)} failed batch(es) of {mapping.function}"
+            + (f", {len(problems)} unreadable message(s)" if problems else "")
+        )
         for problem in problems:
             out(f"  kept: {problem}")
         keep = [m for m in messages if m["MessageId"] not in {b.message_id for b in batches}]
         for batch in batches:
             outcome = Outcome(batch)
             outcomes.append(outcome)
-            out(f"  {batch.shard_id} {batch.start_sequence}..{batch.end_sequence} ({batch.batch_size} records) "
-                f"{batch.reason}; failed {batch.age_s:.0f} s ago")
+            out(
+                f"  {batch.shard_id} {batch.start_sequence}..{batch.end_sequence} ({batch.batch_size} records) "
+                f"{batch.reason}; failed {batch.age_s:.0f} s ago"
+            )
             try:
                 records = read_range(kinesis, batch)
                 outcome.readable = len(records)
                 if dry_run:
-                    out(f"    dry run: all {len(records)} records are still in the stream; would invoke "
-                        f"{batch.function} with them (batch size {mapping.batch_size})")
+                    out(
+                        f"    dry run: all {len(records)} records are still in the stream; would invoke "
+                        f"{batch.function} with them (batch size {mapping.batch_size})"
+                    )
                     continue
                 if batch.function not in roles:
-                    roles[batch.function] = lam.get_function_configuration(FunctionName=batch.function)["Role"]
-                events = [kinesis_record(r, batch.shard_id, batch.stream_arn, region, roles[batch.function])
-                          for r in records]
+                    roles[batch.function] = lam.get_function_configuration(
+                        FunctionName=batch.function
+                    )["Role"]
+                events = [
+                    kinesis_record(
+                        r, batch.shard_id, batch.stream_arn, region, roles[batch.function]
+                    )
+                    for r in records
+                ]
                 for piece in chunks(events, mapping.batch_size):
-                    invoke_until_done(lam, batch.function, piece, item_failures=mapping.reports_item_failures,
-                                      attempts=attempts, outcome=outcome, sleep=sleep)
+                    invoke_until_done(
+                        lam,
+                        batch.function,
+                        piece,
+                        item_failures=mapping.reports_item_failures,
+                        attempts=attempts,
+                        outcome=outcome,
+                        sleep=sleep,
+                    )
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=batch.receipt_handle)
                 outcome.redriven = True
-                out(f"    redriven: {len(records)} records in {outcome.invocations} invocation(s); message deleted")
+                out(
+                    f"    redriven: {len(records)} records in {outcome.invocations} invocation(s); message deleted"
+                )
             except RedriveError as exc:
                 outcome.problem = str(exc)
                 out(f"    kept: {exc}")
@@ -254,8 +342,10 @@ def redrive(clients, *, dry_run: bool, queue: str | None = None, attempts: int =
         release(sqs, url, keep)
         held = depth(sqs, url)["in_flight"]
         if held:
-            out(f"  note: {held} message(s) of {mapping.queue} are held by another reader (the console "
-                "lists messages for a few seconds, a redrive for up to 5 min): run again to include them")
+            out(
+                f"  note: {held} message(s) of {mapping.queue} are held by another reader (the console "
+                "lists messages for a few seconds, a redrive for up to 5 min): run again to include them"
+            )
     return outcomes
 
 
@@ -264,16 +354,29 @@ def aws_clients(endpoint: str | None, region: str) -> dict[str, Any]:
     from botocore.config import Config
 
     config = Config(retries={"max_attempts": 5, "mode": "standard"}, read_timeout=900)
-    make = lambda service: boto3.client(service, endpoint_url=endpoint or None, region_name=region, config=config)  # noqa: E731
-    return {"lambda": make("lambda"), "sqs": make("sqs"), "kinesis": make("kinesis"), "region": region}
+
+    def make(service: str):
+        return boto3.client(
+            service, endpoint_url=endpoint or None, region_name=region, config=config
+        )
+
+    return {
+        "lambda": make("lambda"),
+        "sqs": make("sqs"),
+        "kinesis": make("kinesis"),
+        "region": region,
+    }
 
 
 def run(args) -> int:
     import os
 
     if args.stack in ("embedded", "compose") and not os.environ.get("AWS_ENDPOINT_URL"):
-        print(f"error: no AWS_ENDPOINT_URL for stack {args.stack!r}: `make redrive` exports the running "
-              'local cloud\'s endpoints (`make up` first), or eval "$(make -s env)"', file=sys.stderr)
+        print(
+            f"error: no AWS_ENDPOINT_URL for stack {args.stack!r}: `make redrive` exports the running "
+            'local cloud\'s endpoints (`make up` first), or eval "$(make -s env)"',
+            file=sys.stderr,
+        )
         return 2
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     clients = aws_clients(os.environ.get("AWS_ENDPOINT_URL"), region)
@@ -284,6 +387,8 @@ def run(args) -> int:
         return 2
     kept = [o for o in outcomes if (o.problem or (not args.dry_run and not o.redriven))]
     verb = "could be redriven" if args.dry_run else "redriven"
-    print(f"redrive: {len(outcomes) - len(kept)} of {len(outcomes)} failed batch(es) {verb}"
-          + (f"; {len(kept)} kept in their queue" if kept else ""))
+    print(
+        f"redrive: {len(outcomes) - len(kept)} of {len(outcomes)} failed batch(es) {verb}"
+        + (f"; {len(kept)} kept in their queue" if kept else "")
+    )
     return 1 if kept else 0

@@ -59,7 +59,9 @@ class Summary:
         for item in outcome.rejected[:20]:
             self.rejections.append(item)
         if outcome.failed:
-            self.failures.append(f"{len(outcome.failed)} events, e.g. {outcome.failed[0]}: {outcome.failed_reason}")
+            self.failures.append(
+                f"{len(outcome.failed)} events, e.g. {outcome.failed[0]}: {outcome.failed_reason}"
+            )
         self.timeline.append((round(time.perf_counter() - self.started_at, 3), self.accepted))
 
     @property
@@ -95,7 +97,9 @@ class Summary:
             f"p99 {self.latency_ms(0.99):.0f} ms",
         ]
         for item in self.rejections[:10]:
-            lines.append(f"  rejected {item.get('event_id')}: {'; '.join(item.get('problems', []))}")
+            lines.append(
+                f"  rejected {item.get('event_id')}: {'; '.join(item.get('problems', []))}"
+            )
         for failure in self.failures[:10]:
             lines.append(f"  failed {failure}")
         return "\n".join(lines)
@@ -113,8 +117,13 @@ def percentile(values: list[float], quantile: float) -> float:
 class Pacer:
     """Blocks until a batch may be sent, for --rate or --speedup (neither: never blocks)."""
 
-    def __init__(self, rate: float | None = None, speedup: float | None = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        rate: float | None = None,
+        speedup: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         if rate is not None and speedup is not None:
             raise ValueError("give --rate or --speedup, not both")
         if (rate is not None and rate <= 0) or (speedup is not None and speedup <= 0):
@@ -157,16 +166,22 @@ class Progress:
         self._bar: rich.progress.Progress | None = None
         if self.tty:
             self._bar = rich.progress.Progress(
-                rich.progress.TextColumn("replay"), rich.progress.BarColumn(),
-                rich.progress.MofNCompleteColumn(), rich.progress.TextColumn("events  {task.fields[status]}"),
-                rich.progress.TimeRemainingColumn(), console=Console(file=self.stream))
+                rich.progress.TextColumn("replay"),
+                rich.progress.BarColumn(),
+                rich.progress.MofNCompleteColumn(),
+                rich.progress.TextColumn("events  {task.fields[status]}"),
+                rich.progress.TimeRemainingColumn(),
+                console=Console(file=self.stream),
+            )
             self._task = self._bar.add_task("replay", total=total, status="")
             self._bar.start()
 
     def update(self, summary: Summary, force: bool = False) -> None:
         now = time.monotonic()
-        status = (f"accepted {summary.accepted}  retried {summary.retried}  "
-                  f"{summary.accepted / max(now - self._started, 1e-9):,.0f} ev/s")
+        status = (
+            f"accepted {summary.accepted}  retried {summary.retried}  "
+            f"{summary.accepted / max(now - self._started, 1e-9):,.0f} ev/s"
+        )
         if self._bar is not None:
             self._bar.update(self._task, completed=summary.sent, status=status)
             if force:

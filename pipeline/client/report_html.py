@@ -134,11 +134,13 @@ barChart("latency", DATA.latency.labels, DATA.latency.counts, "request latency, 
 
 def page(title: str, subtitle: str, body: str, data: dict[str, Any], script: str) -> str:
     payload = json.dumps(data, default=str).replace("</", "<\\/")
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
-            f'<body><header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header><main>{body}</main>'
-            f'<script id="report-data" type="application/json">{payload}</script>'
-            f"<script>{CHARTS_JS}{script}</script></body></html>\n")
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
+        f"<body><header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header><main>{body}</main>"
+        f'<script id="report-data" type="application/json">{payload}</script>'
+        f"<script>{CHARTS_JS}{script}</script></body></html>\n"
+    )
 
 
 def reconciliation_table(result: dict[str, Any]) -> str:
@@ -153,10 +155,16 @@ def reconciliation_table(result: dict[str, Any]) -> str:
                 cells.append('<td class="n muted">n/a</td>')
                 continue
             bad = str(values[figure]) != str(result["source"][figure])
-            cells.append(f'<td class="n{" bad" if bad else ""}">{html.escape(str(values[figure]))}{" !" if bad else ""}</td>')
-        rows.append(f'<tr><th>{figure}</th><td class="n">{html.escape(str(result["source"][figure]))}</td>{"".join(cells)}</tr>')
-    return (f'<table id="reconciliation"><thead><tr><th>figure</th><th class="n">source</th>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+            cells.append(
+                f'<td class="n{" bad" if bad else ""}">{html.escape(str(values[figure]))}{" !" if bad else ""}</td>'
+            )
+        rows.append(
+            f'<tr><th>{figure}</th><td class="n">{html.escape(str(result["source"][figure]))}</td>{"".join(cells)}</tr>'
+        )
+    return (
+        f'<table id="reconciliation"><thead><tr><th>figure</th><th class="n">source</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def latency_histogram(latencies_s: list[float]) -> dict[str, list]:
@@ -165,7 +173,10 @@ def latency_histogram(latencies_s: list[float]) -> dict[str, list]:
         ms = seconds * 1000
         index = max(i for i, edge in enumerate(LATENCY_EDGES_MS) if ms >= edge)
         counts[index] += 1
-    labels = [f"{edge}" if i < len(LATENCY_EDGES_MS) - 1 else f"{edge}+" for i, edge in enumerate(LATENCY_EDGES_MS)]
+    labels = [
+        f"{edge}" if i < len(LATENCY_EDGES_MS) - 1 else f"{edge}+"
+        for i, edge in enumerate(LATENCY_EDGES_MS)
+    ]
     return {"labels": labels, "counts": counts}
 
 
@@ -173,35 +184,54 @@ def _rows(items: list[dict[str, Any]], columns: list[str], empty: str) -> str:
     if not items:
         return f'<p class="muted">{html.escape(empty)}</p>'
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(item.get(c, '')))}</td>" for c in columns) + "</tr>"
-                   for item in items)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(item.get(c, '')))}</td>" for c in columns) + "</tr>"
+        for item in items
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def e2e_report(result: dict[str, Any], series: dict[str, list], latencies_s: list[float],
-               rejected: list[dict[str, Any]], quarantined: list[dict[str, Any]]) -> str:
-    verdict = ('<span class="ok">every sink reconciles</span>' if result.get("ok")
-               else '<span class="bad">MISMATCH: ' + html.escape("; ".join(
-                   f"{m['sink']} {m['figure']} {m['actual']} (source {m['expected']})"
-                   for m in result.get("mismatches", []))) + "</span>")
+def e2e_report(
+    result: dict[str, Any],
+    series: dict[str, list],
+    latencies_s: list[float],
+    rejected: list[dict[str, Any]],
+    quarantined: list[dict[str, Any]],
+) -> str:
+    verdict = (
+        '<span class="ok">every sink reconciles</span>'
+        if result.get("ok")
+        else '<span class="bad">MISMATCH: '
+        + html.escape(
+            "; ".join(
+                f"{m['sink']} {m['figure']} {m['actual']} (source {m['expected']})"
+                for m in result.get("mismatches", [])
+            )
+        )
+        + "</span>"
+    )
     replay = result.get("replay") or {}
     body = (
         f"<section><h2>Reconciliation</h2><p>{verdict}</p>{reconciliation_table(result)}</section>"
         '<section><h2>Timeline of the phases <small class="muted">(seconds from the first event sent)</small></h2>'
         '<div id="timeline"></div></section>'
-        "<section><h2>Events per second over time</h2><p class=\"muted\">The client: events accepted per batch "
+        '<section><h2>Events per second over time</h2><p class="muted">The client: events accepted per batch '
         "answered. Each sink: records its consumer handled (runtime counters), or the lines the e2e read back.</p>"
         '<div id="throughput"></div></section>'
         f"<section><h2>Request latency</h2><p>{replay.get('requests', 0)} requests, p50 "
         f"{replay.get('latency_ms_p50', '–')} ms, p99 {replay.get('latency_ms_p99', '–')} ms, "
-        f"{replay.get('events_per_s', '–')} events/s</p><div id=\"latency\"></div></section>"
+        f'{replay.get("events_per_s", "–")} events/s</p><div id="latency"></div></section>'
         f"<section><h2>Rejected events ({replay.get('rejected', 0)})</h2>"
         f"{_rows(rejected, ['event_id', 'problems'], 'none: the API accepted every event sent')}</section>"
         f"<section><h2>Quarantined by the batch job ({len(quarantined)})</h2>"
         f"{_rows(quarantined, ['event_id', 'reason', 'source_object'], 'none' if result.get('batch_job') else 'the batch job did not run')}</section>"
     )
-    data = {"timings": result.get("timings") or {}, "series": series,
-            "latency": latency_histogram(latencies_s), "result": result}
+    data = {
+        "timings": result.get("timings") or {},
+        "series": series,
+        "latency": latency_histogram(latencies_s),
+        "result": result,
+    }
     subtitle = f"{result.get('data', '')} · rows {result.get('rows', '')} · stack {result.get('stack', '')}"
     return page("make e2e run report", subtitle, body, data, E2E_JS)
 
@@ -209,16 +239,22 @@ def e2e_report(result: dict[str, Any], series: dict[str, list], latencies_s: lis
 def write_run_report(path: Path, result: dict[str, Any], record, summary, scope, endpoints) -> Path:
     """Write the e2e report next to the reconciliation (quarantined rows read from the warehouse).
     `summary` is None for `--check-only` (nothing was replayed: no client series, no rejections)."""
-    series = {"client (accepted)": [[0.0, 0]] + [list(p) for p in summary.timeline]} if summary else {}
+    series = (
+        {"client (accepted)": [[0.0, 0]] + [list(p) for p in summary.timeline]} if summary else {}
+    )
     sampled = any(name.endswith("(runtime)") for name in record.series)
     for name, points in record.series.items():
         if sampled and name.endswith("(e2e reads)"):
             continue  # the runtime's counters are finer than the e2e's own reads
         series[name] = [list(p) for p in points]
-    rejected = [{"event_id": r.get("event_id"), "problems": "; ".join(r.get("problems", []))}
-                for r in (summary.rejections if summary else [])]
+    rejected = [
+        {"event_id": r.get("event_id"), "problems": "; ".join(r.get("problems", []))}
+        for r in (summary.rejections if summary else [])
+    ]
     quarantined = _quarantined(scope, endpoints.warehouse_dsn) if result.get("batch_job") else []
-    path.write_text(e2e_report(result, series, summary.latencies if summary else [], rejected, quarantined))
+    path.write_text(
+        e2e_report(result, series, summary.latencies if summary else [], rejected, quarantined)
+    )
     return path
 
 
@@ -231,6 +267,6 @@ def _quarantined(scope, dsn: str | None, limit: int = 500) -> list[dict[str, Any
         rows = conn.execute(
             "SELECT event_id, reason, source_object FROM analytics.sales_quarantine "
             "WHERE event_id LIKE %s OR event_id IS NULL ORDER BY loaded_at DESC LIMIT %s",
-            (f"{scope.prefix}:%", limit)).fetchall()
+            (f"{scope.prefix}:%", limit),
+        ).fetchall()
     return [{"event_id": e, "reason": r, "source_object": o} for e, r, o in rows]
-

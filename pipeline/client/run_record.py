@@ -28,8 +28,7 @@ FIREHOSE_SINK = "warehouse stream"
 
 
 class RunRecord:
-    def __init__(self, runtime_url: str | None = None, every_s: float = 2.0,
-                 clock=time.monotonic):
+    def __init__(self, runtime_url: str | None = None, every_s: float = 2.0, clock=time.monotonic):
         self.clock = clock
         self.t0 = clock()
         self.runtime_url = runtime_url.rstrip("/") if runtime_url else None
@@ -58,13 +57,25 @@ class RunRecord:
             start, end = self.marks.get(phase, (None, None))
             return round(end - start, 3) if start is not None and end is not None else None
 
-        sinks = {name: (round(at - self.t0, 3) if at is not None else None) for name, at in caught_up.items()}
-        starts = {"replay": 0.0, **{f"{n} caught up": 0.0 for n in sinks},
-                  "batch job": self.marks.get("batch job", (None,))[0],
-                  "reconciliation": self.marks.get("reconciliation", (None,))[0], "total": 0.0}
-        return {"replay_s": length("replay"), "sinks_caught_up_s": sinks, "batch_job_s": length("batch job"),
-                "reconciliation_s": length("reconciliation"), "total_s": self.now(),
-                "starts_s": {k: v for k, v in starts.items() if v is not None}}
+        sinks = {
+            name: (round(at - self.t0, 3) if at is not None else None)
+            for name, at in caught_up.items()
+        }
+        starts = {
+            "replay": 0.0,
+            **{f"{n} caught up": 0.0 for n in sinks},
+            "batch job": self.marks.get("batch job", (None,))[0],
+            "reconciliation": self.marks.get("reconciliation", (None,))[0],
+            "total": 0.0,
+        }
+        return {
+            "replay_s": length("replay"),
+            "sinks_caught_up_s": sinks,
+            "batch_job_s": length("batch job"),
+            "reconciliation_s": length("reconciliation"),
+            "total_s": self.now(),
+            "starts_s": {k: v for k, v in starts.items() if v is not None},
+        }
 
     # -- sampling the runtime's counters ----------------------------------------------------------
     def sample_in_background(self) -> None:
@@ -93,8 +104,11 @@ class RunRecord:
             firehose = _get(f"{self.runtime_url}/firehose")["deliveries"]
         except (OSError, ValueError, KeyError):
             return  # a sample lost is a gap in a chart, nothing more
-        counts = {CONSUMER_SINKS[m["function"]]: m["records_succeeded"] for m in mappings
-                  if m["function"] in CONSUMER_SINKS}
+        counts = {
+            CONSUMER_SINKS[m["function"]]: m["records_succeeded"]
+            for m in mappings
+            if m["function"] in CONSUMER_SINKS
+        }
         counts[FIREHOSE_SINK] = sum(d["records_delivered"] for d in firehose)
         for name, value in counts.items():
             base = self._base.setdefault(name, value)

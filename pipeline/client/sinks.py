@@ -41,7 +41,11 @@ class Scope:
 
     def __contains__(self, event_id: str) -> bool:
         prefix, _, number = event_id.partition(":")
-        return prefix == self.prefix and number.isdigit() and self.first_line <= int(number) <= self.last_line
+        return (
+            prefix == self.prefix
+            and number.isdigit()
+            and self.first_line <= int(number) <= self.last_line
+        )
 
 
 def _client(service: str, endpoint: str | None, region: str):
@@ -50,8 +54,14 @@ def _client(service: str, endpoint: str | None, region: str):
     return boto3.client(service, endpoint_url=endpoint or None, region_name=region)
 
 
-def read_dynamodb(scope: Scope, *, endpoint: str | None, region: str,
-                  invoice_table: str = "invoice", customer_table: str = "customer") -> Figures:
+def read_dynamodb(
+    scope: Scope,
+    *,
+    endpoint: str | None,
+    region: str,
+    invoice_table: str = "invoice",
+    customer_table: str = "customer",
+) -> Figures:
     """Figures of the invoice lines in scope; customers = customers with a summary item of such
     an invoice (`pipeline.customers`).
 
@@ -73,16 +83,29 @@ def read_dynamodb(scope: Scope, *, endpoint: str | None, region: str,
                 own = values[6].get("S") if len(values) == 8 else customer
                 # One id in two invoices is two versions (pages of one invoice hold one version:
                 # a map keeps an id once, and a page left by a crash repeats the same line).
-                builder.add_line(event_id, invoice_no, own, int(values[2]["N"]), Decimal(values[4]["N"]),
-                                 content=invoice_no)
+                builder.add_line(
+                    event_id,
+                    invoice_no,
+                    own,
+                    int(values[2]["N"]),
+                    Decimal(values[4]["N"]),
+                    content=invoice_no,
+                )
                 invoices_in_scope.add(invoice_no)
     figures = builder.figures()
     customers: set[str] = set()
     for item in _scan(dynamodb, customer_table):
         if item["invoice_no"]["S"] in invoices_in_scope:
             customers.add(item["customer_id"]["S"])
-    return Figures(figures.lines, figures.invoices, len(customers), figures.quantity, figures.revenue,
-                   figures.cancellations, figures.conflicts)
+    return Figures(
+        figures.lines,
+        figures.invoices,
+        len(customers),
+        figures.quantity,
+        figures.revenue,
+        figures.cancellations,
+        figures.conflicts,
+    )
 
 
 @dataclass
@@ -104,7 +127,7 @@ class InvoiceTail:
 
     def expected(self) -> dict[str, int]:
         """The last `size` invoices and their line counts (the lines sent are the lines in scope)."""
-        last = list(self._lines)[-self.size:] if self.size > 0 else []
+        last = list(self._lines)[-self.size :] if self.size > 0 else []
         return {invoice_no: self._lines[invoice_no] for invoice_no in last}
 
 
@@ -130,12 +153,22 @@ class TailCheck:
 
     def render(self) -> str:
         done = sum(1 for no, count in self.expected.items() if self.found.get(no, 0) >= count)
-        return (f"last {len(self.expected)} invoices: {done} complete, "
-                f"{self.lines}/{self.expected_lines} lines")
+        return (
+            f"last {len(self.expected)} invoices: {done} complete, "
+            f"{self.lines}/{self.expected_lines} lines"
+        )
 
 
-def read_invoice_tail(scope: Scope, expected: dict[str, int], *, endpoint: str | None, region: str,
-                      invoice_table: str = "invoice", client=None, max_attempts: int = 5) -> TailCheck:
+def read_invoice_tail(
+    scope: Scope,
+    expected: dict[str, int],
+    *,
+    endpoint: str | None,
+    region: str,
+    invoice_table: str = "invoice",
+    client=None,
+    max_attempts: int = 5,
+) -> TailCheck:
     """BatchGetItem the tail invoices' page 0; count each one's lines in scope (a missing item
     holds 0; an invoice spread over several page items is counted from all of them, by Query).
 
@@ -146,11 +179,16 @@ def read_invoice_tail(scope: Scope, expected: dict[str, int], *, endpoint: str |
     spread: list[str] = []
     numbers = list(expected)
     for start in range(0, len(numbers), 100):  # BatchGetItem takes at most 100 keys
-        request: dict[str, Any] = {invoice_table: {
-            "Keys": [{"invoice_no": {"S": no}, "page": {"S": "0"}} for no in numbers[start:start + 100]],
-            "ProjectionExpression": "invoice_no, #l, pages",
-            "ExpressionAttributeNames": {"#l": "lines"},
-        }}
+        request: dict[str, Any] = {
+            invoice_table: {
+                "Keys": [
+                    {"invoice_no": {"S": no}, "page": {"S": "0"}}
+                    for no in numbers[start : start + 100]
+                ],
+                "ProjectionExpression": "invoice_no, #l, pages",
+                "ExpressionAttributeNames": {"#l": "lines"},
+            }
+        }
         for attempt in range(max_attempts):
             if attempt:
                 time.sleep(READ_BACKOFF.delay(attempt - 1))
@@ -164,8 +202,11 @@ def read_invoice_tail(scope: Scope, expected: dict[str, int], *, endpoint: str |
             if not request:
                 break
     for no in spread:
-        kwargs: dict[str, Any] = {"TableName": invoice_table, "KeyConditionExpression": "invoice_no = :n",
-                                  "ExpressionAttributeValues": {":n": {"S": no}}}
+        kwargs: dict[str, Any] = {
+            "TableName": invoice_table,
+            "KeyConditionExpression": "invoice_no = :n",
+            "ExpressionAttributeValues": {":n": {"S": no}},
+        }
         found[no] = 0
         while True:
             page = dynamodb.query(**kwargs)
@@ -190,8 +231,9 @@ def _scan(dynamodb, table: str):
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def read_refused_conflicts(scope: Scope, *, endpoint: str | None, region: str,
-                           claim_table: str = "event_claim") -> int:
+def read_refused_conflicts(
+    scope: Scope, *, endpoint: str | None, region: str, claim_table: str = "event_claim"
+) -> int:
     """Events ingest refused for reusing an id of the scope with other content (`pipeline.claims`)."""
     from pipeline.claims import EventClaims, blocks_of_scope
 
@@ -220,7 +262,9 @@ class ArchiveReader:
 
     def read(self) -> Figures:
         s3 = _client("s3", self.endpoint, self.region)
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=ARCHIVE_PREFIX):
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=ARCHIVE_PREFIX
+        ):
             for obj in page.get("Contents", []):
                 key = f"{obj['Key']}@{obj.get('ETag', '')}"
                 if key in self._seen:
@@ -274,8 +318,9 @@ def read_warehouse(scope: Scope, dsn: str, table: str) -> Figures:
     where = (f"{scope.prefix}:%", scope.first_line, scope.last_line)
     with psycopg.connect(dsn, connect_timeout=10) as conn:
         row = conn.execute(_FIGURES_SQL.format(table=table), where).fetchone()
-        (conflicts,) = conn.execute(_CONFLICTS_SQL.format(table=RAW_TABLES.get(table, table)),
-                                    where).fetchone() or (0,)
+        (conflicts,) = conn.execute(
+            _CONFLICTS_SQL.format(table=RAW_TABLES.get(table, table)), where
+        ).fetchone() or (0,)
     return _figures(row, conflicts)
 
 
@@ -292,9 +337,17 @@ _TABLE = re.compile(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*")
 _PREFIX = re.compile(r"[0-9a-f]{16}")
 
 
-def read_warehouse_data_api(scope: Scope, target: DataApiTarget, table: str, *, endpoint: str | None,
-                            region: str, client=None, poll_s: float = 1.0,
-                            timeout_s: float = 300) -> Figures:
+def read_warehouse_data_api(
+    scope: Scope,
+    target: DataApiTarget,
+    table: str,
+    *,
+    endpoint: str | None,
+    region: str,
+    client=None,
+    poll_s: float = 1.0,
+    timeout_s: float = 300,
+) -> Figures:
     """The same figures as `read_warehouse`, through ExecuteStatement / DescribeStatement /
     GetStatementResult. The values are checked and written into the SQL (the scope is a hex prefix
     and two line numbers, the table one of ours), so no statement parameters are needed."""
@@ -304,23 +357,33 @@ def read_warehouse_data_api(scope: Scope, target: DataApiTarget, table: str, *, 
     data = client or _client("redshift-data", endpoint, region)
 
     def run(sql: str) -> list:
-        statement = data.execute_statement(WorkgroupName=target.workgroup, Database=target.database,
-                                           SecretArn=target.secret_arn, Sql=sql)["Id"]
+        statement = data.execute_statement(
+            WorkgroupName=target.workgroup,
+            Database=target.database,
+            SecretArn=target.secret_arn,
+            Sql=sql,
+        )["Id"]
         deadline = time.monotonic() + timeout_s
         while True:
             desc = data.describe_statement(Id=statement)
             if desc["Status"] == "FINISHED":
                 break
             if desc["Status"] in ("FAILED", "ABORTED"):
-                raise RuntimeError(f"warehouse query on {table} {desc['Status']}: {desc.get('Error', '')}")
+                raise RuntimeError(
+                    f"warehouse query on {table} {desc['Status']}: {desc.get('Error', '')}"
+                )
             if time.monotonic() > deadline:
-                raise TimeoutError(f"warehouse query on {table} still {desc['Status']} after {timeout_s:.0f} s")
+                raise TimeoutError(
+                    f"warehouse query on {table} still {desc['Status']} after {timeout_s:.0f} s"
+                )
             time.sleep(poll_s)
         (record,) = data.get_statement_result(Id=statement)["Records"]
         return [_field_value(f) for f in record]
 
     row = run(_FIGURES_SQL.replace("%s", "{}").format(*values, table=table))
-    (conflicts,) = run(_CONFLICTS_SQL.replace("%s", "{}").format(*values, table=RAW_TABLES.get(table, table)))
+    (conflicts,) = run(
+        _CONFLICTS_SQL.replace("%s", "{}").format(*values, table=RAW_TABLES.get(table, table))
+    )
     return _figures(row, conflicts)
 
 
@@ -336,8 +399,15 @@ def _field_value(field: dict):
 
 def _figures(row, conflicts) -> Figures:
     lines, invoices, customers, quantity, revenue, cancellations = row
-    return Figures(int(lines), int(invoices), int(customers), int(quantity),
-                   _plain(Decimal(str(revenue))), int(cancellations), int(conflicts))
+    return Figures(
+        int(lines),
+        int(invoices),
+        int(customers),
+        int(quantity),
+        _plain(Decimal(str(revenue))),
+        int(cancellations),
+        int(conflicts),
+    )
 
 
 def _plain(value: Decimal) -> Decimal:
@@ -347,9 +417,16 @@ def _plain(value: Decimal) -> Decimal:
     return value.normalize()
 
 
-def run_batch_job(*, endpoint: str | None, region: str, job_name: str = "sales-batch-load",
-                  timeout_s: float = 1800, poll_s: float = 5.0, log=print,
-                  glue_endpoint: str | None = None) -> str:
+def run_batch_job(
+    *,
+    endpoint: str | None,
+    region: str,
+    job_name: str = "sales-batch-load",
+    timeout_s: float = 1800,
+    poll_s: float = 5.0,
+    log=print,
+    glue_endpoint: str | None = None,
+) -> str:
     """StartJobRun and wait for a final state with GetJobRun; return it (SUCCEEDED or an error).
 
     `glue_endpoint` (`AWS_ENDPOINT_URL_GLUE`) serves the Glue API where it is not at `endpoint`:

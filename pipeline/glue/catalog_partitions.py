@@ -46,15 +46,18 @@ def register_new_partitions(glue, s3, database: str, table_name: str) -> list[li
     new = [v for v in discover_partitions(s3, location, keys) if tuple(v) not in known]
     for start in range(0, len(new), _BATCH):
         inputs = []
-        for values in new[start:start + _BATCH]:
+        for values in new[start : start + _BATCH]:
             sd = copy.deepcopy(table["StorageDescriptor"])
             sd["Location"] = location + "/".join(f"{k}={v}" for k, v in zip(keys, values)) + "/"
             inputs.append({"Values": values, "StorageDescriptor": sd})
         result = glue.batch_create_partition(
             DatabaseName=database, TableName=table_name, PartitionInputList=inputs
         )
-        failed = [e for e in result.get("Errors", [])
-                  if e.get("ErrorDetail", {}).get("ErrorCode") != "AlreadyExistsException"]
+        failed = [
+            e
+            for e in result.get("Errors", [])
+            if e.get("ErrorDetail", {}).get("ErrorCode") != "AlreadyExistsException"
+        ]
         if failed:
             raise RuntimeError(f"BatchCreatePartition failed for {database}.{table_name}: {failed}")
     return new

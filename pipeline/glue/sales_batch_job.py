@@ -34,8 +34,16 @@ from pyspark.context import SparkContext
 from pipeline.glue import transforms
 from pipeline.glue.catalog_partitions import register_new_partitions
 
-REQUIRED = ["JOB_NAME", "DATABASE", "TABLE", "TARGET_TABLE", "QUARANTINE_TABLE",
-            "REDSHIFT_CONNECTION", "WAREHOUSE_DATABASE", "TempDir"]
+REQUIRED = [
+    "JOB_NAME",
+    "DATABASE",
+    "TABLE",
+    "TARGET_TABLE",
+    "QUARANTINE_TABLE",
+    "REDSHIFT_CONNECTION",
+    "WAREHOUSE_DATABASE",
+    "TempDir",
+]
 OPTIONAL = ["FROM_DATE", "TO_DATE"]
 
 
@@ -106,8 +114,12 @@ def main(argv: list[str]) -> None:
     phases = {"spark_start": time.monotonic() - started}
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
-    new = register_new_partitions(aws_client("glue"), aws_client("s3"), args["DATABASE"], args["TABLE"])
-    logger.info(f"batch: registered {len(new)} new partition(s) of {args['DATABASE']}.{args['TABLE']}")
+    new = register_new_partitions(
+        aws_client("glue"), aws_client("s3"), args["DATABASE"], args["TABLE"]
+    )
+    logger.info(
+        f"batch: registered {len(new)} new partition(s) of {args['DATABASE']}.{args['TABLE']}"
+    )
     phases["catalog"] = time.monotonic() - started - sum(phases.values())
 
     archive = glue_context.create_dynamic_frame.from_catalog(
@@ -140,14 +152,22 @@ def main(argv: list[str]) -> None:
         # the COPY then leaves it NULL in the table.
         mapped = DropNullFields.apply(frame=mapped, transformation_ctx="drop_null_fields")
         write_to_warehouse(
-            glue_context, mapped, args, args["TARGET_TABLE"],
-            merge_actions(args["TARGET_TABLE"], args["TARGET_TABLE"] + "_staging",
-                          tuple(mapped.toDF().columns)),
+            glue_context,
+            mapped,
+            args,
+            args["TARGET_TABLE"],
+            merge_actions(
+                args["TARGET_TABLE"],
+                args["TARGET_TABLE"] + "_staging",
+                tuple(mapped.toDF().columns),
+            ),
             "write_sales",
         )
     if n_quarantine:
         write_to_warehouse(
-            glue_context, DynamicFrame.fromDF(quarantine, glue_context, "quarantine"), args,
+            glue_context,
+            DynamicFrame.fromDF(quarantine, glue_context, "quarantine"),
+            args,
             args["QUARANTINE_TABLE"],
             quarantine_actions(args["QUARANTINE_TABLE"], args["QUARANTINE_TABLE"] + "_staging"),
             "write_quarantine",

@@ -54,10 +54,23 @@ SALES_COLUMNS = tuple(target for _, _, target, _ in SALES_MAPPING)
 QUARANTINE_COLUMNS = ("event_id", "raw_record", "reason", "source_object")
 
 # Text limits of the warehouse columns (VARCHAR lengths in schema.sql).
-_MAX_LENGTH = {"event_id": 32, "invoice_no": 16, "stock_code": 128, "description": 1024,
-               "customer_id": 16, "country": 256}
-_REQUIRED = ("event_id", "invoice_no", "stock_code", "quantity", "invoice_date", "unit_price",
-             "country")
+_MAX_LENGTH = {
+    "event_id": 32,
+    "invoice_no": 16,
+    "stock_code": 128,
+    "description": 1024,
+    "customer_id": 16,
+    "country": 256,
+}
+_REQUIRED = (
+    "event_id",
+    "invoice_no",
+    "stock_code",
+    "quantity",
+    "invoice_date",
+    "unit_price",
+    "country",
+)
 
 _INTEGER = r"^-?[0-9]{1,10}$"
 _DECIMAL = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"  # plain notation: no exponent, no '+'
@@ -75,8 +88,11 @@ def _exact_decimal(text: Column, target: DecimalType) -> tuple[Column, Column]:
     the value would be rounded or overflow in `target` (Spark would round or null silently)."""
     wide = text.cast(DecimalType(38, 18))
     typed = text.cast(target)
-    ok = text.rlike(_DECIMAL) & wide.isNotNull() & typed.isNotNull() & (
-        typed.cast(DecimalType(38, 18)) == wide
+    ok = (
+        text.rlike(_DECIMAL)
+        & wide.isNotNull()
+        & typed.isNotNull()
+        & (typed.cast(DecimalType(38, 18)) == wide)
     )
     return typed, ok
 
@@ -121,14 +137,22 @@ def type_sales(raw: DataFrame) -> DataFrame:
     ]
     checks += [
         (t["quantity"].isNotNull() & ~quantity_ok, "quantity is not an integer in INTEGER range"),
-        (t["invoice_date"].isNotNull() & invoice_ts.isNull(),
-         f"invoice_date is not a date-time 'YYYY-MM-DDTHH:MM:SS' in {RANGE_TEXT}"),
-        (t["unit_price"].isNotNull() & ~unit_price_ok,
-         "unit_price is not an exact DECIMAL(18,6) (rounding or overflow refused)"),
-        (t["customer_id"].isNotNull() & ~t["customer_id"].rlike(_DIGITS),
-         "customer_id is not digits"),
-        (quantity_ok & unit_price_ok & computed_total.isNull(),
-         "line_total overflows DECIMAL(38,6)"),
+        (
+            t["invoice_date"].isNotNull() & invoice_ts.isNull(),
+            f"invoice_date is not a date-time 'YYYY-MM-DDTHH:MM:SS' in {RANGE_TEXT}",
+        ),
+        (
+            t["unit_price"].isNotNull() & ~unit_price_ok,
+            "unit_price is not an exact DECIMAL(18,6) (rounding or overflow refused)",
+        ),
+        (
+            t["customer_id"].isNotNull() & ~t["customer_id"].rlike(_DIGITS),
+            "customer_id is not digits",
+        ),
+        (
+            quantity_ok & unit_price_ok & computed_total.isNull(),
+            "line_total overflows DECIMAL(38,6)",
+        ),
         (quantity_ok & unit_price_ok & ~total_agrees, "line_total != quantity * unit_price"),
         (t["invoice_no"].isNotNull() & ~cancel_ok, "is_cancellation disagrees with invoice_no"),
     ]
@@ -186,8 +210,10 @@ def unreadable_records(errors: DataFrame) -> DataFrame:
     """
     cols = set(errors.columns)
     raw = F.to_json(F.struct(*[F.col(c) for c in errors.columns]))
-    reason = F.concat(F.lit("unreadable record: "), F.col("error")) if "error" in cols else F.lit(
-        "unreadable record"
+    reason = (
+        F.concat(F.lit("unreadable record: "), F.col("error"))
+        if "error" in cols
+        else F.lit("unreadable record")
     )
     source = F.col("source") if "source" in cols else F.lit(None).cast("string")
     return errors.select(

@@ -57,24 +57,37 @@ def _read_manifest(s3: Any, bucket: str, key: str) -> set[str]:
         raise
 
 
-def write_batch(s3: Any, bucket: str, prefix: str, shard_id: str, first_sequence: str,
-                plan: ArchivePlan) -> list[str]:
+def write_batch(
+    s3: Any, bucket: str, prefix: str, shard_id: str, first_sequence: str, plan: ArchivePlan
+) -> list[str]:
     """Write the plan's objects under the batch's keys, removing what an earlier attempt left."""
     manifest = manifest_key(prefix, shard_id, first_sequence)
     previous = _read_manifest(s3, bucket, manifest)
     keys = {d: object_key(prefix, d, shard_id, first_sequence) for d in plan.objects}
     if not set(keys.values()) <= previous:  # list before writing, so a crash leaves them listed
-        s3.put_object(Bucket=bucket, Key=manifest, Body=encode_manifest(previous | set(keys.values())),
-                      ContentType="application/json")
+        s3.put_object(
+            Bucket=bucket,
+            Key=manifest,
+            Body=encode_manifest(previous | set(keys.values())),
+            ContentType="application/json",
+        )
     for event_date, lines in sorted(plan.objects.items()):
-        s3.put_object(Bucket=bucket, Key=keys[event_date], Body=encode_lines(lines),
-                      ContentType="application/gzip")
+        s3.put_object(
+            Bucket=bucket,
+            Key=keys[event_date],
+            Body=encode_lines(lines),
+            ContentType="application/gzip",
+        )
     stale = sorted(previous - set(keys.values()))
     for key in stale:
         s3.delete_object(Bucket=bucket, Key=key)
     if stale:
-        s3.put_object(Bucket=bucket, Key=manifest, Body=encode_manifest(keys.values()),
-                      ContentType="application/json")
+        s3.put_object(
+            Bucket=bucket,
+            Key=manifest,
+            Body=encode_manifest(keys.values()),
+            ContentType="application/json",
+        )
     return stale
 
 
@@ -99,8 +112,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     plan = plan_batch(decoded)
     for poison in plan.poison:
         reason = "record data is not base64" if poison.sequence in undecodable else poison.reason
-        logger.error("poison record", extra={"sequence_number": poison.sequence, "shard_id": shard_id,
-                                             "reason": reason})
+        logger.error(
+            "poison record",
+            extra={"sequence_number": poison.sequence, "shard_id": shard_id, "reason": reason},
+        )
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -108,8 +123,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except (BotoCoreError, ClientError):
         logger.exception("archive write failed; the batch will be retried from its first record")
         return {"batchItemFailures": [{"itemIdentifier": first_sequence}]}
-    logger.info("batch archived", extra={"records": len(records), "archived": plan.archived,
-                                         "objects": len(plan.objects), "stale_removed": len(stale)})
+    logger.info(
+        "batch archived",
+        extra={
+            "records": len(records),
+            "archived": plan.archived,
+            "objects": len(plan.objects),
+            "stale_removed": len(stale),
+        },
+    )
     failures = [{"itemIdentifier": plan.resume_from}] if plan.resume_from else []
     return {"batchItemFailures": failures}
-

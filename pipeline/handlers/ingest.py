@@ -45,7 +45,9 @@ def use_dynamodb_client(client: Any) -> None:
     clients.use("dynamodb", client)
 
 
-def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+def _response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json", **(headers or {})},
@@ -80,22 +82,38 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         code = error_code(exc)
         if not isinstance(exc, ClaimsUnavailable) and code in NOT_RETRYABLE:
             logger.exception("claims table unusable")
-            return _response(500, {"message": f"claims table {claim_table!r} is unusable: {code}: {exc}",
-                                   "accepted_count": 0})
+            return _response(
+                500,
+                {
+                    "message": f"claims table {claim_table!r} is unusable: {code}: {exc}",
+                    "accepted_count": 0,
+                },
+            )
         logger.warning("claims unavailable", extra={"reason": str(exc)})
-        return _response(503, {"message": f"event ids could not be claimed ({code}); nothing was "
-                                          "written: resend the batch", "accepted_count": 0},
-                         {"Retry-After": "1"})
+        return _response(
+            503,
+            {
+                "message": f"event ids could not be claimed ({code}); nothing was "
+                "written: resend the batch",
+                "accepted_count": 0,
+            },
+            {"Retry-After": "1"},
+        )
     if conflicts:
         # Visible: logged here, counted in the claims table (make e2e reports the count).
-        logger.warning("conflicting event ids refused",
-                       extra={"conflicts": len(conflicts), "event_ids": [c.event_id for c in conflicts[:20]]})
-        return _response(409, {
-            "message": f"batch rejected: {len(conflicts)} of {len(events)} events reuse an event id "
-                       "already accepted with different content; nothing was written",
-            "accepted_count": 0,
-            "rejected": [c.rejection() for c in conflicts],
-        })
+        logger.warning(
+            "conflicting event ids refused",
+            extra={"conflicts": len(conflicts), "event_ids": [c.event_id for c in conflicts[:20]]},
+        )
+        return _response(
+            409,
+            {
+                "message": f"batch rejected: {len(conflicts)} of {len(events)} events reuse an event id "
+                "already accepted with different content; nothing was written",
+                "accepted_count": 0,
+                "rejected": [c.rejection() for c in conflicts],
+            },
+        )
     deadline = None
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining_ms):
@@ -107,8 +125,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _response(500, {"message": str(exc), "accepted_count": 0})
     logger.info(
         "batch written",
-        extra={"events": len(events), "accepted": len(result.accepted), "failed": len(result.failed),
-               "put_records_calls": result.attempts},
+        extra={
+            "events": len(events),
+            "accepted": len(result.accepted),
+            "failed": len(result.failed),
+            "put_records_calls": result.attempts,
+        },
     )
     headers = {"Retry-After": "1"} if result.failed else None
     return _response(result.status, result.body(), headers)

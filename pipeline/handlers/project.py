@@ -61,7 +61,9 @@ def _dynamodb_client() -> Any:
 
 
 def _backoff(attempt: int) -> None:
-    time.sleep(Backoff(BASE_DELAY_S, MAX_DELAY_S).delay(attempt))  # read at call time: tests shorten it
+    time.sleep(
+        Backoff(BASE_DELAY_S, MAX_DELAY_S).delay(attempt)
+    )  # read at call time: tests shorten it
 
 
 def decode_record(record: dict[str, Any]) -> SaleEvent:
@@ -93,8 +95,14 @@ class Projector:
             try:
                 event = decode_record(record)
             except ValueError as exc:
-                logger.error("poison record", extra={"event_id": record.get("eventID"),
-                                                     "sequence_number": sequence, "reason": str(exc)})
+                logger.error(
+                    "poison record",
+                    extra={
+                        "event_id": record.get("eventID"),
+                        "sequence_number": sequence,
+                        "reason": str(exc),
+                    },
+                )
                 failed.add(sequence)
                 continue
             events.append(event)
@@ -126,24 +134,34 @@ class Projector:
     def _read_invoices(self, invoice_nos: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """invoice_no -> page -> page item, for the invoices that exist."""
         heads = self._batch_get([(no, FIRST_PAGE) for no in sorted(invoice_nos)])
-        found: dict[str, dict[str, dict[str, Any]]] = {no: {FIRST_PAGE: head} for (no, _), head in heads.items()}
+        found: dict[str, dict[str, dict[str, Any]]] = {
+            no: {FIRST_PAGE: head} for (no, _), head in heads.items()
+        }
         spread = [no for no, pages in found.items() if page_count(pages[FIRST_PAGE]) > 1]
         for no, pages in zip(spread, _map(self._query_pages, spread)):
             found[no] = pages
         return found
 
     def _batch_get(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        chunks = [keys[start : start + BATCH_GET_KEYS] for start in range(0, len(keys), BATCH_GET_KEYS)]
+        chunks = [
+            keys[start : start + BATCH_GET_KEYS] for start in range(0, len(keys), BATCH_GET_KEYS)
+        ]
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for part in _map(self._batch_get_chunk, chunks):
             found.update(part)
         return found
 
-    def _batch_get_chunk(self, chunk: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    def _batch_get_chunk(
+        self, chunk: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
         found: dict[tuple[str, str], dict[str, Any]] = {}
         table = self.invoice_table
-        request = {table: {"Keys": [{"invoice_no": {"S": no}, "page": {"S": page}} for no, page in chunk],
-                           "ConsistentRead": True}}
+        request = {
+            table: {
+                "Keys": [{"invoice_no": {"S": no}, "page": {"S": page}} for no, page in chunk],
+                "ConsistentRead": True,
+            }
+        }
         for attempt in range(MAX_ATTEMPTS + 1):
             response = self.client.batch_get_item(RequestItems=request)
             for raw in response.get("Responses", {}).get(table, []):
@@ -153,13 +171,16 @@ class Projector:
             if not request:
                 return found
             _backoff(attempt)
-        raise RuntimeError(f"BatchGetItem on {table}: keys still unprocessed after {MAX_ATTEMPTS} retries")
+        raise RuntimeError(
+            f"BatchGetItem on {table}: keys still unprocessed after {MAX_ATTEMPTS} retries"
+        )
 
     def _query_pages(self, invoice_no: str) -> dict[str, dict[str, Any]]:
         """Every page item of one invoice, stale ones included (strongly consistent)."""
         pages: dict[str, dict[str, Any]] = {}
         kwargs: dict[str, Any] = {
-            "TableName": self.invoice_table, "ConsistentRead": True,
+            "TableName": self.invoice_table,
+            "ConsistentRead": True,
             "KeyConditionExpression": "invoice_no = :no",
             "ExpressionAttributeValues": {":no": {"S": invoice_no}},
         }
@@ -207,24 +228,33 @@ class Projector:
             return invoice_no
         if self._put_all([new[0]]):
             return invoice_no
-        logger.info("invoice spread over pages", extra={"invoice_no": invoice_no, "pages": len(new),
-                                                         "stale_removed": len(stale)})
+        logger.info(
+            "invoice spread over pages",
+            extra={"invoice_no": invoice_no, "pages": len(new), "stale_removed": len(stale)},
+        )
         return None
 
     def _put_all(self, items: list[dict[str, Any]]) -> list[str]:
         """BatchWriteItem puts in chunks of 25; the invoice_nos left unwritten."""
-        return self._batch_write(self.invoice_table, [{"PutRequest": {"Item": _serialize(i)}} for i in items],
-                                 "invoice_no")
+        return self._batch_write(
+            self.invoice_table,
+            [{"PutRequest": {"Item": _serialize(i)}} for i in items],
+            "invoice_no",
+        )
 
     def _delete_pages(self, invoice_no: str, pages: list[str]) -> list[str]:
-        requests = [{"DeleteRequest": {"Key": {"invoice_no": {"S": invoice_no}, "page": {"S": p}}}}
-                    for p in pages]
+        requests = [
+            {"DeleteRequest": {"Key": {"invoice_no": {"S": invoice_no}, "page": {"S": p}}}}
+            for p in pages
+        ]
         return self._batch_write(self.invoice_table, requests, "invoice_no")
 
     def _batch_write(self, table: str, requests: list[dict[str, Any]], owner: str) -> list[str]:
         """BatchWriteItem in chunks of 25; the `owner` attribute of the requests left unwritten."""
-        chunks = [requests[start : start + BATCH_WRITE_ITEMS]
-                  for start in range(0, len(requests), BATCH_WRITE_ITEMS)]
+        chunks = [
+            requests[start : start + BATCH_WRITE_ITEMS]
+            for start in range(0, len(requests), BATCH_WRITE_ITEMS)
+        ]
         left: list[str] = []
         for part in _map(lambda chunk: self._batch_write_chunk(table, chunk, owner), chunks):
             left += part
@@ -238,8 +268,12 @@ class Projector:
             if not request:
                 return []
             _backoff(attempt)
-        left = sorted({(r.get("PutRequest", {}).get("Item") or r["DeleteRequest"]["Key"])[owner]["S"]
-                       for r in request[table]})
+        left = sorted(
+            {
+                (r.get("PutRequest", {}).get("Item") or r["DeleteRequest"]["Key"])[owner]["S"]
+                for r in request[table]
+            }
+        )
         logger.warning("items unprocessed after retries", extra={"table": table, "items": left})
         return left
 
@@ -256,8 +290,11 @@ def _log_conflict(invoice_no: str) -> Callable[[str], None]:
     def log(event_id: str) -> None:
         # Ingest refuses a second version of an event id (pipeline.claims); seeing one here means
         # a record reached the stream some other way. The merge keeps one by content; say so.
-        logger.error("conflicting versions of an event id", extra={"event_id": event_id,
-                                                                  "invoice_no": invoice_no})
+        logger.error(
+            "conflicting versions of an event id",
+            extra={"event_id": event_id, "invoice_no": invoice_no},
+        )
+
     return log
 
 

@@ -78,7 +78,9 @@ def _check(route: str, **params: str) -> None:
     for name, value in params.items():
         pattern = PATH_PATTERNS[route].get(name)
         if pattern and not re.fullmatch(pattern, value):
-            raise ClientMistake(f"path parameter {name} {value!r} is invalid: it must match {pattern}")
+            raise ClientMistake(
+                f"path parameter {name} {value!r} is invalid: it must match {pattern}"
+            )
 
 
 def _deserialize(raw: dict[str, Any]) -> dict[str, Any]:
@@ -88,12 +90,18 @@ def _deserialize(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: deserializer.deserialize(v) for k, v in raw.items()}
 
 
-def _invoice_pages(invoice_no: str, pages: list[str], consistent: bool) -> dict[str, dict[str, Any]]:
+def _invoice_pages(
+    invoice_no: str, pages: list[str], consistent: bool
+) -> dict[str, dict[str, Any]]:
     """page -> page item, of those that exist (page 0 alone: one GetItem, as for any small item)."""
     table = os.environ["INVOICE_TABLE"]
     keys = [{"invoice_no": {"S": invoice_no}, "page": {"S": p}} for p in pages]
     if len(keys) == 1:
-        raw = _dynamodb_client().get_item(TableName=table, Key=keys[0], ConsistentRead=consistent).get("Item")
+        raw = (
+            _dynamodb_client()
+            .get_item(TableName=table, Key=keys[0], ConsistentRead=consistent)
+            .get("Item")
+        )
         found = [raw] if raw else []
     else:
         request = {table: {"Keys": keys, "ConsistentRead": consistent}}
@@ -131,8 +139,12 @@ class ServiceBusy(Exception):
 
 @app.exception_handler(ServiceBusy)
 def _busy(exc: ServiceBusy) -> Response:
-    return Response(status_code=503, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps({"message": str(exc)}), headers={"Retry-After": "1"})
+    return Response(
+        status_code=503,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": str(exc)}),
+        headers={"Retry-After": "1"},
+    )
 
 
 class InvoiceChanged(Exception):
@@ -159,10 +171,16 @@ def get_invoice(invoice_no: str) -> Response:
         return _json(404, {"message": f"invoice {invoice_no} not found"})
     pages = int(head.get("pages", 1))
     lines = found.get(page_key(page))
-    if revision is not None and (page >= pages or lines is None or head.get("revision") != revision
-                                 or lines.get("revision") != revision):
-        raise InvoiceChanged(f"invoice {invoice_no} changed while it was read page by page: "
-                             "read it again from the first page (without next)")
+    if revision is not None and (
+        page >= pages
+        or lines is None
+        or head.get("revision") != revision
+        or lines.get("revision") != revision
+    ):
+        raise InvoiceChanged(
+            f"invoice {invoice_no} changed while it was read page by page: "
+            "read it again from the first page (without next)"
+        )
     view = invoice_view(head, lines)
     view["next"] = _page_token(page + 1, head["revision"]) if page + 1 < pages else None
     return _json(200, view)
@@ -206,7 +224,9 @@ def _limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_LIMIT
     if not re.fullmatch(r"[0-9]{1,4}", text) or not 1 <= int(text) <= MAX_LIMIT:
-        raise ClientMistake(f"query parameter limit {text!r} is invalid: use a whole number 1..{MAX_LIMIT}")
+        raise ClientMistake(
+            f"query parameter limit {text!r} is invalid: use a whole number 1..{MAX_LIMIT}"
+        )
     return int(text)
 
 
@@ -238,6 +258,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if missing:
         logger.error("misconfigured", extra={"missing": missing})
         message = f"{FUNCTION} is misconfigured: set {', '.join(missing)}"
-        return {"statusCode": 500, "headers": {"Content-Type": "application/json"},
-                "body": json.dumps({"message": message})}
+        return {
+            "statusCode": 500,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps({"message": message}),
+        }
     return app.resolve(event, context)

@@ -50,8 +50,11 @@ def provision(config, resources, names) -> None:
         match = _JDBC.match(url)
         if match and match.group(2) == resources.warehouse_endpoint:
             properties["JDBC_CONNECTION_URL"] = f"{match.group(1)}{host}:{port}{match.group(4)}"
-        spec = {"Name": connection.name, "ConnectionType": connection.connection_type,
-                "ConnectionProperties": properties}
+        spec = {
+            "Name": connection.name,
+            "ConnectionType": connection.connection_type,
+            "ConnectionProperties": properties,
+        }
         if connection.description:
             spec["Description"] = connection.description
         try:
@@ -61,11 +64,17 @@ def provision(config, resources, names) -> None:
     for job in resources.glue_jobs:
         spec = dict(
             Role=f"arn:aws:iam::{names.account}:role/{job.name}-role",
-            Command={"Name": "glueetl", "ScriptLocation": job.script_location, "PythonVersion": "3"},
+            Command={
+                "Name": "glueetl",
+                "ScriptLocation": job.script_location,
+                "PythonVersion": "3",
+            },
             DefaultArguments=dict(job.default_arguments),
             ExecutionProperty={"MaxConcurrentRuns": job.max_concurrent_runs},
-            GlueVersion=job.glue_version, WorkerType=job.worker_type,
-            NumberOfWorkers=job.number_of_workers, Timeout=job.timeout_min,
+            GlueVersion=job.glue_version,
+            WorkerType=job.worker_type,
+            NumberOfWorkers=job.number_of_workers,
+            Timeout=job.timeout_min,
         )
         if job.connections:
             spec["Connections"] = {"Connections": list(job.connections)}
@@ -84,7 +93,11 @@ def publish_assets(s3, resources, region: str) -> None:
         if asset.packaging != "file":
             continue
         if asset.bucket not in buckets:
-            extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            extra = (
+                {}
+                if region == "us-east-1"
+                else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            )
             try:
                 s3.create_bucket(Bucket=asset.bucket, **extra)
             except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):

@@ -27,11 +27,14 @@ def provision(config, resources, names) -> None:
     kwargs = step_client_kwargs(config)
     outputs = evaluate_outputs(resources, config, lambda service: boto3.client(service, **kwargs))
     path = Path(config.state_dir) / OUTPUTS_FILE
-    path.write_text(json.dumps({"StackName": resources.stack_name, "Outputs": outputs}, indent=2) + "\n")
+    path.write_text(
+        json.dumps({"StackName": resources.stack_name, "Outputs": outputs}, indent=2) + "\n"
+    )
     cloudformation = boto3.client("cloudformation", **kwargs)
     try:
         cloudformation.delete_stack(StackName=resources.stack_name)
     except cloudformation.exceptions.ClientError:
         pass
-    cloudformation.create_stack(StackName=resources.stack_name,
-                                TemplateBody=json.dumps(stack_template(outputs)))
+    cloudformation.create_stack(
+        StackName=resources.stack_name, TemplateBody=json.dumps(stack_template(outputs))
+    )

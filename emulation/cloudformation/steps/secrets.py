@@ -13,8 +13,16 @@ from __future__ import annotations
 import json
 
 # GenerateSecretString properties that are GetRandomPassword parameters (same names).
-PASSWORD_RULES = ("PasswordLength", "ExcludeCharacters", "ExcludeNumbers", "ExcludePunctuation",
-                  "ExcludeUppercase", "ExcludeLowercase", "IncludeSpace", "RequireEachIncludedType")
+PASSWORD_RULES = (
+    "PasswordLength",
+    "ExcludeCharacters",
+    "ExcludeNumbers",
+    "ExcludePunctuation",
+    "ExcludeUppercase",
+    "ExcludeLowercase",
+    "IncludeSpace",
+    "RequireEachIncludedType",
+)
 
 
 def provision(config, resources, names) -> None:
@@ -29,8 +37,11 @@ def provision(config, resources, names) -> None:
             continue
         except client.exceptions.ResourceNotFoundException:
             pass
-        client.create_secret(Name=secret.name, Description=secret.description,
-                             SecretString=secret_value(client, secret))
+        client.create_secret(
+            Name=secret.name,
+            Description=secret.description,
+            SecretString=secret_value(client, secret),
+        )
 
 
 def secret_value(client, secret) -> str:

@@ -35,21 +35,36 @@ def _forwarding_get_export(runtime_url: str | None):
             return _original["get_export"](self)  # moto's own NotFound
         extensions = ",".join(self.querystring.get("extensions") or [])
         headers = {"X-Export-Extensions": extensions, "Accept": self.headers.get("Accept") or ""}
-        path = (f"/apigateway/restapis/{quote(api.name, safe='')}/stages/{quote(stage, safe='')}"
-                f"/exports/{quote(export_type, safe='')}")
+        path = (
+            f"/apigateway/restapis/{quote(api.name, safe='')}/stages/{quote(stage, safe='')}"
+            f"/exports/{quote(export_type, safe='')}"
+        )
         try:
             status, reply_headers, body = call(runtime_url, "GET", path, headers=headers)
         except RuntimeUnavailable as exc:
-            return 503, {"status": 503, "x-amzn-ErrorType": "ServiceUnavailableException"}, \
-                json.dumps({"message": str(exc)})
+            return (
+                503,
+                {"status": 503, "x-amzn-ErrorType": "ServiceUnavailableException"},
+                json.dumps({"message": str(exc)}),
+            )
         error = reply_headers.get("X-Amzn-ErrorType")
         if status == 404 and error == "NotFoundException" and b"is not the described one" in body:
             return _original["get_export"](self)  # an API made by hand: moto's export
         if status != 200:
             # moto takes the status from the headers (`status`), not from the tuple alone
-            return status, {"status": status, "x-amzn-ErrorType": error or "ServiceException"}, body.decode()
-        return 200, {"Content-Type": reply_headers.get("Content-Type", "application/json"),
-                     "Content-Disposition": reply_headers.get("Content-Disposition", "")}, body.decode()
+            return (
+                status,
+                {"status": status, "x-amzn-ErrorType": error or "ServiceException"},
+                body.decode(),
+            )
+        return (
+            200,
+            {
+                "Content-Type": reply_headers.get("Content-Type", "application/json"),
+                "Content-Disposition": reply_headers.get("Content-Disposition", ""),
+            },
+            body.decode(),
+        )
 
     return get_export
 

@@ -63,8 +63,11 @@ def _serialized(self, action_result):
     from moto.core.responses import ActionResult
 
     result = getattr(action_result, "result", None)
-    if (isinstance(action_result, ActionResult) and isinstance(result, dict)
-            and self._get_action() in ITEM_OPERATIONS):
+    if (
+        isinstance(action_result, ActionResult)
+        and isinstance(result, dict)
+        and self._get_action() in ITEM_OPERATIONS
+    ):
         headers = {"Content-Type": CONTENT_TYPE}
         headers.update(self.response_headers)
         return 200, headers, serialize_item_result(result, _output_members(self._get_action()))

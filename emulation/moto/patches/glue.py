@@ -25,19 +25,23 @@ _RUNTIME_URL: str | None = None
 
 def _call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     if not _RUNTIME_URL:
-        raise RuntimeError("Glue runs need the local runtime: moto was started without "
-                           "--runtime-url")
+        raise RuntimeError(
+            "Glue runs need the local runtime: moto was started without --runtime-url"
+        )
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(_RUNTIME_URL + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        _RUNTIME_URL + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
     except urllib.error.URLError as exc:
-        raise RuntimeError(f"the local runtime at {_RUNTIME_URL} does not answer ({exc.reason}): "
-                           "is the local cloud up (make status)?") from None
+        raise RuntimeError(
+            f"the local runtime at {_RUNTIME_URL} does not answer ({exc.reason}): "
+            "is the local cloud up (make status)?"
+        ) from None
 
 
 def _ts(value):
@@ -50,27 +54,43 @@ def apply(runtime_url: str | None) -> None:
 
     from moto.glue import exceptions, models
 
-    def start_job_run(self, allocated_capacity=None, max_capacity=None, timeout=None,
-                      worker_type=None, security_configuration=None, number_of_workers=None,
-                      notification_property=None, previous_run_id=None, arguments=None):
+    def start_job_run(
+        self,
+        allocated_capacity=None,
+        max_capacity=None,
+        timeout=None,
+        worker_type=None,
+        security_configuration=None,
+        number_of_workers=None,
+        notification_property=None,
+        previous_run_id=None,
+        arguments=None,
+    ):
         merged = dict(self.default_arguments or {})
         merged.update(arguments or {})
         merged.update(self.non_overridable_arguments or {})
-        status, reply = _call("POST", f"/glue/jobs/{self.name}/runs", {
-            "arguments": merged,
-            "script_location": (self.command or {}).get("ScriptLocation", ""),
-            "timeout_min": timeout or self.timeout,
-        })
+        status, reply = _call(
+            "POST",
+            f"/glue/jobs/{self.name}/runs",
+            {
+                "arguments": merged,
+                "script_location": (self.command or {}).get("ScriptLocation", ""),
+                "timeout_min": timeout or self.timeout,
+            },
+        )
         if status != 200:
             code = reply.get("__type", "InternalServiceException")
             message = reply.get("message", f"runtime answered {status}")
             if code == "ConcurrentRunsExceededException":
                 raise exceptions.ConcurrentRunsExceededException(message)
             raise exceptions.GlueClientError(code, message)
-        run = models.FakeJobRun(job_name=self.name, arguments=merged,
-                                worker_type=worker_type or self.worker_type,
-                                number_of_workers=number_of_workers or self.number_of_workers,
-                                timeout=timeout or self.timeout)
+        run = models.FakeJobRun(
+            job_name=self.name,
+            arguments=merged,
+            worker_type=worker_type or self.worker_type,
+            number_of_workers=number_of_workers or self.number_of_workers,
+            timeout=timeout or self.timeout,
+        )
         run.job_run_id = reply["Id"]
         run.runtime_state = reply
         run.glue_version = self.glue_version
@@ -96,14 +116,16 @@ def apply(runtime_url: str | None) -> None:
         state = getattr(self, "runtime_state", None)
         if state is None:
             return result
-        result.update({
-            "JobRunState": state.get("JobRunState", "RUNNING"),
-            "ExecutionTime": state.get("ExecutionTime", 0),
-            "StartedOn": _ts(state.get("StartedOn")),
-            "LastModifiedOn": _ts(state.get("CompletedOn") or state.get("StartedOn")),
-            "GlueVersion": getattr(self, "glue_version", None) or result.get("GlueVersion"),
-            "LogGroupName": "/aws-glue/jobs/output",
-        })
+        result.update(
+            {
+                "JobRunState": state.get("JobRunState", "RUNNING"),
+                "ExecutionTime": state.get("ExecutionTime", 0),
+                "StartedOn": _ts(state.get("StartedOn")),
+                "LastModifiedOn": _ts(state.get("CompletedOn") or state.get("StartedOn")),
+                "GlueVersion": getattr(self, "glue_version", None) or result.get("GlueVersion"),
+                "LogGroupName": "/aws-glue/jobs/output",
+            }
+        )
         result.pop("CompletedOn", None)
         if state.get("CompletedOn"):
             result["CompletedOn"] = _ts(state["CompletedOn"])

@@ -156,15 +156,21 @@ def _get_records_response(self) -> tuple[bytes, dict]:
     next_iterator, records, millis_behind = self.kinesis_backend.get_records(
         self._get_param("StreamARN"), self._get_param("ShardIterator"), self._get_param("Limit")
     )
-    body = orjson.dumps({
-        "NextShardIterator": next_iterator,
-        "MillisBehindLatest": millis_behind,
-        "Records": [
-            {"SequenceNumber": str(r.sequence_number), "ApproximateArrivalTimestamp": round(r.created_at, 3),
-             "Data": r.data, "PartitionKey": r.partition_key}  # Data is stored base64-encoded already
-            for r in records
-        ],
-    })
+    body = orjson.dumps(
+        {
+            "NextShardIterator": next_iterator,
+            "MillisBehindLatest": millis_behind,
+            "Records": [
+                {
+                    "SequenceNumber": str(r.sequence_number),
+                    "ApproximateArrivalTimestamp": round(r.created_at, 3),
+                    "Data": r.data,
+                    "PartitionKey": r.partition_key,
+                }  # Data is stored base64-encoded already
+                for r in records
+            ],
+        }
+    )
     return body, {}  # (body, headers): moto passes bytes through only in this form
 
 

@@ -52,11 +52,16 @@ def _patched(runtime_url: str | None):
     def list_event_source_mappings(self) -> str:
         source = self.querystring.get("EventSourceArn", [None])[0]
         function = self.querystring.get("FunctionName", [None])[0]
-        found = [c for c in _runtime_mappings(runtime_url) or []
-                 if (not source or c["EventSourceArn"] == source) and _function_matches(c, function)]
+        found = [
+            c
+            for c in _runtime_mappings(runtime_url) or []
+            if (not source or c["EventSourceArn"] == source) and _function_matches(c, function)
+        ]
         own = json.loads(_original["list"](self))["EventSourceMappings"]
         known = {c["UUID"] for c in found}
-        return json.dumps({"EventSourceMappings": found + [c for c in own if c["UUID"] not in known]})
+        return json.dumps(
+            {"EventSourceMappings": found + [c for c in own if c["UUID"] not in known]}
+        )
 
     def get_event_source_mapping(self) -> Any:
         uuid = self.path.split("?", 1)[0].rstrip("/").split("/")[-1]
@@ -69,16 +74,25 @@ def _patched(runtime_url: str | None):
         def method(self) -> Any:
             uuid = self.path.split("?", 1)[0].rstrip("/").split("/")[-1]
             if any(c["UUID"] == uuid for c in _runtime_mappings(runtime_url) or []):
-                message = (f"event-source mapping {uuid} comes from the local cloud's resource "
-                           "description: change it in pipeline/resources.py and restart the runtime")
-                return 400, {"status": 400, "x-amzn-errortype": "InvalidParameterValueException"}, \
-                    json.dumps({"Type": "User", "Message": message})
+                message = (
+                    f"event-source mapping {uuid} comes from the local cloud's resource "
+                    "description: change it in pipeline/resources.py and restart the runtime"
+                )
+                return (
+                    400,
+                    {"status": 400, "x-amzn-errortype": "InvalidParameterValueException"},
+                    json.dumps({"Type": "User", "Message": message}),
+                )
             return _original[original_name](self)
 
         return method
 
-    return (list_event_source_mappings, get_event_source_mapping,
-            refuse_if_described("update"), refuse_if_described("delete"))
+    return (
+        list_event_source_mappings,
+        get_event_source_mapping,
+        refuse_if_described("update"),
+        refuse_if_described("delete"),
+    )
 
 
 def apply(runtime_url: str | None) -> None:
@@ -86,12 +100,18 @@ def apply(runtime_url: str | None) -> None:
     from moto.awslambda.responses import LambdaResponse
 
     if not _original:
-        _original.update(list=LambdaResponse.list_event_source_mappings,
-                         get=LambdaResponse.get_event_source_mapping,
-                         update=LambdaResponse.update_event_source_mapping,
-                         delete=LambdaResponse.delete_event_source_mapping)
-    (LambdaResponse.list_event_source_mappings, LambdaResponse.get_event_source_mapping,
-     LambdaResponse.update_event_source_mapping, LambdaResponse.delete_event_source_mapping) = _patched(runtime_url)
+        _original.update(
+            list=LambdaResponse.list_event_source_mappings,
+            get=LambdaResponse.get_event_source_mapping,
+            update=LambdaResponse.update_event_source_mapping,
+            delete=LambdaResponse.delete_event_source_mapping,
+        )
+    (
+        LambdaResponse.list_event_source_mappings,
+        LambdaResponse.get_event_source_mapping,
+        LambdaResponse.update_event_source_mapping,
+        LambdaResponse.delete_event_source_mapping,
+    ) = _patched(runtime_url)
 
 
 def revert() -> None:

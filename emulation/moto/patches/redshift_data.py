@@ -23,9 +23,14 @@ _JSON = "application/x-amz-json-1.1"
 
 def _forward(runtime_url: str | None, operation: str, body: str) -> tuple[int, str]:
     try:
-        status, _, data = call(runtime_url, "POST", f"/redshift-data/{operation}",
-                               headers={"Content-Type": "application/json"},
-                               body=(body or "{}").encode(), timeout=30)
+        status, _, data = call(
+            runtime_url,
+            "POST",
+            f"/redshift-data/{operation}",
+            headers={"Content-Type": "application/json"},
+            body=(body or "{}").encode(),
+            timeout=30,
+        )
     except RuntimeUnavailable as exc:
         return 500, json.dumps({"__type": "InternalServerException", "message": str(exc)})
     return status, data.decode()

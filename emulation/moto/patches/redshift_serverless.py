@@ -26,27 +26,41 @@ _original: dict[str, Any] = {}
 
 
 def is_redshift_serverless(environ: dict[str, Any]) -> bool:
-    return (SIGNING_NAME in environ.get("HTTP_AUTHORIZATION", "")
-            or environ.get("HTTP_X_AMZ_TARGET", "").startswith(TARGET_PREFIX))
+    return SIGNING_NAME in environ.get("HTTP_AUTHORIZATION", "") or environ.get(
+        "HTTP_X_AMZ_TARGET", ""
+    ).startswith(TARGET_PREFIX)
 
 
 def _answer(runtime_url: str | None, environ: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
     length = environ.get("CONTENT_LENGTH") or "0"
     body = environ["wsgi.input"].read(int(length)) if length.isdigit() and int(length) else b""
-    headers = {"X-Amz-Target": environ.get("HTTP_X_AMZ_TARGET", ""),
-               "Content-Type": "application/x-amz-json-1.1"}
+    headers = {
+        "X-Amz-Target": environ.get("HTTP_X_AMZ_TARGET", ""),
+        "Content-Type": "application/x-amz-json-1.1",
+    }
     try:
-        status, reply_headers, data = call(runtime_url, "POST", "/redshift-serverless", headers=headers,
-                                           body=body)
+        status, reply_headers, data = call(
+            runtime_url, "POST", "/redshift-serverless", headers=headers, body=body
+        )
     except RuntimeUnavailable as exc:
         doc = {"__type": "ServiceUnavailableException", "message": str(exc)}
-        return 503, {"Content-Type": "application/x-amz-json-1.1",
-                     "X-Amzn-ErrorType": "ServiceUnavailableException"}, json.dumps(doc).encode()
+        return (
+            503,
+            {
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amzn-ErrorType": "ServiceUnavailableException",
+            },
+            json.dumps(doc).encode(),
+        )
     if status == 404:  # a runtime from before this route existed
-        doc = {"__type": "UnknownOperationException",
-               "message": "this local runtime does not answer Redshift Serverless calls: restart it"}
+        doc = {
+            "__type": "UnknownOperationException",
+            "message": "this local runtime does not answer Redshift Serverless calls: restart it",
+        }
         data, status = json.dumps(doc).encode(), 400
-    keep = {k: v for k, v in reply_headers.items() if k.lower() in ("content-type", "x-amzn-errortype")}
+    keep = {
+        k: v for k, v in reply_headers.items() if k.lower() in ("content-type", "x-amzn-errortype")
+    }
     return status, keep, data
 
 
@@ -64,8 +78,10 @@ def apply(runtime_url: str | None) -> None:
         status, headers, data = _answer(runtime_url, environ)
         from http import HTTPStatus
 
-        start_response(f"{status} {HTTPStatus(status).phrase}",
-                       [*headers.items(), ("Content-Length", str(len(data)))])
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [*headers.items(), ("Content-Length", str(len(data)))],
+        )
         return [data]
 
     DomainDispatcherApplication.__call__ = __call__

@@ -14,13 +14,22 @@ class RuntimeUnavailable(RuntimeError):
     pass
 
 
-def call(runtime_url: str | None, method: str, path: str, *, headers: dict[str, str] | None = None,
-         body: bytes | None = None, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+def call(
+    runtime_url: str | None,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, dict[str, str], bytes]:
     if not runtime_url:
-        raise RuntimeUnavailable("this call needs the local runtime, and moto was started without "
-                                 "--runtime-url")
-    request = urllib.request.Request(runtime_url.rstrip("/") + path, data=body, method=method,
-                                     headers=headers or {})
+        raise RuntimeUnavailable(
+            "this call needs the local runtime, and moto was started without --runtime-url"
+        )
+    request = urllib.request.Request(
+        runtime_url.rstrip("/") + path, data=body, method=method, headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             return reply.status, dict(reply.headers.items()), reply.read()

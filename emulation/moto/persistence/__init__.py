@@ -92,7 +92,7 @@ class RestoreReport:
             parts.append(f"{n:,} {what}" + (f" ({detail})" if detail else ""))
         if self.services:
             parts.append(f"the resources of {len(self.services)} services")
-        text = ("restored " + ", ".join(parts) if parts else "nothing to restore (a new state)")
+        text = "restored " + ", ".join(parts) if parts else "nothing to restore (a new state)"
         text += f" in {self.seconds:.1f} s"
         if self.problems:
             text += "; " + "; ".join(self.problems)

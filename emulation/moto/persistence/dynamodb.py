@@ -152,7 +152,9 @@ class DynamoLogs:
             return self.write_locks.setdefault(id(backend), threading.RLock())
 
     def path(self, table) -> Path:
-        identity = hashlib.sha256(f"{table.table_arn}|{table.created_at!r}".encode()).hexdigest()[:12]
+        identity = hashlib.sha256(f"{table.table_arn}|{table.created_at!r}".encode()).hexdigest()[
+            :12
+        ]
         return self.dir / f"{table.name}-{identity}.log"
 
     def _log(self, table) -> AppendLog:
@@ -166,7 +168,9 @@ class DynamoLogs:
     # -- writing -------------------------------------------------------------------------------
     def record(self, backend, action: str, body: dict[str, Any], ok: bool) -> None:
         """Log what `action` (a DynamoHandler method) with request `body` changed."""
-        changes: dict[str, list[tuple[dict, dict | None, bool]]] = {}  # table -> (key, item, read back)
+        changes: dict[
+            str, list[tuple[dict, dict | None, bool]]
+        ] = {}  # table -> (key, item, read back)
 
         def put(table: str, item: dict) -> None:
             changes.setdefault(table, []).append((item, item if ok else None, not ok))
@@ -219,13 +223,18 @@ class DynamoLogs:
                 continue  # refused by moto: nothing changed
             ident = (key[hash_attr], key.get(range_attr) if range_attr else None)
             if read_back:
-                current = table.get_item(DynamoType(ident[0]), DynamoType(ident[1]) if ident[1] else None)
+                current = table.get_item(
+                    DynamoType(ident[0]), DynamoType(ident[1]) if ident[1] else None
+                )
                 item = plain(current) if current is not None else None
             yield encode(ident, item)
 
     def _dump(self, table):
         for stored in _all_items(table):
-            ident = (_plain(stored.hash_key), _plain(stored.range_key) if stored.range_key else None)
+            ident = (
+                _plain(stored.hash_key),
+                _plain(stored.range_key) if stored.range_key else None,
+            )
             yield encode(ident, plain(stored))
 
     def sync(self, backends) -> None:
@@ -286,8 +295,10 @@ class DynamoLogs:
                 table.items = items
                 self._lazy.extend([items] if range_key_free(table) else list(items.values()))  # type: ignore[list-item]
                 if torn:
-                    report.problem(f"DynamoDB {table.name}: a torn last write ({torn} bytes, never "
-                                   "acknowledged) was dropped")
+                    report.problem(
+                        f"DynamoDB {table.name}: a torn last write ({torn} bytes, never "
+                        "acknowledged) was dropped"
+                    )
                 if len(frames) > 2 * len(live) + 1000 or torn:
                     rewrite_frames(path, [frame for _key, frame in live], self.flusher)
                 per_table.append(f"{table.name} {len(live):,}")
@@ -309,7 +320,9 @@ class DynamoLogs:
                             time.sleep(0)  # let requests in
             self._lazy.clear()
             if built:
-                log.info("built %d restored DynamoDB items in %.1f s", built, time.monotonic() - started)
+                log.info(
+                    "built %d restored DynamoDB items in %.1f s", built, time.monotonic() - started
+                )
 
         thread = threading.Thread(target=run, name="persistence-dynamodb-build", daemon=True)
         thread.start()

@@ -71,7 +71,9 @@ class Flusher:
         for path in paths:
             try:
                 fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:  # replaced again or removed meanwhile: its successor is queued
+            except (
+                FileNotFoundError
+            ):  # replaced again or removed meanwhile: its successor is queued
                 continue
             try:
                 os.fdatasync(fd)

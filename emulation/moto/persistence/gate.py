@@ -141,7 +141,11 @@ class PersistedApp:
 
         def capture(code: str, headers, exc_info=None):
             status.append(int(code.split(" ", 1)[0]))
-            return start_response(code, headers, exc_info) if exc_info else start_response(code, headers)
+            return (
+                start_response(code, headers, exc_info)
+                if exc_info
+                else start_response(code, headers)
+            )
 
         with persistence.in_flight, persistence.snapshots.lock(self.service):
             ActionProbe.start()

@@ -46,7 +46,9 @@ class KinesisLogs:
 
     # -- writing -------------------------------------------------------------------------------
     def stream_dir(self, stream) -> Path:
-        identity = hashlib.sha256(f"{stream.arn}|{stream.creation_datetime!r}".encode()).hexdigest()[:12]
+        identity = hashlib.sha256(
+            f"{stream.arn}|{stream.creation_datetime!r}".encode()
+        ).hexdigest()[:12]
         return self.dir / f"{stream.stream_name}-{identity}"
 
     def _log(self, path: Path) -> AppendLog:
@@ -65,7 +67,9 @@ class KinesisLogs:
             if last < first:
                 continue
             records = shard.records
-            self._log(folder / f"{shard_id}.log").append([encode(records[s]) for s in range(first, last + 1)])
+            self._log(folder / f"{shard_id}.log").append(
+                [encode(records[s]) for s in range(first, last + 1)]
+            )
             shard._localcloud_logged = last
 
     def sync(self, backends) -> None:
@@ -126,11 +130,15 @@ class KinesisLogs:
                     shard._localcloud_logged = next(reversed(target), 0)
                     records += len(frames)
                     shards += 1
-                    if torn:  # cut off for good: the next record is appended after the last whole one
+                    if (
+                        torn
+                    ):  # cut off for good: the next record is appended after the last whole one
                         os.truncate(path, path.stat().st_size - torn)
                         torn_total += 1
-                        report.problem(f"Kinesis {stream.stream_name}/{shard_id}: a torn last record "
-                                       f"({torn} bytes, never acknowledged) was dropped")
+                        report.problem(
+                            f"Kinesis {stream.stream_name}/{shard_id}: a torn last record "
+                            f"({torn} bytes, never acknowledged) was dropped"
+                        )
         report.count("Kinesis records", records, f"{shards} shard(s)")
 
 
@@ -138,8 +146,10 @@ def encode(record) -> bytes:
     key = record.partition_key
     if "\t" in key or key.startswith('"'):
         key = json.dumps(key)
-    return (f"{record.sequence_number}\t{record.created_at!r}\t{key}\t"
-            f"{record.explicit_hash_key or ''}\t{record.data}").encode()
+    return (
+        f"{record.sequence_number}\t{record.created_at!r}\t{key}\t"
+        f"{record.explicit_hash_key or ''}\t{record.data}"
+    ).encode()
 
 
 def decode(payload: bytes, record_class):
@@ -151,7 +161,9 @@ def decode(payload: bytes, record_class):
     record.partition_key, record.data = key, data
     record.sequence_number, record.explicit_hash_key = int(seq), hash_key or None
     record.created_at = epoch
-    record.created_at_datetime = datetime.datetime.fromtimestamp(epoch, datetime.UTC).replace(tzinfo=None)
+    record.created_at_datetime = datetime.datetime.fromtimestamp(epoch, datetime.UTC).replace(
+        tzinfo=None
+    )
     return record
 
 
@@ -183,8 +195,9 @@ def _put_record(self, stream_arn, stream_name, partition_key, explicit_hash_key,
     with guard(stream):
         before = {sid: next(reversed(s.records), 0) for sid, s in stream.shards.items()}
         try:
-            return _original["put_record"](self, stream_arn, stream_name, partition_key,
-                                           explicit_hash_key, data)
+            return _original["put_record"](
+                self, stream_arn, stream_name, partition_key, explicit_hash_key, data
+            )
         finally:
             _active.append_new(stream, before)
 
@@ -198,7 +211,9 @@ def install(logs: KinesisLogs) -> None:
 
     _active = logs
     if not _original:
-        _original.update(put_records=KinesisBackend.put_records, put_record=KinesisBackend.put_record)
+        _original.update(
+            put_records=KinesisBackend.put_records, put_record=KinesisBackend.put_record
+        )
         KinesisBackend.put_records = _put_records
         KinesisBackend.put_record = _put_record
     strip(Shard, records=OrderedDict, _localcloud_logged=None)

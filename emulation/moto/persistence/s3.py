@@ -41,7 +41,9 @@ class S3Logs:
         self._lock = threading.Lock()
 
     def path(self, bucket) -> Path:
-        identity = hashlib.sha256(f"{bucket.name}|{bucket.creation_date!r}".encode()).hexdigest()[:12]
+        identity = hashlib.sha256(f"{bucket.name}|{bucket.creation_date!r}".encode()).hexdigest()[
+            :12
+        ]
         return self.dir / f"{bucket.name}-{identity}.log"
 
     def _log(self, bucket) -> AppendLog:
@@ -58,7 +60,9 @@ class S3Logs:
             bucket = backend.get_bucket(bucket_name)
         except Exception:  # noqa: BLE001 - no such bucket: nothing changed
             return
-        self._log(bucket).append([encode(name, bucket.keys.getlist(name, [])) for name in key_names])
+        self._log(bucket).append(
+            [encode(name, bucket.keys.getlist(name, [])) for name in key_names]
+        )
 
     def sync(self, backends) -> None:
         """After a control-plane change: the logs of buckets that no longer exist are removed."""
@@ -104,8 +108,10 @@ class S3Logs:
                         live.append(frame)
                 objects += len(live)
                 if torn:
-                    report.problem(f"S3 {bucket.name}: a torn last write ({torn} bytes, never "
-                                   "acknowledged) was dropped")
+                    report.problem(
+                        f"S3 {bucket.name}: a torn last write ({torn} bytes, never "
+                        "acknowledged) was dropped"
+                    )
                 if len(frames) > 2 * len(live) + 100 or torn:
                     rewrite_frames(path, live, self.flusher)
         report.add("S3 objects", objects)
@@ -151,7 +157,9 @@ def install(logs: S3Logs) -> None:
 
     _active = logs
     if not _original:
-        _original.update(key_response=S3Response.key_response, delete_objects=S3Backend.delete_objects)
+        _original.update(
+            key_response=S3Response.key_response, delete_objects=S3Backend.delete_objects
+        )
         S3Response.key_response = _key_response
         S3Backend.delete_objects = _delete_objects
     strip(FakeBucket, keys=_VersionedKeyStore, multiparts=MultipartDict)
