@@ -16,9 +16,6 @@ shared machine; events/s moves with the load.
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
 import sys
 import tempfile
 import time
@@ -27,9 +24,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.stream import DEFAULT_DATA, SAMPLE_DATA, CpuMeter, _api, _events, wait_visible, warm_up  # noqa: E402
+from bench.ab import SERVICES, alternate, arguments, compare, replay_until_visible, write_json  # noqa: E402
 
-SERVICES = ["lambda", "mappings", "api", "firehose"]  # as bench.stream: its readiness probes ask Firehose too
 MODES = ("file", "cloudwatch")
 JSON_OUT = REPO_ROOT / ".e2e" / "bench-lambda-logs.json"
 
@@ -61,73 +57,36 @@ def _shipped(cloud) -> int:
 
 
 def measure(mode: str, data: Path, rows: int) -> dict:
-    from pipeline.client.replay import replay
-
     with tempfile.TemporaryDirectory(prefix=f"bench-logs-{mode}-") as tmp:
         cloud = _cloud(tmp, mode)
         try:
             cloud.start()
-            warm_up(cloud, data)
-            api = _api(cloud, 4)
-            cpu = CpuMeter(cloud.config.state_dir)
-            cpu.start()
-            began = time.time()
-            try:
-                summary = replay(api, _events(data, rows), batch_size=500, concurrency=4)
-            finally:
-                api.close()
-            if not summary.ok:
-                raise RuntimeError(f"replay failed: {summary.render()}")
-            visible = wait_visible(cloud.runtime_url, time.time(), ["dynamodb", "s3 archive"], 1800)
-            elapsed = max(visible.values()) - began
-            cpu_ms = cpu.stop(summary.accepted)
+            run = replay_until_visible(cloud, data, rows)
             time.sleep(2.5)  # the shipper's last batch (it sends once a second)
             return {
                 "mode": mode,
-                "events": summary.accepted,
-                "events_per_s": round(summary.accepted / elapsed, 1),
-                "cpu_ms_per_event": cpu_ms,
+                "events": run.events,
+                "events_per_s": round(run.events / run.elapsed_s, 1),
+                "cpu_ms_per_event": run.cpu_ms_per_event,
                 "log_events_in_cloudwatch": _shipped(cloud) if mode == "cloudwatch" else 0,
             }
         finally:
             cloud.destroy()
 
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench lambda_logs", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_file() else SAMPLE_DATA)
-    parser.add_argument("--rows", type=int, default=20000)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--json-out", type=Path, default=JSON_OUT)
-    args = parser.parse_args(argv)
-    runs: list[dict] = []
-    for round_no in range(args.rounds):
-        order = MODES if round_no % 2 == 0 else tuple(reversed(MODES))
-        for mode in order:
-            print(f"  round {round_no + 1}: {mode} ...", file=sys.stderr)
-            runs.append(measure(mode, args.data, args.rows))
-
-    def median(mode: str, figure) -> float:
-        return statistics.median(figure(r) for r in runs if r["mode"] == mode)
-
-    rows = []
-    for label, figure in (("events/s to DynamoDB + S3", lambda r: r["events_per_s"]),
-                          ("CPU ms per event, all processes", lambda r: r["cpu_ms_per_event"]["total"]),
-                          ("  of which the runtime", lambda r: r["cpu_ms_per_event"].get("runtime", 0.0)),
-                          ("  of which moto", lambda r: r["cpu_ms_per_event"].get("moto", 0.0))):
-        base, logs = median("file", figure), median("cloudwatch", figure)
-        rows.append((label, f"{base:,.3f}", f"{logs:,.3f}", f"{logs / base:.3f}x" if base else "-"))
+    args = arguments(argv, "python -m bench lambda_logs", __doc__.split("\n")[0], JSON_OUT)
+    runs = alternate(MODES, args.rounds, lambda mode: measure(mode, args.data, args.rows))
+    rows = compare(runs, MODES, ("files only", "files + CloudWatch"), (
+        ("events/s to DynamoDB + S3", lambda r: r["events_per_s"]),
+        ("CPU ms per event, all processes", lambda r: r["cpu_ms_per_event"]["total"]),
+        ("  of which the runtime", lambda r: r["cpu_ms_per_event"].get("runtime", 0.0)),
+        ("  of which moto", lambda r: r["cpu_ms_per_event"].get("moto", 0.0)),
+    ))
     shipped = [r["log_events_in_cloudwatch"] for r in runs if r["mode"] == "cloudwatch"]
-    width = [max(len(r[i]) for r in rows + [("", "files only", "files + CloudWatch", "ratio")]) for i in range(4)]
-    print("  ".join(c.ljust(w) for c, w in zip(("", "files only", "files + CloudWatch", "ratio"), width)))
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, width)))
     print(f"medians of {args.rounds} round(s) of {args.rows:,} events each; log events in CloudWatch "
           f"Logs per cloudwatch run: {shipped}")
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    args.json_out.write_text(json.dumps({"runs": runs, "rows": rows}, indent=2))
+    write_json(args.json_out, runs, rows)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

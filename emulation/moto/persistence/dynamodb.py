@@ -32,7 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from .files import AppendLog, Flusher, read_frames, rewrite_frames
+from .files import AppendLog, Flusher, OpenLogs, read_frames, rewrite_frames
 
 log = logging.getLogger("localcloud.persistence")
 
@@ -138,12 +138,9 @@ def _plain(value) -> dict[str, Any]:
     return {value.type: value.value}
 
 
-class DynamoLogs:
+class DynamoLogs(OpenLogs):
     def __init__(self, root: Path, flusher: Flusher):
-        self.dir = Path(root) / "dynamodb"
-        self.flusher = flusher
-        self._logs: dict[Path, AppendLog] = {}
-        self._lock = threading.Lock()
+        super().__init__(root, "dynamodb", flusher)
         self.write_locks: dict[int, threading.RLock] = {}
         self._lazy: list[LazyItems] = []
 
@@ -158,12 +155,7 @@ class DynamoLogs:
         return self.dir / f"{table.name}-{identity}.log"
 
     def _log(self, table) -> AppendLog:
-        path = self.path(table)
-        with self._lock:
-            found = self._logs.get(path)
-            if found is None:
-                found = self._logs[path] = AppendLog(path, self.flusher)
-            return found
+        return self._open(self.path(table))
 
     # -- writing -------------------------------------------------------------------------------
     def record(self, backend, action: str, body: dict[str, Any], ok: bool) -> None:
@@ -248,20 +240,7 @@ class DynamoLogs:
                     live.add(path)
                     if not path.exists() and len(table.items):
                         self._log(table).append(list(self._dump(table)))
-        if self.dir.exists():
-            for path in self.dir.glob("*.log"):
-                if path not in live:
-                    with self._lock:
-                        old = self._logs.pop(path, None)
-                    if old is not None:
-                        old.close()
-                    path.unlink(missing_ok=True)
-
-    def close(self) -> None:
-        with self._lock:
-            logs, self._logs = list(self._logs.values()), {}
-        for found in logs:
-            found.close()
+        self._remove_logs_except(live)
 
     # -- restoring -----------------------------------------------------------------------------
     def restore(self, backends, report) -> None:

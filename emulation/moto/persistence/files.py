@@ -140,6 +140,44 @@ class AppendLog:
                 self._fd = -1
 
 
+class OpenLogs:
+    """A service's append logs under `<root>/<service>`, each opened once and kept open."""
+
+    def __init__(self, root: Path, service: str, flusher: Flusher):
+        self.dir = Path(root) / service
+        self.flusher = flusher
+        self._logs: dict[Path, AppendLog] = {}
+        self._lock = threading.Lock()
+
+    def _open(self, path: Path) -> AppendLog:
+        with self._lock:
+            found = self._logs.get(path)
+            if found is None:
+                found = self._logs[path] = AppendLog(path, self.flusher)
+            return found
+
+    def _forget(self, path: Path) -> None:
+        """Close the log at `path` (if open); the caller then rewrites or removes the file."""
+        with self._lock:
+            old = self._logs.pop(path, None)
+        if old is not None:
+            old.close()
+
+    def _remove_logs_except(self, live: set[Path]) -> None:
+        """Remove the `*.log` files of resources that no longer exist."""
+        if self.dir.exists():
+            for path in self.dir.glob("*.log"):
+                if path not in live:
+                    self._forget(path)
+                    path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        with self._lock:
+            logs, self._logs = list(self._logs.values()), {}
+        for found in logs:
+            found.close()
+
+
 def read_frames(path: Path) -> tuple[list[bytes], int]:
     """Every complete frame of the file, and the number of bytes of a torn tail (0 if none)."""
     try:

@@ -25,24 +25,20 @@ import datetime
 import hashlib
 import json
 import os
-import threading
 from collections import OrderedDict
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from .files import AppendLog, Flusher, read_frames, remove_tree, rewrite_frames
+from .files import AppendLog, Flusher, OpenLogs, read_frames, remove_tree, rewrite_frames
 
 _original: dict[str, Any] = {}
 _active: KinesisLogs | None = None
 
 
-class KinesisLogs:
+class KinesisLogs(OpenLogs):
     def __init__(self, root: Path, flusher: Flusher):
-        self.dir = Path(root) / "kinesis"
-        self.flusher = flusher
-        self._logs: dict[Path, AppendLog] = {}
-        self._lock = threading.Lock()
+        super().__init__(root, "kinesis", flusher)
 
     # -- writing -------------------------------------------------------------------------------
     def stream_dir(self, stream) -> Path:
@@ -52,11 +48,7 @@ class KinesisLogs:
         return self.dir / f"{stream.stream_name}-{identity}"
 
     def _log(self, path: Path) -> AppendLog:
-        with self._lock:
-            log = self._logs.get(path)
-            if log is None:
-                log = self._logs[path] = AppendLog(path, self.flusher)
-            return log
+        return self._open(path)
 
     def append_new(self, stream, before: dict[str, int]) -> None:
         """Log every record stored after `before` (per shard: the last sequence number then)."""
@@ -90,27 +82,19 @@ class KinesisLogs:
         if self.dir.exists():
             for folder in self.dir.iterdir():
                 if folder.is_dir() and folder not in live:
-                    self._forget(folder)
+                    self._forget_stream(folder)
 
     def _rewrite(self, path: Path, payloads: list[bytes]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            old = self._logs.pop(path, None)
-        if old is not None:
-            old.close()
+        self._forget(path)
         rewrite_frames(path, payloads, self.flusher)
 
-    def _forget(self, folder: Path) -> None:
+    def _forget_stream(self, folder: Path) -> None:
         with self._lock:
-            for path in [p for p in self._logs if p.parent == folder]:
-                self._logs.pop(path).close()
+            paths = [p for p in self._logs if p.parent == folder]
+        for path in paths:
+            self._forget(path)
         remove_tree(folder)
-
-    def close(self) -> None:
-        with self._lock:
-            logs, self._logs = list(self._logs.values()), {}
-        for log in logs:
-            log.close()
 
     # -- restoring -----------------------------------------------------------------------------
     def restore(self, backends, report) -> None:

@@ -25,20 +25,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .files import AppendLog, Flusher, read_frames, rewrite_frames
+from .files import AppendLog, Flusher, OpenLogs, read_frames, rewrite_frames
 
 KEY = struct.Struct("<I")
 _original: dict[str, Any] = {}
 _active: S3Logs | None = None
 
 
-class S3Logs:
+class S3Logs(OpenLogs):
     def __init__(self, root: Path, flusher: Flusher):
-        self.dir = Path(root) / "s3"
-        self.flusher = flusher
+        super().__init__(root, "s3", flusher)
         self.write_lock = threading.RLock()
-        self._logs: dict[Path, AppendLog] = {}
-        self._lock = threading.Lock()
 
     def path(self, bucket) -> Path:
         identity = hashlib.sha256(f"{bucket.name}|{bucket.creation_date!r}".encode()).hexdigest()[
@@ -47,12 +44,7 @@ class S3Logs:
         return self.dir / f"{bucket.name}-{identity}.log"
 
     def _log(self, bucket) -> AppendLog:
-        path = self.path(bucket)
-        with self._lock:
-            found = self._logs.get(path)
-            if found is None:
-                found = self._logs[path] = AppendLog(path, self.flusher)
-            return found
+        return self._open(self.path(bucket))
 
     def record(self, backend, bucket_name: str, key_names: list[str]) -> None:
         """Log the current state of these keys of the bucket."""
@@ -66,21 +58,9 @@ class S3Logs:
 
     def sync(self, backends) -> None:
         """After a control-plane change: the logs of buckets that no longer exist are removed."""
-        live = {self.path(b) for backend in backends for b in list(backend.buckets.values())}
-        if self.dir.exists():
-            for path in self.dir.glob("*.log"):
-                if path not in live:
-                    with self._lock:
-                        old = self._logs.pop(path, None)
-                    if old is not None:
-                        old.close()
-                    path.unlink(missing_ok=True)
-
-    def close(self) -> None:
-        with self._lock:
-            logs, self._logs = list(self._logs.values()), {}
-        for found in logs:
-            found.close()
+        self._remove_logs_except(
+            {self.path(b) for backend in backends for b in list(backend.buckets.values())}
+        )
 
     def restore(self, backends, report) -> None:
         from moto.s3.models import s3_backends
