@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -25,6 +24,7 @@ from pipeline.archive import (
     plan_batch,
 )
 from pipeline.handlers import clients
+from pipeline.handlers.settings import ArchiverSettings
 
 logger = Logger(service="sales-archiver")
 
@@ -92,10 +92,9 @@ def write_batch(
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    bucket = os.environ.get("ARCHIVE_BUCKET")
-    prefix = os.environ.get("ARCHIVE_PREFIX", "")
-    if not bucket:
-        raise RuntimeError("sales-archiver is misconfigured: set ARCHIVE_BUCKET")
+    # Misconfigured (a deployment error) fails the whole batch: nothing is skipped while it is fixed.
+    settings = ArchiverSettings.from_environment()
+    bucket, prefix = settings.archive_bucket, settings.archive_prefix
     records = event.get("Records") or []
     if not records:
         return {"batchItemFailures": []}

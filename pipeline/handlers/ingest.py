@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ from aws_lambda_powertools import Logger
 
 from pipeline.claims import ClaimsUnavailable, EventClaims
 from pipeline.handlers import clients
+from pipeline.handlers.settings import IngestSettings, Misconfigured
 from pipeline.ingest import (
     NOT_RETRYABLE,
     BatchRejected,
@@ -65,12 +65,12 @@ def _body(event: dict[str, Any]) -> str | bytes | None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId")
     logger.append_keys(request_id=request_id)
-    settings = {name: os.environ.get(name, "") for name in ("STREAM_NAME", "CLAIM_TABLE")}
-    stream_name, claim_table = settings["STREAM_NAME"], settings["CLAIM_TABLE"]
-    missing = [name for name, value in settings.items() if not value]
-    if missing:
-        logger.error("misconfigured", extra={"missing": missing})
-        return _response(500, {"message": f"ingest is misconfigured: {', '.join(missing)} not set"})
+    try:
+        settings = IngestSettings.from_environment()
+    except Misconfigured as exc:
+        logger.error("misconfigured", extra={"missing": exc.missing})
+        return _response(500, {"message": str(exc)})
+    stream_name, claim_table = settings.stream_name, settings.claim_table
     try:
         events = parse_batch(_body(event))
     except BatchRejected as exc:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from pipeline.events import SaleEvent
 from pipeline.handlers import clients
 from pipeline.handlers.attribute_values import from_item as _deserialize
 from pipeline.handlers.attribute_values import to_item as _serialize
+from pipeline.handlers.settings import ProjectorSettings
 from pipeline.invoice_pages import FIRST_PAGE, assemble, page_count, page_key, paginate
 from pipeline.projections import group_by_invoice
 
@@ -299,12 +299,11 @@ def _log_conflict(invoice_no: str) -> Callable[[str], None]:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    invoice_table = os.environ.get("INVOICE_TABLE")
-    customer_table = os.environ.get("CUSTOMER_TABLE")
-    if not invoice_table or not customer_table:
-        # A deployment error: fail the whole batch so nothing is skipped while it is fixed.
-        raise RuntimeError("sales-projector is misconfigured: set INVOICE_TABLE and CUSTOMER_TABLE")
+    # Misconfigured (a deployment error) fails the whole batch: nothing is skipped while it is fixed.
+    settings = ProjectorSettings.from_environment()
     records = event.get("Records") or []
-    failed = Projector(_dynamodb_client(), invoice_table, customer_table).process(records)
+    failed = Projector(_dynamodb_client(), settings.invoice_table, settings.customer_table).process(
+        records
+    )
     logger.info("batch projected", extra={"records": len(records), "failed": len(failed)})
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 from typing import Any
 
@@ -28,6 +27,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from pipeline.customers import customer_invoices_page, customer_view
 from pipeline.handlers import clients
+from pipeline.handlers.settings import Misconfigured, QuerySettings
 from pipeline.invoice_pages import FIRST_PAGE, page_key
 from pipeline.projections import invoice_view
 from pipeline.resources import PIPELINE
@@ -94,7 +94,7 @@ def _invoice_pages(
     invoice_no: str, pages: list[str], consistent: bool
 ) -> dict[str, dict[str, Any]]:
     """page -> page item, of those that exist (page 0 alone: one GetItem, as for any small item)."""
-    table = os.environ["INVOICE_TABLE"]
+    table = QuerySettings.from_environment().invoice_table
     keys = [{"invoice_no": {"S": invoice_no}, "page": {"S": p}} for p in pages]
     if len(keys) == 1:
         raw = (
@@ -120,7 +120,7 @@ def _invoice_pages(
 def _customer_items(customer_id: str) -> list[dict[str, Any]]:
     """Every summary item of the customer (one per invoice), with one paginated Query."""
     kwargs: dict[str, Any] = {
-        "TableName": os.environ["CUSTOMER_TABLE"],
+        "TableName": QuerySettings.from_environment().customer_table,
         "KeyConditionExpression": "customer_id = :c",
         "ExpressionAttributeValues": {":c": {"S": customer_id}},
     }
@@ -254,13 +254,13 @@ def _position(token: str | None) -> tuple[str, str] | None:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    missing = [v for v in ("INVOICE_TABLE", "CUSTOMER_TABLE") if not os.environ.get(v)]
-    if missing:
-        logger.error("misconfigured", extra={"missing": missing})
-        message = f"{FUNCTION} is misconfigured: set {', '.join(missing)}"
+    try:
+        QuerySettings.from_environment()
+    except Misconfigured as exc:
+        logger.error("misconfigured", extra={"missing": exc.missing})
         return {
             "statusCode": 500,
             "headers": {"Content-Type": "application/json"},
-            "body": json.dumps({"message": message}),
+            "body": json.dumps({"message": str(exc)}),
         }
     return app.resolve(event, context)
