@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 local_cloud_env = if [[ "$(STACK)" != aws && -z "$${$(1):-}" ]]; then \
 	exports="$$($(PY) -m emulation env --stack $(STACK))" || exit 1; eval "$$exports"; fi;
 
-.PHONY: help install up down status env console redrive logs e2e test test-unit test-integration bench bench-cloud \
+.PHONY: help install up down status env console redrive logs e2e test test-unit test-component test-integration bench bench-cloud \
         cost synth deploy-aws e2e-aws destroy-aws lint clean
 
 help: ## List the targets with one line each
@@ -61,11 +61,14 @@ logs: install ## Tail the local cloud's logs (PART=moto|runtime|warehouse|glue)
 e2e: install ## Replay DATA (ROWS=N|all), run the Glue batch job, reconcile every sink (BATCH=0 skips it; CHECK=1 only reconciles)
 	@$(call local_cloud_env,API_URL) $(PY) -m pipeline.client e2e --data "$(DATA)" --rows $(ROWS) --stack $(STACK) $(if $(filter 0,$(BATCH)),,--batch) $(if $(filter 1,$(CHECK)),--check-only)
 
-test: install ## Run the whole test suite (unit, integration on a private local cloud, deploy)
+test: install ## Run the whole test suite (unit, component, integration on a private local cloud, deploy)
 	@$(PY) -m pytest $(PYTEST_STACK) $(PYTEST_ARGS)
 
-test-unit: install ## Run the unit tests only (no server, Spark or mock_aws: those are integration tests)
+test-unit: install ## Run the unit tests only (no server, Spark or mock_aws: those are component tests)
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-component: install ## Run the component tests only (a handler or patch on in-process moto, Spark, a loopback server)
+	@$(PY) -m pytest tests/component $(PYTEST_ARGS)
 
 test-integration: install ## Run the integration tests only (STACK=compose: on the running `make up STACK=compose`)
 	@$(PY) -m pytest tests/integration $(PYTEST_STACK) $(PYTEST_ARGS)

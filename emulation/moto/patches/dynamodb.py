@@ -10,7 +10,7 @@ The fix, applied inside the moto server process by `apply()`: for the item opera
 successful result (moto has already turned it into plain dicts: `DynamoResult`) is written with
 `orjson.dumps`, writing what the serializer would write: the output shape's top-level members
 only, bytes (B, BS) as base64 text, datetimes as epoch seconds, the JSON protocol's Content-Type. Errors and every other operation
-(tables, TTL, backups, ...) keep moto's serializer. tests/integration/test_moto_response_patches.py holds
+(tables, TTL, backups, ...) keep moto's serializer. tests/component/test_moto_response_patches.py holds
 both serializers to the same output for every attribute type and every patched operation.
 
 Known gaps vs AWS: in the package docstring (`emulation.moto`).
