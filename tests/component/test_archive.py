@@ -89,11 +89,7 @@ def test_plan_starting_with_poison_archives_every_valid_record():
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def s3(monkeypatch, in_process_aws):
     monkeypatch.setenv("ARCHIVE_BUCKET", BUCKET)
     monkeypatch.setenv("ARCHIVE_PREFIX", ARCHIVE_PREFIX)
     with mock_aws():

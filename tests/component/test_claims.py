@@ -19,6 +19,7 @@ from pipeline.claims import (
     blocks_of_scope,
 )
 from pipeline.events import parse_event
+from tests.component.conftest import create_pipeline_tables
 from tests.sales import sale_fields
 
 TABLE = "event_claim"
@@ -30,22 +31,14 @@ def sale(line: int, **changes):
 
 
 @pytest.fixture
-def dynamodb(monkeypatch):
+def dynamodb(monkeypatch, in_process_aws):
     """In-process moto with the local cloud's atomicity patch: stock moto lets two conditional
     writes that read the same version both succeed (the racing tests below lost claims in 3 of 5
     runs without it)."""
-    for name, value in (("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "testing"),
-                        ("AWS_SECRET_ACCESS_KEY", "testing")):
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     dynamodb_atomic.apply()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "id_block", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id_block", "AttributeType": "S"}],
-        )
+        create_pipeline_tables(client, TABLE)
         yield client
     dynamodb_atomic.revert()
 

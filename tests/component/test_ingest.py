@@ -12,6 +12,7 @@ from moto import mock_aws
 from pipeline.events import parse_event
 from pipeline.handlers import ingest as handler_module
 from pipeline.ingest import MAX_BYTES_PER_CALL, _Entry, chunks, put_events
+from tests.component.conftest import create_pipeline_tables
 from tests.sales import sale_fields
 
 STREAM = "sales-events"
@@ -56,20 +57,12 @@ def proxy(body, *, b64: bool = False) -> dict:
 
 
 @pytest.fixture
-def claims_table(monkeypatch):
+def claims_table(monkeypatch, in_process_aws):
     """The claims table on moto's in-process DynamoDB (real boto3 calls, real conditions)."""
     monkeypatch.setenv("CLAIM_TABLE", CLAIM_TABLE)
-    for name, value in (("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "testing"),
-                        ("AWS_SECRET_ACCESS_KEY", "testing")):
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=CLAIM_TABLE, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "id_block", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id_block", "AttributeType": "S"}],
-        )
+        create_pipeline_tables(client, CLAIM_TABLE)
         handler_module.use_dynamodb_client(client)
         yield client
         handler_module.use_dynamodb_client(None)

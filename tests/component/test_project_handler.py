@@ -13,7 +13,7 @@ from pipeline.customers import customer_view
 from pipeline.events import parse_event
 from pipeline.handlers import project
 from pipeline.invoice_pages import MAX_ITEM_BYTES, item_size
-from pipeline.resources import PIPELINE
+from tests.component.conftest import create_pipeline_tables
 from tests.sales import sale_fields
 from tests.unit.stream_records import FIRST_SEQUENCE, REGION, kinesis_event, sequences
 
@@ -25,24 +25,13 @@ def sale(line, invoice_no="536365", **fields):
 
 
 @pytest.fixture
-def dynamodb(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def dynamodb(monkeypatch, in_process_aws):
     monkeypatch.setenv("INVOICE_TABLE", "invoice")
     monkeypatch.setenv("CUSTOMER_TABLE", "customer")
     monkeypatch.setattr(project, "BASE_DELAY_S", 0.001)
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        for table in PIPELINE.tables:  # the real key schema, sort keys included
-            keys = [(table.partition_key, "HASH")] + ([(table.sort_key, "RANGE")] if table.sort_key else [])
-            client.create_table(
-                TableName=table.name,
-                KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
-                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        create_pipeline_tables(client)  # the real key schemas, sort keys included
         project.use_dynamodb_client(client)
         yield client
         project.use_dynamodb_client(None)

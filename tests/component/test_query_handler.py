@@ -12,6 +12,7 @@ from moto import mock_aws
 from pipeline.events import parse_event
 from pipeline.handlers import project, query
 from pipeline.resources import PIPELINE
+from tests.component.conftest import create_pipeline_tables
 from tests.unit.stream_records import REGION, kinesis_event
 
 
@@ -87,23 +88,12 @@ def call(path, query_string=None):
 
 
 @pytest.fixture
-def tables(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def tables(monkeypatch, in_process_aws):
     monkeypatch.setenv("INVOICE_TABLE", "invoice")
     monkeypatch.setenv("CUSTOMER_TABLE", "customer")
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        for table in PIPELINE.tables:  # the real key schema, sort keys included
-            keys = [(table.partition_key, "HASH")] + ([(table.sort_key, "RANGE")] if table.sort_key else [])
-            client.create_table(
-                TableName=table.name,
-                KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
-                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        create_pipeline_tables(client)  # the real key schemas, sort keys included
         project.use_dynamodb_client(client)
         query.use_dynamodb_client(client)
         lines = [
