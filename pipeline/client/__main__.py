@@ -10,6 +10,7 @@ API_URL / API_KEY default from the environment: for the local cloud, eval "$(mak
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -23,6 +24,28 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A duration: finite and not negative (0 means do not wait)."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
     return value
 
 
@@ -40,15 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--batch-size", type=int, default=500, help="events per request, 1..500 (default 500)"
+        "--batch-size",
+        type=_at_least_one,
+        default=500,
+        help="events per request, 1..500 (default 500)",
     )
-    common.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     common.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds per request (default 30)"
+        "--concurrency", type=_at_least_one, default=4, help="requests in flight (default 4)"
+    )
+    common.add_argument(
+        "--timeout", type=_positive_seconds, default=30.0, help="seconds per request (default 30)"
     )
     common.add_argument(
         "--outage-wait",
-        type=float,
+        type=_seconds,
         default=OUTAGE_S,
         metavar="SECONDS",
         help="once the API has answered, how long a batch waits for it when it refuses "
@@ -85,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e2e.add_argument(
         "--sink-timeout",
-        type=float,
+        type=_positive_seconds,
         default=600.0,
         help="seconds to wait for the sinks to catch up (default 600)",
     )

@@ -279,3 +279,24 @@ def test_progress_elsewhere_is_a_plain_line_every_interval_and_at_the_end():
     (line,) = stream.getvalue().splitlines()
     assert line.startswith("10 events  accepted 10  retried 0  ") and line.endswith(" ev/s")
     assert "\r" not in stream.getvalue()
+
+
+@pytest.mark.parametrize(("flag", "value", "says"), [
+    ("--outage-wait", "-5", "seconds >= 0"),
+    ("--outage-wait", "nan", "seconds >= 0"),
+    ("--timeout", "0", "more than 0 seconds"),
+    ("--concurrency", "0", "at least 1"),
+    ("--batch-size", "-1", "at least 1"),
+])  # fmt: skip
+def test_nonsense_durations_and_counts_are_refused_naming_the_flag(capsys, flag, value, says):
+    with pytest.raises(SystemExit) as exit_:
+        main(["replay", str(SAMPLE), flag, value, "--api-url", "http://127.0.0.1:9/v1", "--api-key", KEY])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and says in err, err
+
+
+def test_a_negative_sink_timeout_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["e2e", "--data", str(SAMPLE), "--sink-timeout", "-1"])
+    assert "argument --sink-timeout" in capsys.readouterr().err
